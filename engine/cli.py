@@ -1,0 +1,182 @@
+"""``pagemerge``: the command line.
+
+Contracts other tools rely on (keep them stable):
+
+* ``pagemerge simulate zram PAGES [--algo A] [--discard LIST] [--overwrite LIST
+  --overwrite-with FILE] [--compact] [--mem-limit BYTES] [--json]`` prints
+  ``{"mm_stat": {...}, "io_stat": {...}}`` (the kernel's field names) or a table.
+* ``pagemerge kernel zram ...``: the same from the live zram0 (root only).
+* ``pagemerge compare zram ...``: both side by side; exit 1 on any difference.
+
+Every user-facing error is one line ``pagemerge: <file or option>: <problem>`` and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import PagemergeError, InputError
+from .pages import PageSet, parse_list
+
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(s: str) -> int:
+    """Bytes like the kernel's memparse: ``1048576``, ``64K``, ``100M``, ``2G``."""
+    t = s.strip().lower()
+    mult = 1
+    if t and t[-1] in _SUFFIX:
+        mult = _SUFFIX[t[-1]]
+        t = t[:-1]
+    try:
+        v = int(t) * mult
+    except ValueError:
+        raise InputError(f"--mem-limit: cannot parse {s!r} as bytes (e.g. 1048576, 64K, 100M)") from None
+    if v < 0:
+        raise InputError(f"--mem-limit: must not be negative ({s!r})")
+    return v
+
+
+def default_pages_path() -> str:
+    from importlib.resources import files
+    return str(files("engine") / "data" / "default.pages")
+
+
+# ---- zram -------------------------------------------------------------------------------------
+def _zram_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pages", metavar="PAGES", help="page-set file (raw pages, a multiple of 4096 bytes)")
+    p.add_argument("--algo", default="kernel-lz4",
+                   help="compressor: kernel-lz4 (the kernel's lz4, exact); lzo/lzo-rle are refused by the model")
+    p.add_argument("--discard", metavar="LIST", help="slots to discard after storing, e.g. 0-99,200,300-399:3")
+    p.add_argument("--overwrite", metavar="LIST", help="slots to overwrite after discarding")
+    p.add_argument("--overwrite-with", metavar="FILE",
+                   help="page-set file whose page k (cycling) overwrites the k-th listed slot")
+    p.add_argument("--compact", action="store_true", help="compact the pool at the end (echo 1 > compact)")
+    p.add_argument("--mem-limit", metavar="BYTES", default="0", help="zram mem_limit (0 = none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _zram_scenario(a):
+    from .scenario import ZramScenario
+    pages = PageSet.open(a.pages)
+    ow = PageSet.open(a.overwrite_with) if a.overwrite_with else None
+    if ow is not None and not a.overwrite:
+        raise InputError("--overwrite-with: needs --overwrite LIST (the slots to overwrite)")
+    return ZramScenario(
+        pages=pages, algo=a.algo,
+        discard=parse_list(a.discard, "--discard") if a.discard else [],
+        overwrite=parse_list(a.overwrite, "--overwrite") if a.overwrite else [],
+        overwrite_with=ow, compact=a.compact, mem_limit=parse_bytes(a.mem_limit))
+
+
+def _print_stats(d: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    print(title)
+    for group, fields in d.items():
+        print(f"  {group}")
+        for k, v in fields.items():
+            print(f"    {k:<18} {v:>14}")
+
+
+def cmd_simulate_zram(a) -> int:
+    sc = _zram_scenario(a)
+    from .compress import get_compressor
+    get_compressor(sc.algo)   # refuse unmodelled algorithms before doing any work
+    st = sc.run_model()
+    _print_stats(st.to_dict(), a.json, f"zram model ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_kernel_zram(a) -> int:
+    sc = _zram_scenario(a)
+    st = sc.run_kernel()
+    _print_stats(st.to_dict(), a.json, f"live kernel zram0 ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_compare_zram(a) -> int:
+    from .scenario import diff_stats
+    from .compress import get_compressor
+    sc = _zram_scenario(a)
+    get_compressor(sc.algo)
+    model = sc.run_model()
+    kernel = sc.run_kernel()
+    diffs = diff_stats(model, kernel)
+    if a.json:
+        print(json.dumps({"model": model.to_dict(), "kernel": kernel.to_dict(),
+                          "differences": [{"group": g, "field": f, "model": m, "kernel": k}
+                                          for g, f, m, k in diffs]}, indent=2))
+    else:
+        print(f"zram on {a.pages}: {len(sc.pages)} pages, {sc.algo}")
+        print(f"  {'field':<28} {'model':>14} {'kernel':>14}")
+        md, kd = model.to_dict(), kernel.to_dict()
+        for group in md:
+            for k in md[group]:
+                m, kv = md[group][k], kd[group][k]
+                mark = "" if m == kv else "   <-- differs"
+                print(f"  {group + '.' + k:<28} {m:>14} {kv:>14}{mark}")
+        print("  all fields equal" if not diffs else f"  {len(diffs)} field(s) differ")
+    return 1 if diffs else 0
+
+
+def cmd_report(a) -> int:
+    """The main job. Until the comparison report lands, it prints the zram model's counters on
+    the embedded default page set (or PAGES)."""
+    from .scenario import ZramScenario
+    path = a.pages or default_pages_path()
+    pages = PageSet.open(path)
+    st = ZramScenario(pages=pages).run_model()
+    _print_stats(st.to_dict(), a.json,
+                 f"zram model (kernel-lz4) on {path}: {len(pages)} pages ({pages.nbytes >> 10} KiB)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pagemerge", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sim = sub.add_parser("simulate", help="run the engine's model")
+    ssub = sim.add_subparsers(dest="what", required=True)
+    z = ssub.add_parser("zram", help="the zram model: mm_stat and io_stat")
+    _zram_args(z)
+    z.set_defaults(func=cmd_simulate_zram)
+
+    ker = sub.add_parser("kernel", help="run the same input through the live kernel (root)")
+    ksub = ker.add_subparsers(dest="what", required=True)
+    z = ksub.add_parser("zram", help="the live zram0: mm_stat and io_stat")
+    _zram_args(z)
+    z.set_defaults(func=cmd_kernel_zram)
+
+    cmp_ = sub.add_parser("compare", help="model and live kernel side by side; exit 1 on any difference")
+    csub = cmp_.add_subparsers(dest="what", required=True)
+    z = csub.add_parser("zram", help="zram model vs live zram0")
+    _zram_args(z)
+    z.set_defaults(func=cmd_compare_zram)
+
+    r = sub.add_parser("report", help="the main job on the embedded default (or PAGES)")
+    r.add_argument("pages", nargs="?", metavar="PAGES")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except PagemergeError as e:
+        print(f"pagemerge: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 1
+    except KeyboardInterrupt:
+        print("pagemerge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

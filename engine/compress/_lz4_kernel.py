@@ -1,0 +1,190 @@
+"""Compiled core of the ``kernel-lz4`` compressor.
+
+This is the greedy fast LZ4 block compressor as the Linux kernel runs it for zram
+(``LZ4_compress_fast`` on one 4 KiB page, lib/lz4 in the kernel, a port of LZ4 1.7.x), written
+from its description in ``shared/reference`` rather than copied:
+
+* 16-bit position table of 2**13 entries (``byU16`` table type, inputs below 64 KiB), zeroed
+  per call, so an empty entry points at position 0;
+* hash of the 4 bytes at a position: ``(read32le(p) * 2654435761 mod 2**32) >> 19``;
+* skip trigger 6 with acceleration ``a``: the step grows by one every ``2**6`` misses;
+* MFLIMIT 12 (no match search starts past ``end - 12``), the last 5 bytes are literals;
+* backward catch-up of a found match, greedy forward extension, and an immediate re-match
+  test at the end of each match (after inserting ``ip - 2``).
+
+The output is a raw LZ4 block that ``lz4.block.decompress(..., uncompressed_size=4096)`` reads.
+Numba compiles these functions to machine code (cached on disk after the first run).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+HASH_LOG = 13
+MINMATCH = 4
+MFLIMIT = 12
+LASTLITERALS = 5
+SKIP_TRIGGER = 6
+ML_BITS = 4
+ML_MASK = 15
+RUN_MASK = 15
+PRIME32 = 2654435761
+
+
+def bound(n: int) -> int:
+    """LZ4_COMPRESSBOUND: the largest output for ``n`` input bytes."""
+    return n + n // 255 + 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _read32(a, p):
+    return (np.uint32(a[p]) | (np.uint32(a[p + 1]) << np.uint32(8))
+            | (np.uint32(a[p + 2]) << np.uint32(16)) | (np.uint32(a[p + 3]) << np.uint32(24)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _hash(v):
+    return np.int64(((np.uint64(v) * np.uint64(PRIME32)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - HASH_LOG))
+
+
+@njit(cache=True, nogil=True)
+def _write_len(dst, op, n):
+    while n >= 255:
+        dst[op] = 255
+        op += 1
+        n -= 255
+    dst[op] = n
+    return op + 1
+
+
+@njit(cache=True, nogil=True)
+def compress_block(src, dst, table, acceleration):
+    """Compress ``src`` (uint8, < 64 KiB) into ``dst``; return the compressed length.
+
+    ``table`` is a uint16 scratch array of 2**13 entries (cleared here).
+    """
+    n = src.shape[0]
+    table[:] = 0
+    anchor = 0
+    op = 0
+    if acceleration < 1:
+        acceleration = 1
+    mflimit = n - MFLIMIT
+    matchlimit = n - LASTLITERALS
+    if n >= MFLIMIT + 1:
+        table[_hash(_read32(src, 0))] = 0
+        ip = 1
+        forward_h = _hash(_read32(src, ip))
+        done = False
+        while not done:
+            # -- find a match (skip ahead faster the longer nothing is found)
+            forward_ip = ip
+            step = 1
+            search_nb = acceleration << SKIP_TRIGGER
+            while True:
+                h = forward_h
+                ip = forward_ip
+                forward_ip += step
+                step = search_nb >> SKIP_TRIGGER
+                search_nb += 1
+                if forward_ip > mflimit:
+                    done = True
+                    break
+                match = np.int64(table[h])
+                forward_h = _hash(_read32(src, forward_ip))
+                table[h] = ip
+                if _read32(src, match) == _read32(src, ip):
+                    break
+            if done:
+                break
+            # -- catch up backwards
+            while ip > anchor and match > 0 and src[ip - 1] == src[match - 1]:
+                ip -= 1
+                match -= 1
+            # -- literals
+            lit = ip - anchor
+            token = op
+            op += 1
+            if lit >= RUN_MASK:
+                dst[token] = RUN_MASK << ML_BITS
+                op = _write_len(dst, op, lit - RUN_MASK)
+            else:
+                dst[token] = lit << ML_BITS
+            dst[op:op + lit] = src[anchor:ip]
+            op += lit
+            while True:  # _next_match
+                off = ip - match
+                dst[op] = off & 0xFF
+                dst[op + 1] = off >> 8
+                op += 2
+                p = ip + MINMATCH
+                q = match + MINMATCH
+                while p < matchlimit and src[p] == src[q]:
+                    p += 1
+                    q += 1
+                mcode = p - (ip + MINMATCH)
+                ip = p
+                if mcode >= ML_MASK:
+                    dst[token] += ML_MASK
+                    op = _write_len(dst, op, mcode - ML_MASK)
+                else:
+                    dst[token] += mcode
+                anchor = ip
+                if ip > mflimit:
+                    done = True
+                    break
+                table[_hash(_read32(src, ip - 2))] = ip - 2
+                h = _hash(_read32(src, ip))
+                match = np.int64(table[h])
+                table[h] = ip
+                if _read32(src, match) == _read32(src, ip):
+                    token = op
+                    dst[token] = 0
+                    op += 1
+                    continue
+                break
+            if done:
+                break
+            ip += 1
+            forward_h = _hash(_read32(src, ip))
+    # -- last literals
+    last = n - anchor
+    if last >= RUN_MASK:
+        dst[op] = RUN_MASK << ML_BITS
+        op = _write_len(dst, op + 1, last - RUN_MASK)
+    else:
+        dst[op] = last << ML_BITS
+        op += 1
+    dst[op:op + last] = src[anchor:n]
+    return op + last
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def compress_pages(pages, out, lengths, acceleration):
+    """Compress every row of ``pages`` (k x 4096) into the rows of ``out``; lengths to ``lengths``."""
+    k = pages.shape[0]
+    for i in prange(k):
+        table = np.empty(1 << HASH_LOG, np.uint16)
+        lengths[i] = compress_block(pages[i], out[i], table, acceleration)
+
+
+@njit(cache=True, nogil=True)
+def same_filled(pages, flags, fills):
+    """zram's same-filled test on each row: all 512 little-endian u64 words equal.
+
+    Word 0 is compared with word 511 first, then with words 1..510 (as the kernel does);
+    ``flags[i]`` gets 1 and ``fills[i]`` the word when the page qualifies.
+    """
+    words = pages.view(np.uint64)
+    k = words.shape[0]
+    for i in range(k):
+        w = words[i]
+        v = w[0]
+        ok = w[511] == v
+        if ok:
+            for j in range(1, 511):
+                if w[j] != v:
+                    ok = False
+                    break
+        flags[i] = 1 if ok else 0
+        fills[i] = v if ok else 0

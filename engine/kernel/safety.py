@@ -1,0 +1,63 @@
+"""Shared safety machinery for touching the live kernel: root, one lock, signal-safe cleanup."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import threading
+import time
+
+from ..errors import KernelUnavailable
+
+KERNEL_LOCK_PATH = "/run/lock/pagemerge-kernel.lock"
+
+
+def require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise KernelUnavailable(f"{what}: needs root (the live kernel's sysfs knobs are root-only); "
+                                f"run as root or use 'pagemerge simulate'")
+
+
+@contextlib.contextmanager
+def kernel_lock(timeout: float = 300.0):
+    """An exclusive flock so two pagemerge runs never touch the kernel at once."""
+    path = KERNEL_LOCK_PATH
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        path = "/tmp/pagemerge-kernel.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise KernelUnavailable(f"{path}: another pagemerge run holds the kernel lock") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)   # closing releases the lock
+
+
+@contextlib.contextmanager
+def signals_raise():
+    """Turn SIGTERM (and SIGINT) into exceptions so ``finally`` blocks restore the kernel."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old_term = signal.signal(signal.SIGTERM, _term)
+    old_int = signal.getsignal(signal.SIGINT)
+    if old_int in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)

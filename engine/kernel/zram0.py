@@ -1,0 +1,188 @@
+"""Push page sets through the live ``/dev/zram0`` and read its counters.
+
+:class:`KernelZram` has the same operations as the model's :class:`engine.zram.ZramDevice`
+(``write_pages``, ``write_page``, ``read_page``, ``discard``, ``compact``, ``stats``), so one
+scenario can run on both. Writes use ``O_DIRECT`` so pages reach zram in order, in 1 MiB
+requests (one page per request when ``mem_limit`` is set, so a refused page is refused alone,
+as in the model); discards use ``BLKDISCARD`` on runs of consecutive slots.
+"""
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+from contextlib import ExitStack
+
+import numpy as np
+
+from ..errors import KernelUnavailable
+from ..pages import PAGE_SIZE, PageSet
+from ..zram import ZramStats
+from .safety import kernel_lock, require_root, signals_raise
+
+BLKDISCARD = 0x1277
+SYS = "/sys/block"
+#: 1 MiB per write request, as the reference throughput figures use
+BATCH_PAGES = 256
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def zram_unavailable_reason(device: str = "zram0") -> str | None:
+    """Why the live zram device cannot be used here, or None if it can."""
+    if os.geteuid() != 0:
+        return "needs root"
+    sysdir = f"{SYS}/{device}"
+    if not os.path.isdir(sysdir) or not os.path.exists(f"/dev/{device}"):
+        return f"no {device} on this machine (modprobe zram)"
+    dev = f"/dev/{device}"
+    with open("/proc/swaps") as f:
+        if any(line.split()[0] == dev for line in f.read().splitlines()[1:] if line.strip()):
+            return f"{dev} is in use as swap"
+    with open("/proc/mounts") as f:
+        if any(line.split()[0] == dev for line in f if line.strip()):
+            return f"{dev} is mounted"
+    if os.listdir(f"{sysdir}/holders"):
+        return f"{dev} has holders"
+    if _read(f"{sysdir}/initstate") == "1":
+        return f"{dev} is initialised by someone else (initstate 1); refusing to reset it"
+    return None
+
+
+def _runs(indexes):
+    """Group an index sequence into (start, count) runs of consecutive ascending indexes."""
+    runs = []
+    for i in indexes:
+        if runs and runs[-1][0] + runs[-1][1] == i:
+            runs[-1][1] += 1
+        else:
+            runs.append([i, 1])
+    return runs
+
+
+class KernelZram:
+    """A session on the live zram0. Use as a context manager; it resets zram0 on the way out."""
+
+    def __init__(self, disksize: int, algo: str = "lz4", mem_limit: int = 0, device: str = "zram0"):
+        from ..compress import KERNEL_NAMES
+        self.device = device
+        self.sysdir = f"{SYS}/{device}"
+        self.dev = f"/dev/{device}"
+        self.disksize = disksize
+        self.algo = KERNEL_NAMES.get(algo, algo)
+        self.mem_limit = mem_limit
+        self._stack: ExitStack | None = None
+        self._fd = -1
+        self._buf: mmap.mmap | None = None
+        self._initialised = False
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def __enter__(self) -> "KernelZram":
+        require_root(f"kernel zram ({self.dev})")
+        stack = ExitStack()
+        try:
+            stack.enter_context(signals_raise())
+            stack.enter_context(kernel_lock())
+            why = zram_unavailable_reason(self.device)
+            if why:
+                raise KernelUnavailable(f"{self.dev}: {why}")
+            algos = _read(f"{self.sysdir}/comp_algorithm").replace("[", "").replace("]", "").split()
+            if self.algo not in algos:
+                raise KernelUnavailable(f"{self.dev}: the kernel has no {self.algo!r} backend "
+                                        f"(it offers {', '.join(algos)})")
+            stack.callback(self._teardown)
+            self._write("reset", "1")
+            self._initialised = True
+            self._write("comp_algorithm", self.algo)
+            self._write("disksize", str(self.disksize))
+            if self.mem_limit:
+                self._write("mem_limit", str(self.mem_limit))
+            self._fd = os.open(self.dev, os.O_RDWR | os.O_DIRECT)
+            self._buf = mmap.mmap(-1, BATCH_PAGES * PAGE_SIZE)   # page-aligned for O_DIRECT
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def __exit__(self, *exc):
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+        return False
+
+    def _teardown(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._buf is not None:
+            self._buf.close()
+            self._buf = None
+        if self._initialised:
+            self._write("reset", "1")
+            self._initialised = False
+
+    def _write(self, attr: str, value: str) -> None:
+        with open(f"{self.sysdir}/{attr}", "w") as f:
+            f.write(value)
+
+    # -- operations (same names as the model) -----------------------------------------------
+    def set_mem_limit(self, nbytes: int) -> None:
+        self.mem_limit = nbytes
+        self._write("mem_limit", str(nbytes))
+
+    def write_page(self, index: int, page) -> bool:
+        self._buf[:PAGE_SIZE] = bytes(page)
+        try:
+            os.pwrite(self._fd, memoryview(self._buf)[:PAGE_SIZE], index * PAGE_SIZE)
+        except OSError:
+            return False
+        return True
+
+    def write_pages(self, pages: PageSet | np.ndarray, indexes=None, progress=None) -> int:
+        arr = pages.array if isinstance(pages, PageSet) else pages
+        n = arr.shape[0]
+        if indexes is None:
+            indexes = range(n)
+        failed = 0
+        if self.mem_limit:
+            for j in range(n):
+                if not self.write_page(indexes[j], arr[j]):
+                    failed += 1
+                if progress is not None:
+                    progress.update(1)
+            return failed
+        pos = 0
+        mv = memoryview(self._buf)
+        for start, count in _runs(indexes):
+            done = 0
+            while done < count:
+                k = min(BATCH_PAGES, count - done)
+                mv[:k * PAGE_SIZE] = arr[pos + done:pos + done + k].reshape(-1)
+                os.pwrite(self._fd, mv[:k * PAGE_SIZE], (start + done) * PAGE_SIZE)
+                done += k
+                if progress is not None:
+                    progress.update(k)
+            pos += count
+        return failed
+
+    def read_page(self, index: int) -> bytes:
+        mv = memoryview(self._buf)[:PAGE_SIZE]
+        n = os.preadv(self._fd, [mv], index * PAGE_SIZE)
+        if n != PAGE_SIZE:
+            raise OSError(f"{self.dev}: short read at slot {index}")
+        return bytes(mv)
+
+    def discard(self, indexes) -> None:
+        for start, count in _runs(indexes):
+            fcntl.ioctl(self._fd, BLKDISCARD, struct.pack("QQ", start * PAGE_SIZE, count * PAGE_SIZE))
+
+    def compact(self) -> None:
+        self._write("compact", "1")
+
+    def stats(self) -> ZramStats:
+        return ZramStats.from_lines(_read(f"{self.sysdir}/mm_stat"), _read(f"{self.sysdir}/io_stat"))

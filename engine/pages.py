@@ -1,0 +1,151 @@
+"""Page sets: raw bytes, a multiple of 4096 long, page ``i`` at offset ``i * 4096``.
+
+A page set is memory-mapped, never read into Python objects as a whole, so a multi-GiB file
+is processed in bounded memory: :meth:`PageSet.chunks` yields numpy views of a few MiB at a
+time and :meth:`PageSet.page` returns one page as a ``memoryview`` into the mapping.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+#: pages per chunk handed to the compiled kernels (16 MiB)
+DEFAULT_CHUNK_PAGES = 4096
+
+
+class PageSet:
+    """A read-only sequence of 4 KiB pages backed by a memory-mapped file or a bytes object."""
+
+    def __init__(self, buffer, name: str = "<memory>", _file=None, _mmap=None):
+        self.name = name
+        self._file = _file
+        self._mmap = _mmap
+        self._buf = memoryview(buffer).cast("B")
+        if len(self._buf) % PAGE_SIZE:
+            raise InputError(f"{name}: length {len(self._buf)} is not a multiple of {PAGE_SIZE}")
+        self.array = np.frombuffer(self._buf, dtype=np.uint8).reshape(-1, PAGE_SIZE)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> "PageSet":
+        """Memory-map a page-set file; bad files raise :class:`InputError` naming the file."""
+        p = Path(path)
+        try:
+            f = open(p, "rb")
+        except FileNotFoundError:
+            raise InputError(f"{p}: no such page-set file") from None
+        except IsADirectoryError:
+            raise InputError(f"{p}: is a directory, not a page-set file") from None
+        except PermissionError:
+            raise InputError(f"{p}: cannot read page-set file (permission denied)") from None
+        except OSError as e:
+            raise InputError(f"{p}: cannot open page-set file ({e.strerror})") from None
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise InputError(f"{p}: empty page-set file (no pages)")
+            if size % PAGE_SIZE:
+                raise InputError(
+                    f"{p}: length {size} is not a multiple of {PAGE_SIZE} "
+                    f"(truncated? {size // PAGE_SIZE} whole pages and {size % PAGE_SIZE} stray bytes)")
+            try:
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except OSError as e:
+                raise InputError(f"{p}: cannot memory-map page-set file ({e.strerror})") from None
+        except BaseException:
+            f.close()
+            raise
+        return cls(mm, name=str(p), _file=f, _mmap=mm)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray, name: str = "<memory>") -> "PageSet":
+        if len(data) == 0:
+            raise InputError(f"{name}: empty page set (no pages)")
+        return cls(bytes(data), name=name)
+
+    @classmethod
+    def from_pages(cls, pages, name: str = "<memory>") -> "PageSet":
+        pages = list(pages)
+        for i, pg in enumerate(pages):
+            if len(pg) != PAGE_SIZE:
+                raise InputError(f"{name}: page {i} is {len(pg)} bytes, not {PAGE_SIZE}")
+        return cls.from_bytes(b"".join(bytes(p) for p in pages), name=name)
+
+    # -- access ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.array.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * PAGE_SIZE
+
+    def page(self, i: int) -> memoryview:
+        if not 0 <= i < len(self):
+            raise IndexError(f"{self.name}: page {i} out of range (0..{len(self) - 1})")
+        return self._buf[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+
+    def __getitem__(self, i: int) -> bytes:
+        return bytes(self.page(i))
+
+    def __iter__(self) -> Iterator[memoryview]:
+        for i in range(len(self)):
+            yield self.page(i)
+
+    def chunks(self, chunk_pages: int = DEFAULT_CHUNK_PAGES) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_page_index, uint8 array of shape (n, 4096))`` views, n <= chunk_pages."""
+        for start in range(0, len(self), chunk_pages):
+            yield start, self.array[start:start + chunk_pages]
+
+    def close(self) -> None:
+        self.array = None
+        self._buf.release()
+        if self._mmap is not None:
+            self._mmap.close()
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PageSet({self.name!r}, pages={len(self)})"
+
+
+def parse_list(spec: str, what: str = "LIST") -> list[int]:
+    """Parse a page-index list such as ``0-99,200,300-399:3``.
+
+    Comma-separated items; each is ``N`` or an inclusive range ``A-B`` with an optional step
+    ``:S``. Order is kept as written (duplicates are kept too: each is one operation).
+    """
+    out: list[int] = []
+    if spec is None or not spec.strip():
+        raise InputError(f"{what}: empty list")
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            raise InputError(f"{what}: empty item in {spec!r}")
+        rng, _, step_s = item.partition(":")
+        try:
+            step = int(step_s) if step_s else 1
+            if "-" in rng:
+                a_s, b_s = rng.split("-", 1)
+                a, b = int(a_s), int(b_s)
+            else:
+                a = b = int(rng)
+        except ValueError:
+            raise InputError(f"{what}: cannot parse {item!r} (expected N, A-B or A-B:S)") from None
+        if a < 0 or b < a or step < 1:
+            raise InputError(f"{what}: bad range {item!r} (need 0 <= A <= B and step >= 1)")
+        out.extend(range(a, b + 1, step))
+    return out

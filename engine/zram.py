@@ -1,0 +1,301 @@
+"""zram: a compressed RAM block device on top of a zsmalloc pool (``drivers/block/zram``).
+
+The model keeps the slot table, the flags that matter on the live kernel (same-filled, huge),
+the write/overwrite/read/discard paths in the kernel's order, ``mem_limit`` with
+``failed_writes``, and every field of ``mm_stat`` and ``io_stat``. Reading a slot back
+returns exactly the bytes written.
+
+Kernel facts it reproduces (see ``shared/reference/kernel-ground-truth.md``):
+
+* same-filled: all 512 8-byte words equal; only the word is kept, nothing is allocated, no
+  limit check and no ``mem_used_max`` sample;
+* huge: compressed length >= ``huge_class_size`` (derived from the zsmalloc class table,
+  3625 here) -> the raw page is stored as a 4096-byte object;
+* on an overwrite the new object is allocated (and ``mem_used_max`` sampled) *before* the old
+  one is freed; the limit is checked after allocation and a refused store keeps the old data;
+* discard frees whole pages and counts one ``notify_free`` per page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, asdict
+
+import numpy as np
+import xxhash
+
+from . import events as ev
+from .compress import get_compressor, Compressor
+from .compress._lz4_kernel import same_filled as _same_filled_batch
+from .events import EventBus
+from .pages import PAGE_SIZE, PageSet, DEFAULT_CHUNK_PAGES
+from .zsmalloc import ZsPool
+
+# slot flags (named after the kernel's enum zram_pageflags)
+ZRAM_SAME = 1
+ZRAM_HUGE = 2
+
+MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit", "mem_used_max",
+                  "same_pages", "pages_compacted", "huge_pages", "huge_pages_since")
+IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
+
+
+def is_same_filled(page) -> tuple[bool, int]:
+    """zram's test: the page's 512 little-endian 8-byte words are all equal."""
+    b = bytes(page)
+    if b[:8] * 512 == b:
+        return True, int.from_bytes(b[:8], "little")
+    return False, 0
+
+
+@dataclass
+class ZramStats:
+    """``mm_stat`` and ``io_stat`` in the kernel's field names and order."""
+
+    mm_stat: dict
+    io_stat: dict
+
+    def to_dict(self) -> dict:
+        return {"mm_stat": dict(self.mm_stat), "io_stat": dict(self.io_stat)}
+
+    @classmethod
+    def from_lines(cls, mm_line: str, io_line: str) -> "ZramStats":
+        mm = [int(x) for x in mm_line.split()]
+        io = [int(x) for x in io_line.split()]
+        return cls(dict(zip(MM_STAT_FIELDS, mm)), dict(zip(IO_STAT_FIELDS, io)))
+
+
+class ZramDevice:
+    """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool."""
+
+    def __init__(self, disksize: int, algo: str | Compressor = "kernel-lz4", mem_limit: int = 0,
+                 bus: EventBus | None = None):
+        if disksize <= 0 or disksize % PAGE_SIZE:
+            raise ValueError(f"disksize must be a positive multiple of {PAGE_SIZE}")
+        self.bus = bus if bus is not None else EventBus()
+        self.comp = algo if isinstance(algo, Compressor) else get_compressor(algo)
+        self.algorithm = self.comp.name
+        self.pool = ZsPool("zram", bus=self.bus)
+        self.huge_class_size = self.pool.huge_class_size
+        self.num_pages = disksize // PAGE_SIZE
+        # slot table: flags, handle (or fill word for same-filled), object size
+        self.flags = bytearray(self.num_pages)
+        self.handle = [0] * self.num_pages
+        self.size = [0] * self.num_pages
+        # stats (struct zram_stats)
+        self.pages_stored = 0
+        self.compr_data_size = 0
+        self.same_pages = 0
+        self.huge_pages = 0
+        self.huge_pages_since = 0
+        self.max_used_pages = 0
+        self.failed_reads = 0
+        self.failed_writes = 0
+        self.invalid_io = 0
+        self.notify_free = 0
+        self.limit_pages = 0
+        self.set_mem_limit(mem_limit)
+
+    # -- knobs ------------------------------------------------------------------------------
+    def set_mem_limit(self, nbytes: int) -> None:
+        """``echo BYTES > mem_limit`` (page-aligned up; 0 = no limit)."""
+        self.limit_pages = -(-int(nbytes) // PAGE_SIZE)
+
+    def reset_mem_used_max(self) -> None:
+        """``echo 0 > mem_used_max``: restart the peak from the current pool size."""
+        self.max_used_pages = self.pool.total_pages()
+
+    # -- slot helpers -----------------------------------------------------------------------
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < self.num_pages:
+            raise IndexError(f"zram: slot {index} beyond disksize ({self.num_pages} pages)")
+
+    def slot_allocated(self, index: int) -> bool:
+        return bool(self.flags[index] & ZRAM_SAME) or self.size[index] != 0
+
+    def _slot_free(self, index: int, reason: str) -> None:
+        fl = self.flags[index]
+        size = self.size[index]
+        if not (fl & ZRAM_SAME) and size == 0:
+            return
+        if self.bus.enabled:
+            self.bus.emit(ev.SlotFreed(index, reason, _flag_name(fl), size))
+        if fl & ZRAM_HUGE:
+            self.huge_pages -= 1
+        if fl & ZRAM_SAME:
+            self.same_pages -= 1
+        else:
+            self.pool.free(self.handle[index])
+            self.compr_data_size -= size
+        self.pages_stored -= 1
+        self.flags[index] = 0
+        self.handle[index] = 0
+        self.size[index] = 0
+
+    # -- write path -------------------------------------------------------------------------
+    def _store_same(self, index: int, fill: int) -> bool:
+        if self.bus.enabled:
+            self.bus.emit(ev.SameFilledDetected(index, fill))
+        self._slot_free(index, "overwrite")
+        self.flags[index] = ZRAM_SAME
+        self.handle[index] = fill
+        self.same_pages += 1
+        self.pages_stored += 1
+        if self.bus.enabled:
+            self.bus.emit(ev.SlotWritten(index, "same", 0, 0))
+        return True
+
+    def _store_object(self, index: int, page, block: bytes, cached: bool) -> bool:
+        clen = len(block)
+        huge = clen >= self.huge_class_size
+        if self.bus.enabled:
+            self.bus.emit(ev.PageCompressed(index, self.algorithm, clen, huge, cached))
+        if huge:
+            clen = PAGE_SIZE
+            block = page.tobytes() if isinstance(page, np.ndarray) else bytes(page)
+        pool = self.pool
+        handle = pool.malloc(clen)
+        alloced = pool.pages_allocated
+        if alloced > self.max_used_pages:
+            self.max_used_pages = alloced
+        if self.limit_pages and alloced > self.limit_pages:
+            pool.free(handle)
+            self.failed_writes += 1
+            if self.bus.enabled:
+                self.bus.emit(ev.WriteFailed(index, "mem_limit", alloced))
+            return False
+        pool.write(handle, block)
+        self._slot_free(index, "overwrite")
+        self.handle[index] = handle
+        self.size[index] = clen
+        if huge:
+            self.flags[index] = ZRAM_HUGE
+            self.huge_pages += 1
+            self.huge_pages_since += 1
+        self.pages_stored += 1
+        self.compr_data_size += clen
+        if self.bus.enabled:
+            self.bus.emit(ev.SlotWritten(index, "huge" if huge else "normal", clen, handle))
+        return True
+
+    def write_page(self, index: int, page) -> bool:
+        """Store one 4 KiB page in slot ``index``; False if refused by ``mem_limit``."""
+        self._check_index(index)
+        if len(page) != PAGE_SIZE:
+            raise ValueError(f"zram: a page is {PAGE_SIZE} bytes, got {len(page)}")
+        same, fill = is_same_filled(page)
+        if same:
+            return self._store_same(index, fill)
+        block, cached = self.comp.compress(page)
+        return self._store_object(index, page, block, cached)
+
+    def write_pages(self, pages: PageSet | np.ndarray, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES,
+                    progress=None) -> int:
+        """Store every page of ``pages`` (page i into slot ``indexes[i]``, default i) in order.
+
+        Same-filled tests and compression run in compiled batches; the pool sees the pages one
+        at a time, in order, exactly as the kernel's write path. Returns pages refused.
+        """
+        arr = pages.array if isinstance(pages, PageSet) else pages
+        n = arr.shape[0]
+        if indexes is None:
+            indexes = range(n)
+        elif len(indexes) != n:
+            raise ValueError("indexes must name one slot per page")
+        failed = 0
+        digest = xxhash.xxh3_128_digest
+        for start in range(0, n, chunk_pages):
+            chunk = arr[start:start + chunk_pages]
+            k = chunk.shape[0]
+            flags = np.empty(k, np.uint8)
+            fills = np.empty(k, np.uint64)
+            _same_filled_batch(chunk, flags, fills)
+            rows = np.flatnonzero(flags == 0)
+            keys = [digest(chunk[r]) for r in rows]
+            blocks, cached = self.comp.compress_many(chunk[rows], keys) if len(rows) else ([], [])
+            bi = 0
+            fl = flags.tolist()
+            fw = fills.tolist()
+            for j in range(k):
+                idx = indexes[start + j]
+                if not 0 <= idx < self.num_pages:
+                    self._check_index(idx)
+                if fl[j]:
+                    self._store_same(idx, fw[j])
+                else:
+                    if not self._store_object(idx, chunk[j], blocks[bi], cached[bi]):
+                        failed += 1
+                    bi += 1
+            if progress is not None:
+                progress.update(k)
+        return failed
+
+    # -- read / discard / compact -----------------------------------------------------------
+    def read_page(self, index: int) -> bytes:
+        """Return the 4096 bytes last stored in ``index`` (zeros if never written)."""
+        self._check_index(index)
+        fl = self.flags[index]
+        if self.bus.enabled:
+            self.bus.emit(ev.SlotRead(index, _flag_name(fl) if self.slot_allocated(index) else "empty"))
+        if fl & ZRAM_SAME:
+            return self.handle[index].to_bytes(8, "little") * 512
+        size = self.size[index]
+        if size == 0:
+            return bytes(PAGE_SIZE)
+        data = self.pool.read(self.handle[index], size)
+        if size == PAGE_SIZE:
+            return data
+        return self.comp.decompress(data, PAGE_SIZE)
+
+    def discard(self, indexes) -> None:
+        """A discard over whole pages: free each slot, one ``notify_free`` per page."""
+        for index in indexes:
+            self._check_index(index)
+            self._slot_free(index, "discard")
+            self.notify_free += 1
+
+    def slot_free_notify(self, index: int) -> None:
+        """The swap layer released this slot (``swap_slot_free_notify``)."""
+        self._check_index(index)
+        self.notify_free += 1
+        self._slot_free(index, "swap_free")
+
+    def compact(self) -> int:
+        """``echo 1 > compact``: run ``zs_compact``; return pages freed."""
+        return self.pool.compact()
+
+    # -- stats ------------------------------------------------------------------------------
+    def mm_stat(self) -> dict:
+        return {
+            "orig_data_size": self.pages_stored * PAGE_SIZE,
+            "compr_data_size": self.compr_data_size,
+            "mem_used_total": self.pool.total_pages() * PAGE_SIZE,
+            "mem_limit": self.limit_pages * PAGE_SIZE,
+            "mem_used_max": self.max_used_pages * PAGE_SIZE,
+            "same_pages": self.same_pages,
+            "pages_compacted": self.pool.pages_compacted,
+            "huge_pages": self.huge_pages,
+            "huge_pages_since": self.huge_pages_since,
+        }
+
+    def io_stat(self) -> dict:
+        return {"failed_reads": self.failed_reads, "failed_writes": self.failed_writes,
+                "invalid_io": self.invalid_io, "notify_free": self.notify_free}
+
+    def stats(self) -> ZramStats:
+        return ZramStats(self.mm_stat(), self.io_stat())
+
+    def mm_stat_line(self) -> str:
+        """``mm_stat`` formatted as the kernel prints it."""
+        v = list(self.mm_stat().values())
+        return "%8d %8d %8d %8d %8d %8d %8d %8d %8d" % tuple(v)
+
+
+def _flag_name(fl: int) -> str:
+    if fl & ZRAM_SAME:
+        return "same"
+    if fl & ZRAM_HUGE:
+        return "huge"
+    return "normal"
+
+
+def stats_asdict(stats: ZramStats) -> dict:
+    return asdict(stats)
