@@ -186,5 +186,9 @@ def same_filled(pages, flags, fills):
                 if w[j] != v:
                     ok = False
                     break
-        flags[i] = 1 if ok else 0
-        fills[i] = v if ok else 0
+        if ok:
+            flags[i] = 1
+            fills[i] = v
+        else:
+            flags[i] = 0
+            fills[i] = np.uint64(0)

@@ -1,0 +1,94 @@
+"""The manifest that travels beside a page-set file: where each page came from.
+
+``NAME.pages`` holds the raw pages; ``NAME.pages.json`` holds, column-wise (one entry per
+page, in page order), the process id, the process name, the virtual address and the region
+name, plus a table of the processes. The address-space model uses it to place each page at
+its process and address.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+MANIFEST_VERSION = 1
+
+
+def manifest_path(pages_path: str | os.PathLike) -> Path:
+    return Path(str(pages_path) + ".json")
+
+
+@dataclass
+class Manifest:
+    source: str = ""
+    processes: list[dict] = field(default_factory=list)   # {pid, comm, cmdline}
+    pid: list[int] = field(default_factory=list)
+    vaddr: list[int] = field(default_factory=list)
+    region: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.pid)
+
+    def comm_of(self, pid: int) -> str:
+        for p in self.processes:
+            if p["pid"] == pid:
+                return p.get("comm", "")
+        return ""
+
+    def to_json(self) -> dict:
+        comms = {p["pid"]: p.get("comm", "") for p in self.processes}
+        return {"version": MANIFEST_VERSION, "page_size": 4096, "source": self.source,
+                "processes": self.processes, "notes": self.notes,
+                "pages": {"pid": self.pid, "comm": [comms.get(p, "") for p in self.pid],
+                          "vaddr": [f"{v:#x}" for v in self.vaddr], "region": self.region}}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, n_pages: int | None = None) -> "Manifest":
+        p = Path(path)
+        try:
+            d = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise InputError(f"{p}: no such manifest") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{p}: malformed manifest JSON ({e})") from None
+        try:
+            if d.get("version") != MANIFEST_VERSION:
+                raise InputError(f"{p}: unsupported manifest version {d.get('version')!r}")
+            pg = d["pages"]
+            m = cls(source=d.get("source", ""), processes=d.get("processes", []),
+                    pid=[int(x) for x in pg["pid"]], vaddr=[int(x, 16) for x in pg["vaddr"]],
+                    region=[str(x) for x in pg["region"]], notes=d.get("notes", []))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise InputError(f"{p}: malformed manifest ({type(e).__name__}: {e})") from None
+        if not (len(m.pid) == len(m.vaddr) == len(m.region)):
+            raise InputError(f"{p}: manifest columns have different lengths")
+        if n_pages is not None and len(m) != n_pages:
+            raise InputError(f"{p}: manifest lists {len(m)} pages but its page file has {n_pages}")
+        return m
+
+
+def write_atomically(path: str | os.PathLike, chunks) -> None:
+    """Write ``chunks`` (an iterable of bytes) to ``path`` via a temporary file and rename,
+    so a failure never leaves a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for c in chunks:
+                f.write(c)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

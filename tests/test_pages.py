@@ -1,0 +1,74 @@
+import os
+
+import numpy as np
+import pytest
+
+from engine.cli import main
+from engine.errors import InputError
+from engine.pages import PAGE_SIZE, PageSet, parse_list
+
+
+def test_open_reads_pages_by_offset(tmp_path):
+    f = tmp_path / "p.pages"
+    f.write_bytes(b"".join(bytes([i]) * PAGE_SIZE for i in range(5)))
+    with PageSet.open(f) as ps:
+        assert len(ps) == 5
+        assert ps[3] == bytes([3]) * PAGE_SIZE
+        assert bytes(ps.page(4)) == bytes([4]) * PAGE_SIZE
+        starts = [s for s, _ in ps.chunks(2)]
+        assert starts == [0, 2, 4]
+        assert sum(c.shape[0] for _, c in ps.chunks(2)) == 5
+
+
+def test_open_is_memory_mapped_not_read(tmp_path):
+    f = tmp_path / "big.pages"
+    with open(f, "wb") as fh:          # a sparse 1 GiB file: opening must not read it
+        fh.truncate(1 << 30)
+    with PageSet.open(f) as ps:
+        assert len(ps) == (1 << 30) // PAGE_SIZE
+        assert isinstance(ps.array, np.ndarray) and not ps.array.flags.owndata
+
+
+@pytest.mark.parametrize("content,msg", [
+    (b"", "empty page-set file"),
+    (b"x" * 5000, "not a multiple of 4096"),
+])
+def test_bad_lengths(tmp_path, content, msg):
+    f = tmp_path / "bad.pages"
+    f.write_bytes(content)
+    with pytest.raises(InputError, match=msg) as e:
+        PageSet.open(f)
+    assert str(f) in str(e.value)
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(InputError, match="no such page-set file"):
+        PageSet.open(tmp_path / "nope.pages")
+    with pytest.raises(InputError, match="is a directory"):
+        PageSet.open(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable(tmp_path):
+    f = tmp_path / "secret.pages"
+    f.write_bytes(bytes(PAGE_SIZE))
+    f.chmod(0)
+    with pytest.raises(InputError, match="permission denied"):
+        PageSet.open(f)
+
+
+def test_cli_bad_file_is_one_line_and_nonzero(tmp_path, capsys):
+    f = tmp_path / "trunc.pages"
+    f.write_bytes(b"y" * (PAGE_SIZE + 7))
+    rc = main(["simulate", "zram", str(f), "--json"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and str(f) in err and "multiple of 4096" in err
+
+
+def test_parse_list():
+    assert parse_list("0-3,7,10-20:5") == [0, 1, 2, 3, 7, 10, 15, 20]
+    assert parse_list("5") == [5]
+    for bad in ("", "a", "3-1", "1-5:0", "1,,2", "-1"):
+        with pytest.raises(InputError):
+            parse_list(bad)
