@@ -146,24 +146,27 @@ class ZramDevice:
     def _store_object(self, index: int, page, block: bytes, cached: bool) -> bool:
         clen = len(block)
         huge = clen >= self.huge_class_size
-        if self.bus.enabled:
+        listening = self.bus.enabled
+        if listening:
             self.bus.emit(ev.PageCompressed(index, self.algorithm, clen, huge, cached))
         if huge:
             clen = PAGE_SIZE
             block = page.tobytes() if isinstance(page, np.ndarray) else bytes(page)
         pool = self.pool
-        handle = pool.malloc(clen)
+        # zs_malloc + zs_obj_write (the kernel writes after the limit check; a refused
+        # object is freed unseen either way, so the order is not observable)
+        handle = pool.malloc(clen, block)
         alloced = pool.pages_allocated
         if alloced > self.max_used_pages:
             self.max_used_pages = alloced
         if self.limit_pages and alloced > self.limit_pages:
             pool.free(handle)
             self.failed_writes += 1
-            if self.bus.enabled:
+            if listening:
                 self.bus.emit(ev.WriteFailed(index, "mem_limit", alloced))
             return False
-        pool.write(handle, block)
-        self._slot_free(index, "overwrite")
+        if self.flags[index] or self.size[index]:
+            self._slot_free(index, "overwrite")
         self.handle[index] = handle
         self.size[index] = clen
         if huge:
@@ -172,7 +175,7 @@ class ZramDevice:
             self.huge_pages_since += 1
         self.pages_stored += 1
         self.compr_data_size += clen
-        if self.bus.enabled:
+        if listening:
             self.bus.emit(ev.SlotWritten(index, "huge" if huge else "normal", clen, handle))
         return True
 

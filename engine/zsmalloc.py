@@ -41,6 +41,8 @@ FULLNESS_GROUPS = 12                           # 0 empty, 1..10 "<= x0%", 11 ful
 GROUP_EMPTY, GROUP_FULL = 0, 11
 _U64 = (1 << 64) - 1
 _END_LINK = (_U64 << OBJ_TAG_BITS) & _U64      # all ones << 1: end of the free list
+_ALLOC_ORDER = tuple(range(GROUP_FULL - 1, -1, -1))
+_pack_u64 = struct.Struct("<Q").pack_into
 #: first handle value (handles are 8-byte aligned "slab addresses")
 HANDLE_BASE = 0xFFFF888000000000
 #: first page frame number handed to zspages
@@ -175,6 +177,9 @@ class ZsPool:
             prev = SizeClass(i, size, ppz, objs)
             prev.indexes.append(i)
             self.size_class[i] = prev
+        # the class for each zs_malloc request size (payload bytes 0..4096), looked up once
+        self._class_by_request: list[SizeClass] = [
+            self.size_class[size_class_index(s + ZS_HANDLE_SIZE)] for s in range(ZS_MAX_ALLOC_SIZE + 1)]
         self.classes: list[SizeClass] = []     # distinct classes, largest index first
         for i in range(ZS_SIZE_CLASSES - 1, -1, -1):
             c = self.size_class[i]
@@ -274,45 +279,54 @@ class ZsPool:
         return g
 
     # -- object level -----------------------------------------------------------------------
-    def _obj_malloc(self, z: Zspage, handle: int) -> int:
-        idx = z.free.pop()
-        z.inuse += 1
-        z.handles[idx] = handle
-        if not z.cls.huge:
-            struct.pack_into("<Q", z.mem, idx * z.cls.size, handle | OBJ_ALLOCATED_TAG)
-        self._handles[handle] = (z, idx)
-        return idx
-
     def _obj_free(self, z: Zspage, idx: int) -> None:
         if not z.cls.huge:
             nxt = z.free[-1] if z.free else None
             link = (nxt << OBJ_TAG_BITS) if nxt is not None else _END_LINK
-            struct.pack_into("<Q", z.mem, idx * z.cls.size, link)
+            _pack_u64(z.mem, idx * z.cls.size, link)
         z.free.append(idx)
         z.inuse -= 1
         z.handles[idx] = 0
 
-    def malloc(self, size: int) -> int:
-        """``zs_malloc``: return a handle for an object of ``size`` payload bytes."""
+    def malloc(self, size: int, data=None) -> int:
+        """``zs_malloc``: return a handle for an object of ``size`` payload bytes.
+
+        With ``data``, the payload is also written (``zs_obj_write``) in the same step.
+        """
         if size <= 0 or size > ZS_MAX_ALLOC_SIZE:
             raise ValueError(f"zs_malloc: invalid size {size}")
-        cls = self.size_class[size_class_index(size + ZS_HANDLE_SIZE)]
-        handle = self._new_handle()
+        cls = self._class_by_request[size]
+        handle = self._free_handles.pop() if self._free_handles else self._new_handle()
         fl = cls.fullness
         z = None
-        for g in range(GROUP_FULL - 1, -1, -1):   # fullest non-full group first
+        for g in _ALLOC_ORDER:                          # fullest non-full group first (10 .. 0)
             lst = fl[g]
             if lst:
                 z = next(reversed(lst))
                 break
-        if z is not None:
-            idx = self._obj_malloc(z, handle)
-            self._fix_fullness(z)
-        else:
+        new = z is None
+        if new:
             z = self._alloc_zspage(cls)
-            idx = self._obj_malloc(z, handle)
-            self._insert(z, cls.group_of(z.inuse))
+        # obj_malloc: pop the head of the zspage's free list, tag the header with the handle
+        idx = z.free.pop()
+        z.inuse += 1
+        z.handles[idx] = handle
+        off = idx * cls.size
+        if not cls.huge:
+            _pack_u64(z.mem, off, handle | OBJ_ALLOCATED_TAG)
+            off += ZS_HANDLE_SIZE
+        self._handles[handle] = (z, idx)
+        g = cls.group_of(z.inuse)
+        if new:
+            z.group = g
+            fl[g][z] = None
+        elif g != z.group:                              # fix_fullness_group: head of the new list
+            del fl[z.group][z]
+            z.group = g
+            fl[g][z] = None
         cls.objs_inuse += 1
+        if data is not None:
+            z.mem[off:off + len(data)] = data
         if self.bus.enabled:
             self.bus.emit(ev.ObjectAllocated(handle, size, cls.index, cls.size, z.id, idx))
         return handle

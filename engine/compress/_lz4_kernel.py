@@ -163,9 +163,12 @@ def compress_block(src, dst, table, acceleration):
 def compress_pages(pages, out, lengths, acceleration):
     """Compress every row of ``pages`` (k x 4096) into the rows of ``out``; lengths to ``lengths``."""
     k = pages.shape[0]
-    for i in prange(k):
+    nchunks = 8 if k >= 64 else 1
+    per = (k + nchunks - 1) // nchunks
+    for c in prange(nchunks):                       # one scratch table per chunk, not per page
         table = np.empty(1 << HASH_LOG, np.uint16)
-        lengths[i] = compress_block(pages[i], out[i], table, acceleration)
+        for i in range(c * per, min(k, (c + 1) * per)):
+            lengths[i] = compress_block(pages[i], out[i], table, acceleration)
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,39 @@
+"""Shared helpers for benchmarks: a real-memory page set, repeated to a target size."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from engine.pages import PAGE_SIZE, PageSet
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+
+def real_memory_pages(min_pages: int = 4000) -> tuple[PageSet, str]:
+    """Several thousand pages of real process memory: captured live when root, else the default."""
+    if os.geteuid() == 0:
+        from engine.workloads.capture import capture_pids
+        from tests.pagesets import start_workload_process, PY_WORKLOAD
+        procs = [start_workload_process(PY_WORKLOAD) for _ in range(3)]
+        try:
+            d = tempfile.mkdtemp(prefix="pagemerge-bench-")
+            out = os.path.join(d, "bench.pages")
+            capture_pids([p.pid for p in procs], out)
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        ps = PageSet.open(out)
+        return ps, f"live capture of {len(procs)} processes ({len(ps)} pages)"
+    from engine.cli import default_pages_path
+    ps = PageSet.open(default_pages_path())
+    return ps, f"embedded default ({len(ps)} pages; run as root for a live capture)"
+
+
+def repeat_to(ps: PageSet, nbytes: int) -> np.ndarray:
+    reps = max(1, -(-nbytes // ps.nbytes))
+    return np.tile(ps.array, (reps, 1))[: max(len(ps), nbytes // PAGE_SIZE)]

@@ -1,0 +1,89 @@
+"""The CLI contract: JSON shape, tables, one-line errors and exit statuses."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from engine.cli import main
+from engine.zram import MM_STAT_FIELDS, IO_STAT_FIELDS
+from tests import pagesets
+
+
+@pytest.fixture
+def pages_file(tmp_path):
+    ps = pagesets.mixed_pages()
+    f = tmp_path / "mixed.pages"
+    f.write_bytes(bytes(ps.array.reshape(-1)))
+    return f
+
+
+def run(args, capsys):
+    rc = main(args)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_simulate_zram_json_shape(pages_file, capsys):
+    rc, out, _ = run(["simulate", "zram", str(pages_file), "--json"], capsys)
+    d = json.loads(out)
+    assert rc == 0
+    assert list(d) == ["mm_stat", "io_stat"]
+    assert tuple(d["mm_stat"]) == MM_STAT_FIELDS and tuple(d["io_stat"]) == IO_STAT_FIELDS
+    assert d["mm_stat"]["orig_data_size"] == 900 * 4096
+
+
+def test_simulate_zram_operations_and_table(pages_file, tmp_path, capsys):
+    rc, out, _ = run(["simulate", "zram", str(pages_file), "--discard", "0-99,200,300-399:3",
+                      "--overwrite", "0-9", "--overwrite-with", str(pages_file), "--compact",
+                      "--mem-limit", "2M"], capsys)
+    assert rc == 0
+    assert "mm_stat" in out and "notify_free" in out and "pages_compacted" in out
+    rc, out, _ = run(["simulate", "zram", str(pages_file), "--discard", "0-99,200,300-399:3", "--json"], capsys)
+    assert json.loads(out)["io_stat"]["notify_free"] == 100 + 1 + 34
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--algo", "lzo-rle"], "lzo-rle: not supported by the model"),
+    (["--discard", "5-1"], "--discard: bad range"),
+    (["--overwrite", "1"], "--overwrite needs --overwrite-with"),
+    (["--mem-limit", "lots"], "--mem-limit: cannot parse"),
+])
+def test_bad_options_are_one_line(pages_file, capsys, args, msg):
+    rc, out, err = run(["simulate", "zram", str(pages_file), *args], capsys)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and msg in err
+
+
+def test_kernel_refuses_without_root(pages_file, capsys, monkeypatch):
+    """As an unprivileged user the kernel commands refuse in one line and touch nothing."""
+    import engine.kernel.safety
+    import engine.kernel.zram0
+    touched = []
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(engine.kernel.zram0.KernelZram, "_write", lambda *a: touched.append(a))
+    for cmd in ("kernel", "compare"):
+        rc, out, err = run([cmd, "zram", str(pages_file)], capsys)
+        assert rc == 2 and "needs root" in err and err.count("\n") == 1
+    assert touched == []
+
+
+def test_compare_zram_agrees_with_kernel(live_zram, pages_file, capsys):
+    rc, out, _ = run(["compare", "zram", str(pages_file), "--discard", "0-899:4", "--compact", "--json"], capsys)
+    d = json.loads(out)
+    assert rc == 0 and d["differences"] == [] and d["model"] == d["kernel"]
+
+
+def test_kernel_zram_same_shape(live_zram, pages_file, capsys):
+    rc, out, _ = run(["kernel", "zram", str(pages_file), "--json"], capsys)
+    assert rc == 0 and tuple(json.loads(out)["mm_stat"]) == MM_STAT_FIELDS
+
+
+def test_report_runs_on_embedded_default():
+    env = dict(os.environ)
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--json"], capture_output=True,
+                       text=True, env=env, cwd="/")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["mm_stat"]["orig_data_size"] > 0
