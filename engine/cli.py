@@ -7,6 +7,10 @@ Contracts other tools rely on (keep them stable):
   ``{"mm_stat": {...}, "io_stat": {...}}`` (the kernel's field names) or a table.
 * ``pagemerge kernel zram ...``: the same from the live zram0 (root only).
 * ``pagemerge compare zram ...``: both side by side; exit 1 on any difference.
+* ``pagemerge simulate ksm PAGES [--use-zero-pages] [--max-page-sharing N] [--smart-scan 0|1]
+  [--cow LIST] [--manifest FILE | --no-manifest] [--json]`` prints ``{"ksm": {sysfs counters},
+  "ksm_stat": {...}, "processes": [...], "full_scans_at": [...]}`` after convergence;
+  ``kernel ksm`` and ``compare ksm`` as for zram.
 
 Every user-facing error is one line ``pagemerge: <file or option>: <problem>`` and exit 2.
 """
@@ -122,6 +126,89 @@ def cmd_compare_zram(a) -> int:
     return 1 if diffs else 0
 
 
+# ---- ksm --------------------------------------------------------------------------------------
+def _ksm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pages", metavar="PAGES", help="page-set file (raw pages, a multiple of 4096 bytes)")
+    p.add_argument("--manifest", metavar="FILE",
+                   help="which pages belong to which process and address (default: PAGES.json if present)")
+    p.add_argument("--no-manifest", action="store_true", help="ignore PAGES.json: one process, consecutive addresses")
+    p.add_argument("--use-zero-pages", action="store_true", help="use_zero_pages=1")
+    p.add_argument("--max-page-sharing", type=int, default=256, metavar="N")
+    p.add_argument("--smart-scan", type=int, choices=(0, 1), default=0)
+    p.add_argument("--cow", metavar="LIST", help="after convergence, write to these pages (copy-on-write), rescan")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _ksm_scenario(a):
+    from .scenario import KsmScenario
+    from .workloads.manifest import Manifest, manifest_path
+    pages = PageSet.open(a.pages)
+    man = None
+    if a.manifest and a.no_manifest:
+        raise InputError("--manifest and --no-manifest exclude each other")
+    if a.manifest:
+        man = Manifest.load(a.manifest, len(pages))
+    elif not a.no_manifest and manifest_path(a.pages).exists():
+        man = Manifest.load(manifest_path(a.pages), len(pages))
+    return KsmScenario(pages=pages, manifest=man, use_zero_pages=a.use_zero_pages,
+                       max_page_sharing=a.max_page_sharing, smart_scan=a.smart_scan,
+                       cow=parse_list(a.cow, "--cow") if a.cow else [])
+
+
+def _print_ksm(d: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(d, indent=2))
+        return
+    print(title)
+    for group in ("ksm", "ksm_stat"):
+        print(f"  {group}")
+        for k, v in d[group].items():
+            print(f"    {k:<22} {v:>14}")
+    if len(d["processes"]) > 1:
+        print("  per process (pid: rmap_items / merging / zero / profit)")
+        for p in d["processes"]:
+            print(f"    {p['pid']:>8}: {p['ksm_rmap_items']} / {p['ksm_merging_pages']} / "
+                  f"{p['ksm_zero_pages']} / {p['ksm_process_profit']}")
+    print(f"  converged after full scans: {', '.join(map(str, d['full_scans_at']))}")
+
+
+def cmd_simulate_ksm(a) -> int:
+    sc = _ksm_scenario(a)
+    _print_ksm(sc.run_model(), a.json, f"ksm model on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_kernel_ksm(a) -> int:
+    sc = _ksm_scenario(a)
+    _print_ksm(sc.run_kernel(), a.json, f"live ksmd on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_compare_ksm(a) -> int:
+    from .scenario import diff_ksm
+    sc = _ksm_scenario(a)
+    kernel = sc.run_kernel()
+    model = sc.run_model(follow=kernel["full_scans_at"])
+    diffs = diff_ksm(model, kernel, a.smart_scan)
+    if a.json:
+        print(json.dumps({"model": model, "kernel": kernel,
+                          "differences": [{"group": g, "field": f, "model": m, "kernel": k}
+                                          for g, f, m, k in diffs]}, indent=2))
+    else:
+        print(f"ksm on {a.pages}: {len(sc.pages)} pages in {len(model['processes'])} process(es)")
+        print(f"  {'field':<36} {'model':>14} {'kernel':>14}")
+        for group in ("ksm", "ksm_stat"):
+            for k in model[group]:
+                m, kv = model[group][k], kernel[group][k]
+                note = ""
+                if m != kv:
+                    note = "   (smart_scan: only the sum counts)" if a.smart_scan and k in (
+                        "pages_unshared", "pages_volatile") else "   <-- differs"
+                print(f"  {group + '.' + k:<36} {m:>14} {kv:>14}{note}")
+        print("  all fields equal" if not diffs else f"  {len(diffs)} field(s) differ")
+    return 1 if diffs else 0
+
+
 def cmd_report(a) -> int:
     """The main job. Until the comparison report lands, it prints the zram model's counters on
     the embedded default page set (or PAGES)."""
@@ -155,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     z = csub.add_parser("zram", help="zram model vs live zram0")
     _zram_args(z)
     z.set_defaults(func=cmd_compare_zram)
+
+    for parent, name, func, helptext in ((ssub, "ksm", cmd_simulate_ksm, "the KSM model: sysfs counters and ksm_stat"),
+                                         (ksub, "ksm", cmd_kernel_ksm, "the live ksmd: sysfs counters and ksm_stat"),
+                                         (csub, "ksm", cmd_compare_ksm, "KSM model vs live ksmd")):
+        k = parent.add_parser(name, help=helptext)
+        _ksm_args(k)
+        k.set_defaults(func=func)
 
     r = sub.add_parser("report", help="the main job on the embedded default (or PAGES)")
     r.add_argument("pages", nargs="?", metavar="PAGES")

@@ -75,3 +75,134 @@ def diff_stats(a: ZramStats, b: ZramStats) -> list[tuple[str, str, int, int]]:
             if da[k] != db.get(k):
                 out.append((group, k, da[k], db.get(k)))
     return out
+
+
+# ---- KSM -------------------------------------------------------------------------------------
+def cow_bytes(index: int) -> bytes:
+    """What a ``--cow`` write puts in the first 8 bytes of page ``index``: unique per page."""
+    return (index | (1 << 63)).to_bytes(8, "little")
+
+
+@dataclass
+class KsmScenario:
+    """A page set in one or more processes, made mergeable, scanned by ksmd to convergence;
+    optional copy-on-write writes (``cow``: page indexes), then scanned to convergence again.
+
+    Processes come from the manifest (first appearance order; pages in address order) or,
+    without one, one process at consecutive addresses.
+    """
+
+    pages: PageSet
+    manifest: object | None = None
+    use_zero_pages: bool = False
+    max_page_sharing: int = 256
+    smart_scan: int = 0
+    cow: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        from .errors import InputError
+        for i in self.cow:
+            if not 0 <= i < len(self.pages):
+                raise InputError(f"--cow: page {i} is beyond the page set ({len(self.pages)} pages)")
+        if self.max_page_sharing < 2:
+            raise InputError("--max-page-sharing: must be at least 2")
+
+    def groups(self) -> list[tuple[int, list[int]]]:
+        if self.manifest is None:
+            return [(0, list(range(len(self.pages))))]
+        order: dict[int, list[int]] = {}
+        for i, pid in enumerate(self.manifest.pid):
+            order.setdefault(pid, []).append(i)
+        return [(pid, sorted(idx, key=lambda i: self.manifest.vaddr[i])) for pid, idx in order.items()]
+
+    # -- model ----------------------------------------------------------------------------------
+    def build_model(self, bus=None):
+        from .ksm import Ksmd
+        from .mm import Machine
+        m = Machine(bus=bus)
+        k = Ksmd(m, pages_to_scan=max(100, len(self.pages) + 64), sleep_millisecs=10,
+                 max_page_sharing=self.max_page_sharing, use_zero_pages=self.use_zero_pages,
+                 smart_scan=bool(self.smart_scan))
+        mms = m.place_pages(self.pages, self.manifest)
+        for mm in mms:
+            for vma in list(mm.vmas):
+                k.madvise_mergeable(mm, vma.start, vma.end - vma.start)
+        where = {}
+        if self.manifest is None:
+            base = mms[0].vmas[0].start
+            where = {i: (mms[0], base + i * PAGE_SIZE) for i in range(len(self.pages))}
+        else:
+            by_pid = {mm.pid: mm for mm in mms}
+            where = {i: (by_pid[pid], va) for i, (pid, va) in enumerate(zip(self.manifest.pid, self.manifest.vaddr))}
+        return m, k, mms, where
+
+    def run_model(self, follow: list[int] | None = None, bus=None) -> dict:
+        """Run on the model. ``follow``: the kernel's full_scans at each stop point, so the
+        model stops after exactly as many scans as the kernel did."""
+        m, k, mms, where = self.build_model(bus)
+        k.set_run(1)
+        points = []
+        phases = [None] + ([self.cow] if self.cow else [])
+        for ph, writes in enumerate(phases):
+            if writes:
+                for i in writes:
+                    mm, va = where[i]
+                    mm.write(va, cow_bytes(i))
+            if follow is not None:
+                while k.seqnr < follow[ph]:
+                    k.full_scan()
+            else:
+                k.run_until_converged()
+            points.append(k.seqnr)
+        return self._result(k.counters(), [k.ksm_stat(mm) for mm in mms], [mm.pid for mm in mms], points)
+
+    # -- kernel ---------------------------------------------------------------------------------
+    def run_kernel(self) -> dict:
+        from .kernel.ksm import KernelKsm
+        groups = self.groups()
+        pos = {}
+        for gi, (_pid, idx) in enumerate(groups):
+            for j, i in enumerate(idx):
+                pos[i] = (gi, j)
+        data = [[self.pages.page(i) for i in idx] for _pid, idx in groups]
+        with KernelKsm(data, max_page_sharing=self.max_page_sharing, use_zero_pages=self.use_zero_pages,
+                       smart_scan=self.smart_scan) as kk:
+            points = [kk.run_until_converged()[-1][0]]
+            if self.cow:
+                for i in self.cow:
+                    gi, j = pos[i]
+                    kk.write(gi, j, 0, cow_bytes(i))
+                points.append(kk.run_until_converged()[-1][0])
+            return self._result(kk.counters(), kk.ksm_stat(), [pid for pid, _ in groups], points)
+
+    @staticmethod
+    def _result(counters: dict, stats: list[dict], pids: list[int], points: list[int]) -> dict:
+        total = {k: sum(s[k] for s in stats) for k in ("ksm_rmap_items", "ksm_zero_pages", "ksm_merging_pages",
+                                                       "ksm_process_profit")}
+        return {"ksm": counters, "ksm_stat": total,
+                "processes": [{"pid": p, **s} for p, s in zip(pids, stats)],
+                "full_scans_at": points}
+
+
+def diff_ksm(model: dict, kernel: dict, smart_scan: int = 0) -> list[tuple[str, str, int, int]]:
+    """Fields that differ. With smart scan only pages_unshared + pages_volatile is compared."""
+    out = []
+    skip = ("pages_unshared", "pages_volatile") if smart_scan else ()
+    for k, v in model["ksm"].items():
+        if k in skip:
+            continue
+        if kernel["ksm"].get(k) != v:
+            out.append(("ksm", k, v, kernel["ksm"].get(k)))
+    if smart_scan:
+        a = model["ksm"]["pages_unshared"] + model["ksm"]["pages_volatile"]
+        b = kernel["ksm"]["pages_unshared"] + kernel["ksm"]["pages_volatile"]
+        if a != b:
+            out.append(("ksm", "pages_unshared+pages_volatile", a, b))
+    for k, v in model["ksm_stat"].items():
+        if kernel["ksm_stat"].get(k) != v:
+            out.append(("ksm_stat", k, v, kernel["ksm_stat"].get(k)))
+    for i, (pm, pk) in enumerate(zip(model["processes"], kernel["processes"])):
+        for k in ("ksm_rmap_items", "ksm_zero_pages", "ksm_merging_pages", "ksm_process_profit"):
+            if pm[k] != pk[k]:
+                out.append((f"process[{i}]", k, pm[k], pk[k]))
+    return out
