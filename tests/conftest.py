@@ -21,3 +21,13 @@ def real_pages(tmp_path_factory):
         pytest.skip("capturing process memory needs root")
     from tests.pagesets import real_process_pages
     return real_process_pages(tmp_path_factory.mktemp("real"))
+
+
+@pytest.fixture
+def live_ksm():
+    """Skip cleanly where the live ksmd cannot be used (no root, no KSM, KSM busy)."""
+    from engine.kernel.ksm import ksm_unavailable_reason
+    why = ksm_unavailable_reason()
+    if why:
+        pytest.skip(f"live KSM unavailable: {why}")
+    return True

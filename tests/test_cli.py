@@ -81,7 +81,9 @@ def test_kernel_zram_same_shape(live_zram, pages_file, capsys):
 
 
 def test_report_runs_on_embedded_default():
+    import engine
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(engine.__file__))
     r = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--json"], capture_output=True,
                        text=True, env=env, cwd="/")
     assert r.returncode == 0, r.stderr
