@@ -42,7 +42,7 @@ from .mm import Frame, Machine, Mm, Pte, Vma, VM_MERGEABLE, VM_SHARED
 from .pages import PAGE_SIZE
 
 RMAP_ITEM_SIZE = 64             # sizeof(struct ksm_rmap_item) on x86-64
-STABLE_NODE_SIZE = 64           # sizeof(struct ksm_stable_node) on x86-64 (used for metadata cost)
+STABLE_NODE_SIZE = 48           # struct ksm_stable_node: union{rb_node 24 | head ptr + hlist/list 24}, hlist_head 8, kpfn 8, rmap_hlist_len 4, nid 4
 STABLE_NODE_CHAIN = -1024
 SEQNR_MASK = 0xFF
 ZERO_CHECKSUM = 0x32D8BBDB      # low 32 bits of XXH64(4096 zero bytes, 0)
@@ -223,7 +223,8 @@ class Ksmd:
 
     def __init__(self, machine: Machine, *, pages_to_scan: int = 100, sleep_millisecs: int = 20,
                  max_page_sharing: int = 256, use_zero_pages: bool = False, smart_scan: bool = True,
-                 merge_across_nodes: int = 1, stable_node_chains_prune_millisecs: int = 2000):
+                 merge_across_nodes: int = 1, stable_node_chains_prune_millisecs: int = 2000,
+                 tree_key=None):
         if machine.ksm is not None:
             raise ValueError("this machine already has a ksmd")
         machine.ksm = self
@@ -240,6 +241,8 @@ class Ksmd:
         self.merge_across_nodes = merge_across_nodes
         self.stable_node_chains_prune_millisecs = stable_node_chains_prune_millisecs
         self.now_ms = 0
+        # how tree nodes are filed (a full compare always decides); replaceable for the weak-hash test
+        self._tree_key = tree_key if tree_key is not None else Frame.content_hash
         # global state
         self.slots: list[MmSlot] = []
         self._slot_of: dict[int, MmSlot] = {}
@@ -690,13 +693,13 @@ class Ksmd:
     def _stable_tree_search(self, page: Frame) -> Frame | None:
         if page.ksm and page.stable_node is not None:
             return page                                    # ksm page forked
-        node, dup = self._walk(page.content_hash(), page, prune=True)
+        node, dup = self._walk(self._tree_key(page), page, prune=True)
         if node is None or dup is None or not self._candidate(dup):
             return None
         return self._get_folio(dup)
 
     def _stable_tree_insert(self, kframe: Frame) -> StableNode:
-        key = kframe.content_hash()
+        key = self._tree_key(kframe)
         node, _dup = self._walk(key, kframe, prune=False)
         new = StableNode(kframe, key)
         if node is None:
@@ -840,7 +843,7 @@ class Ksmd:
                     self.bus.emit(PagesMerged(kpage.pfn, "stable_hit", ((item.mm.pid, item.address, old_pfn),),
                                               PAGE_SIZE))
             return
-        key = page.content_hash()
+        key = self._tree_key(page)
         tree_item, tree_page = self._unstable_search_insert(item, page, key)
         if tree_item is None:
             return

@@ -86,13 +86,15 @@ class Frame:
 class Pte:
     """A page-table entry: a present frame, the zero page, or a swap entry."""
 
-    __slots__ = ("frame", "writable", "swp", "ksm_zero")
+    __slots__ = ("frame", "writable", "swp", "ksm_zero", "atime", "birth")
 
     def __init__(self, frame: Frame | None = None, writable: bool = True, swp=None, ksm_zero: bool = False):
         self.frame = frame
         self.writable = writable
         self.swp = swp              # swap entry (engine.swap) when not present
         self.ksm_zero = ksm_zero    # zero page placed by KSM (the kernel marks it with the dirty bit)
+        self.atime = 0              # last access (the machine's access clock), for LRU selection
+        self.birth = 0              # when the page was first mapped, for FIFO selection
 
     @property
     def present(self) -> bool:
@@ -161,6 +163,8 @@ class Mm:
 
     # -- page table -------------------------------------------------------------------------
     def _set_pte(self, vma: Vma, addr: int, pte: Pte) -> None:
+        clock = self.machine.tick()
+        pte.atime = pte.birth = clock
         if addr not in self.ptes:
             bisect.insort(vma._addrs, addr)
         self.ptes[addr] = pte
@@ -196,6 +200,7 @@ class Mm:
         if pte.frame is None and pte.swp is not None:
             self.machine.swapin(self, base)
             pte = self.ptes[base]
+        pte.atime = self.machine.tick()
         return bytes(pte.frame.data[off:off + length])
 
     def write(self, addr: int, data) -> None:
@@ -218,7 +223,19 @@ class Mm:
         f = pte.frame
         if not pte.writable or f is self.machine.zero_frame:
             f = self.machine.wp_fault(self, vma, base, pte)
+        pte.atime = self.machine.tick()
         f.write(off, data)
+
+    def zap(self, addr: int) -> None:
+        """Drop the mapping of the page at ``addr`` (``MADV_DONTNEED``): its frame loses a
+        mapping, or its swap entry is released; a later read sees zeros."""
+        base = addr & ~(PAGE_SIZE - 1)
+        vma = self._vma_or_fault(base)
+        pte = self.ptes.get(base)
+        if pte is None:
+            return
+        self.machine._unmap(self, base, pte)
+        self._clear_pte(vma, base)
 
     def resident(self) -> int:
         return sum(1 for p in self.ptes.values() if p.frame is not None and p.frame is not self.machine.zero_frame)
@@ -242,6 +259,12 @@ class Machine:
         self.swap = None                         # set by engine.swap
         self.cow_faults = 0
         self.cow_ksm = 0
+        self._clock = 0
+
+    def tick(self) -> int:
+        """The access clock (for LRU-like candidate selection)."""
+        self._clock += 1
+        return self._clock
 
     def alloc_frame(self, data=None) -> Frame:
         f = Frame(self._next_pfn, data)

@@ -67,7 +67,7 @@ class ZramDevice:
     """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool."""
 
     def __init__(self, disksize: int, algo: str | Compressor = "kernel-lz4", mem_limit: int = 0,
-                 bus: EventBus | None = None):
+                 bus: EventBus | None = None, detect_same_filled: bool = True):
         if disksize <= 0 or disksize % PAGE_SIZE:
             raise ValueError(f"disksize must be a positive multiple of {PAGE_SIZE}")
         self.bus = bus if bus is not None else EventBus()
@@ -93,6 +93,11 @@ class ZramDevice:
         self.notify_free = 0
         self.limit_pages = 0
         self.set_mem_limit(mem_limit)
+        self.detect_same_filled = detect_same_filled
+        # work done, as the kernel would do it (the model's cache may skip repeated compressions)
+        self.work_compressions = 0
+        self.work_decompressions = 0
+        self.last_failed: list[int] = []
 
     # -- knobs ------------------------------------------------------------------------------
     def set_mem_limit(self, nbytes: int) -> None:
@@ -179,15 +184,27 @@ class ZramDevice:
             self.bus.emit(ev.SlotWritten(index, "huge" if huge else "normal", clen, handle))
         return True
 
+    def store_uncompressed(self, index: int, page) -> bool:
+        """Store ``page`` as a whole-page (huge) object whatever it compresses to, for
+        stores that decide by a size limit of their own (the patent's method)."""
+        self._check_index(index)
+        return self._store_object(index, page, bytes(self.huge_class_size), True)
+
     def write_page(self, index: int, page) -> bool:
         """Store one 4 KiB page in slot ``index``; False if refused by ``mem_limit``."""
         self._check_index(index)
         if len(page) != PAGE_SIZE:
             raise ValueError(f"zram: a page is {PAGE_SIZE} bytes, got {len(page)}")
-        same, fill = is_same_filled(page)
+        same, fill = is_same_filled(page) if self.detect_same_filled else (False, 0)
         if same:
             return self._store_same(index, fill)
         block, cached = self.comp.compress(page)
+        return self._store_nonsame(index, page, block, cached)
+
+    def _store_nonsame(self, index: int, page, block: bytes, cached: bool) -> bool:
+        """Store a page that is not same-filled (``block`` is its compressed form). Dedup
+        variants override this to look for an identical stored page first."""
+        self.work_compressions += 1
         return self._store_object(index, page, block, cached)
 
     def write_pages(self, pages: PageSet | np.ndarray, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES,
@@ -204,6 +221,7 @@ class ZramDevice:
         elif len(indexes) != n:
             raise ValueError("indexes must name one slot per page")
         failed = 0
+        self.last_failed = []
         digest = xxhash.xxh3_128_digest
         for start in range(0, n, chunk_pages):
             chunk = arr[start:start + chunk_pages]
@@ -211,6 +229,8 @@ class ZramDevice:
             flags = np.empty(k, np.uint8)
             fills = np.empty(k, np.uint64)
             _same_filled_batch(chunk, flags, fills)
+            if not self.detect_same_filled:
+                flags[:] = 0
             rows = np.flatnonzero(flags == 0)
             keys = [digest(chunk[r]) for r in rows]
             blocks, cached = self.comp.compress_many(chunk[rows], keys) if len(rows) else ([], [])
@@ -224,8 +244,9 @@ class ZramDevice:
                 if fl[j]:
                     self._store_same(idx, fw[j])
                 else:
-                    if not self._store_object(idx, chunk[j], blocks[bi], cached[bi]):
+                    if not self._store_nonsame(idx, chunk[j], blocks[bi], cached[bi]):
                         failed += 1
+                        self.last_failed.append(start + j)
                     bi += 1
             if progress is not None:
                 progress.update(k)
@@ -246,7 +267,12 @@ class ZramDevice:
         data = self.pool.read(self.handle[index], size)
         if size == PAGE_SIZE:
             return data
+        self.work_decompressions += 1
         return self.comp.decompress(data, PAGE_SIZE)
+
+    # the swap backend protocol (engine.swap)
+    def load(self, index: int) -> bytes:
+        return self.read_page(index)
 
     def discard(self, indexes) -> None:
         """A discard over whole pages: free each slot, one ``notify_free`` per page."""

@@ -394,11 +394,15 @@ class ZsPool:
             so, do = idx * size, new_idx * size
             dst.mem[do:do + size] = src.mem[so:so + size]   # whole slot, header included
             self._handles[handle] = (dst, new_idx)           # record_obj: handle -> new object
+            self._after_move(src, idx, dst, new_idx)
             self._obj_free(src, idx)
             if self.bus.enabled:
                 self.bus.emit(ev.ObjectMigrated(handle, cls.index, src.id, dst.id))
             if dst.inuse == cls.objs_per_zspage or src.inuse == 0:
                 break
+
+    def _after_move(self, src: Zspage, idx: int, dst: Zspage, new_idx: int) -> None:
+        """Hook for pools where several handles can share one object (folding)."""
 
     def _compact_class(self, cls: SizeClass) -> int:
         freed = 0
@@ -459,4 +463,9 @@ class ZsPool:
             assert inuse == c.objs_inuse, c
             pages += n * c.pages_per_zspage
         assert pages == self.pages_allocated
-        assert len(self._handles) == sum(c.objs_inuse for c in self.classes)
+        assert len(self._handles) == self._expected_handles()
+        for h, (z, idx) in self._handles.items():
+            assert z.handles[idx], (h, z, idx)            # every handle names an allocated object
+
+    def _expected_handles(self) -> int:
+        return sum(c.objs_inuse for c in self.classes)

@@ -1,0 +1,61 @@
+"""The dedup mechanisms, one module each behind one interface (:mod:`.base`).
+
+=================  ==================================  =====================  ==================
+name               design                              link repointed         when
+=================  ==================================  =====================  ==================
+upstream_zram      mainline zram (baseline)            none                   inline on store
+zram_dedup         Joonsoo Kim 2017                    slot -> handle         inline on store
+zram_merge         Alexey Romanov 2022 (RFC)           slot -> handle         offline trigger
+zsmalloc_fold      Alexey Romanov 2023 (RFC)           handle -> object       offline trigger
+ksm                mm/ksm.c                            PTE -> page frame      background scan
+patent_claim1      US 9,977,598 claim 1                virtual address ->     on swap-out
+                                                       stored page
+=================  ==================================  =====================  ==================
+"""
+from __future__ import annotations
+
+from .base import REGISTRY, Mechanism, Workload, ZramLevelMechanism, register
+from . import upstream_zram, zram_dedup, zram_merge, zsmalloc_fold, ksm_mechanism, patent_claim1  # noqa: F401
+
+DEFAULT_ORDER = ("upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1")
+
+
+def make(name: str, **params) -> Mechanism:
+    try:
+        return REGISTRY[name](**params)
+    except KeyError:
+        from ..errors import InputError
+        raise InputError(f"mechanism {name!r}: unknown; use one of {', '.join(DEFAULT_ORDER)}") from None
+
+
+def run_mechanisms(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None) -> dict:
+    """Run ``workload`` through each mechanism (a fresh machine each); return name -> result."""
+    params = params or {}
+    out = {}
+    for m in mechanisms:
+        mech = m if isinstance(m, Mechanism) else make(m, **params.get(m, {}))
+        mech.run(workload, bus=bus)
+        out[mech.name] = mech
+    return out
+
+
+def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None):
+    """Run the mechanisms and return a pandas DataFrame, one row per mechanism."""
+    import pandas as pd
+    rows = []
+    for name, mech in run_mechanisms(workload, mechanisms, params).items():
+        r = mech.result()
+        row = {"mechanism": name, "title": r["title"], "variant": r["variant"], "link": r["link"],
+               "when": r["when"], "saved_bytes": r["saved_bytes"], "metadata_bytes": r["metadata_bytes"],
+               "net_saved_bytes": r["net_saved_bytes"], "pages_merged": r["pages_merged"],
+               "verified_readback": r["verified_readback"]}
+        row.update(r["work"])
+        if "mm_stat" in r:
+            row["mem_used_total"] = r["mm_stat"]["mem_used_total"]
+            row["compr_data_size"] = r["mm_stat"]["compr_data_size"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("mechanism")
+
+
+__all__ = ["REGISTRY", "Mechanism", "Workload", "ZramLevelMechanism", "register", "make", "run_mechanisms",
+           "compare", "DEFAULT_ORDER"]

@@ -1,0 +1,231 @@
+"""The one interface every mechanism implements, and the run protocol they share.
+
+A mechanism is one way of sharing identical memory. It repoints one link of the chain:
+
+    virtual address -> PTE -> page frame | swap entry -> slot -> handle -> object -> zspage
+
+Every mechanism runs the same :class:`Workload` the same way:
+
+1. the pages are placed in their processes (one :class:`~engine.mm.Machine`);
+2. ``prepare``: KSM makes the memory mergeable and scans until it converges; the others do
+   nothing here;
+3. swap-out: the policy picks candidates, and they go through the mechanism's store (zram
+   and its variants, or the patent's method);
+4. ``trigger``: the offline step, where a mechanism has one (Romanov's merge, the zsmalloc
+   fold); ``compact``, when the workload asks for it;
+5. measures, and a read-back of every page through the chain, which must give exactly the
+   bytes last written.
+
+Parameters go in ``__init__``. Results land in attributes ending in ``_`` (``saved_bytes_``,
+``metadata_bytes_``, ``work_``, ...), as in PyOD. To add a mechanism, subclass
+:class:`Mechanism` or :class:`ZramLevelMechanism` in a module of its own, set the class
+attributes that describe it, and register it with :func:`register`.
+"""
+from __future__ import annotations
+
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..mm import Machine, Mm
+from ..pages import PAGE_SIZE, PageSet
+from ..swap import SwapDevice, peek, select_candidates
+from ..zram import ZramDevice
+
+REGISTRY: dict[str, type["Mechanism"]] = {}
+
+
+def register(cls):
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+@dataclass
+class Workload:
+    """Pages in processes, and how they leave memory."""
+
+    pages: PageSet
+    manifest: object | None = None
+    swap_fraction: float = 1.0
+    policy: str = "lru"
+    seed: int = 0
+    compact: bool = False
+    name: str = ""
+
+    def place(self, machine: Machine) -> tuple[list[Mm], list[tuple[Mm, int]]]:
+        mms = machine.place_pages(self.pages, self.manifest)
+        if self.manifest is None:
+            base = mms[0].vmas[0].start
+            where = [(mms[0], base + i * PAGE_SIZE) for i in range(len(self.pages))]
+        else:
+            by_pid = {mm.pid: mm for mm in mms}
+            where = [(by_pid[p], va) for p, va in zip(self.manifest.pid, self.manifest.vaddr)]
+        return mms, where
+
+
+@dataclass
+class Work:
+    pages_hashed: int = 0
+    bytes_hashed: int = 0
+    compares: int = 0
+    bytes_compared: int = 0
+    compressions: int = 0
+    decompressions: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Mechanism(ABC):
+    #: registry key, used on the command line and in charts
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    #: which link of the chain it repoints
+    link: ClassVar[str] = ""
+    #: when it acts
+    when: ClassVar[str] = ""
+    #: what it hashes, with which function
+    hashes: ClassVar[str] = ""
+    #: how it establishes that two pages are identical
+    identity: ClassVar[str] = ""
+    #: metadata it keeps per shared object (kernel structure sizes)
+    metadata: ClassVar[str] = ""
+    #: where the design comes from
+    source: ClassVar[str] = ""
+
+    def __init__(self, algo: str = "kernel-lz4", mem_limit: int = 0):
+        self.algo = algo
+        self.mem_limit = mem_limit
+        self.variant = ""
+        self.work = Work()
+
+    # -- the protocol (hooks) ------------------------------------------------------------
+    def attach(self, machine: Machine, nslots: int) -> None:
+        """Build the store behind the swap device on ``machine``."""
+        raise NotImplementedError
+
+    def prepare(self, machine: Machine, mms: list[Mm]) -> None:
+        """Before swap-out (KSM scans here)."""
+
+    def trigger(self) -> None:
+        """The offline step, if the mechanism has one."""
+
+    def compact(self) -> None:
+        """zsmalloc compaction of the store, if any."""
+
+    def saved_bytes(self) -> int:
+        return 0
+
+    def metadata_bytes(self) -> int:
+        return 0
+
+    def pages_merged(self) -> int:
+        return 0
+
+    def mm_stat(self) -> dict | None:
+        return None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "title": self.title, "variant": self.variant, "link": self.link,
+                "when": self.when, "hashes": self.hashes, "identity": self.identity,
+                "metadata": self.metadata, "source": self.source}
+
+    # -- running -------------------------------------------------------------------------
+    def setup(self, workload: Workload, bus=None):
+        """Place the workload and attach the store; return (machine, mms, where)."""
+        self.machine = machine = Machine(bus=bus)
+        mms, where = workload.place(machine)
+        self.attach(machine, max(16, len(workload.pages)))
+        self.where_ = where
+        self.expected_ = {(mm.pid, va): bytes(workload.pages.page(i)) for i, (mm, va) in enumerate(where)}
+        return machine, mms, where
+
+    def run(self, workload: Workload, bus=None) -> "Mechanism":
+        machine, mms, where = self.setup(workload, bus)
+        self.prepare(machine, mms)
+        cands = select_candidates(machine, workload.swap_fraction, workload.policy, workload.seed, mms)
+        if cands:
+            machine.swap.swap_out(cands)
+        self.trigger()
+        if workload.compact:
+            self.compact()
+        self.finish()
+        return self
+
+    def finish(self) -> None:
+        """Fill the result attributes and verify every page through the chain."""
+        self.saved_bytes_ = self.saved_bytes()
+        self.metadata_bytes_ = self.metadata_bytes()
+        self.net_saved_bytes_ = self.saved_bytes_ - self.metadata_bytes_
+        self.pages_merged_ = self.pages_merged()
+        self.mm_stat_ = self.mm_stat()
+        self.work_ = self.work.as_dict()
+        self.verified_readback_ = self.verify()
+
+    def verify(self) -> bool:
+        m = self.machine
+        for (mm, va) in self.where_:
+            if peek(m, mm, va) != self.expected_[(mm.pid, va)]:
+                return False
+        return True
+
+    def write(self, mm: Mm, va: int, data: bytes) -> None:
+        """A write by the workload (faults in swapped pages, breaks COW); tracked for read-back."""
+        mm.write(va, data)
+        base = va & ~(PAGE_SIZE - 1)
+        cur = bytearray(self.expected_[(mm.pid, base)])
+        off = va - base
+        cur[off:off + len(data)] = data
+        self.expected_[(mm.pid, base)] = bytes(cur)
+
+    def result(self) -> dict:
+        d = {"title": self.title, "variant": self.variant, "link": self.link, "when": self.when,
+             "saved_bytes": self.saved_bytes_, "metadata_bytes": self.metadata_bytes_,
+             "net_saved_bytes": self.net_saved_bytes_, "pages_merged": self.pages_merged_,
+             "work": self.work_, "verified_readback": self.verified_readback_}
+        if self.mm_stat_ is not None:
+            d["mm_stat"] = self.mm_stat_
+        return d
+
+
+class ZramLevelMechanism(Mechanism):
+    """A mechanism whose store is a zram device (or a variant of one) behind swap."""
+
+    device_class: ClassVar[type[ZramDevice]] = ZramDevice
+
+    def make_device(self, disksize: int, bus) -> ZramDevice:
+        return self.device_class(disksize, self.algo, mem_limit=self.mem_limit, bus=bus)
+
+    def attach(self, machine: Machine, nslots: int) -> None:
+        self.device = self.make_device(nslots * PAGE_SIZE, machine.bus)
+        self.swapdev = SwapDevice(machine, self, nslots)
+
+    # swap backend protocol
+    def swap_out_pages(self, datas, ctxs, swapdev) -> list:
+        slots = [swapdev.get_slot() for _ in datas]
+        arr = np.frombuffer(b"".join(datas), dtype=np.uint8).reshape(-1, PAGE_SIZE)
+        self.device.write_pages(arr, indexes=slots)
+        out: list = list(slots)
+        for j in self.device.last_failed:
+            swapdev.put_slot(slots[j])
+            out[j] = None
+        return out
+
+    def load(self, slot: int) -> bytes:
+        return self.device.read_page(slot)
+
+    def slot_free_notify(self, slot: int) -> None:
+        self.device.slot_free_notify(slot)
+
+    def compact(self) -> None:
+        self.device.compact()
+
+    def mm_stat(self) -> dict:
+        return self.device.mm_stat()
+
+    def finish(self) -> None:
+        self.work.compressions += self.device.work_compressions
+        self.work.decompressions += self.device.work_decompressions
+        super().finish()

@@ -1,0 +1,17 @@
+"""Upstream zram: no deduplication beyond same-filled pages. The baseline."""
+from __future__ import annotations
+
+from .base import ZramLevelMechanism, register
+from .events import LINK_NONE, WHEN_INLINE
+
+
+@register
+class UpstreamZram(ZramLevelMechanism):
+    name = "upstream_zram"
+    title = "upstream zram (same-filled pages only)"
+    link = LINK_NONE
+    when = WHEN_INLINE
+    hashes = "nothing (same-filled test: all 512 8-byte words equal)"
+    identity = "none: identical pages are stored twice"
+    metadata = "none beyond the slot table"
+    source = "Linux drivers/block/zram (mainline)"
