@@ -209,6 +209,86 @@ def cmd_compare_ksm(a) -> int:
     return 1 if diffs else 0
 
 
+# ---- all mechanisms ---------------------------------------------------------------------------
+def _all_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pages", metavar="PAGES", help="page-set file (raw pages, a multiple of 4096 bytes)")
+    p.add_argument("--manifest", metavar="FILE", help="pages -> processes and addresses (default: PAGES.json if present)")
+    p.add_argument("--no-manifest", action="store_true")
+    p.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    p.add_argument("--swap-fraction", type=float, default=1.0, metavar="F",
+                   help="share of resident pages swapped out (default 1.0)")
+    p.add_argument("--policy", default="lru", choices=("lru", "fifo", "random"), help="swap candidate selection")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
+    p.add_argument("--compact", action="store_true", help="compact the zsmalloc pool at the end")
+    p.add_argument("--dedup-hash", default="jhash", choices=("jhash", "xxhash32"),
+                   help="zram_dedup checksum: jhash as posted, xxhash32 as later ports")
+    p.add_argument("--merge-variant", default="posted", choices=("posted", "corrected"))
+    p.add_argument("--fold-variant", default="posted", choices=("posted", "corrected"))
+    p.add_argument("--patent-identity", default="full", choices=("full", "hash-only"))
+    p.add_argument("--predetermined-size", type=int, metavar="BYTES",
+                   help="the patent's predetermined size (default: zram's huge threshold)")
+    p.add_argument("--use-zero-pages", action="store_true", help="KSM use_zero_pages=1")
+    p.add_argument("--json", action="store_true")
+
+
+def _load_manifest(a, pages):
+    from .workloads.manifest import Manifest, manifest_path
+    if a.manifest and a.no_manifest:
+        raise InputError("--manifest and --no-manifest exclude each other")
+    if a.manifest:
+        return Manifest.load(a.manifest, len(pages))
+    if not a.no_manifest and manifest_path(a.pages).exists():
+        return Manifest.load(manifest_path(a.pages), len(pages))
+    return None
+
+
+def mechanism_params(a) -> dict:
+    return {"zram_dedup": {"hash": a.dedup_hash}, "zram_merge": {"variant": a.merge_variant},
+            "zsmalloc_fold": {"variant": a.fold_variant}, "ksm": {"use_zero_pages": a.use_zero_pages},
+            "patent_claim1": {"identity": a.patent_identity, "predetermined_size": a.predetermined_size}}
+
+
+def cmd_simulate_all(a) -> int:
+    from .mechanisms import DEFAULT_ORDER, Workload, make
+    if not 0.0 <= a.swap_fraction <= 1.0:
+        raise InputError(f"--swap-fraction: {a.swap_fraction} is not between 0 and 1")
+    names = [n.strip() for n in a.mechanisms.split(",")] if a.mechanisms else list(DEFAULT_ORDER)
+    params = mechanism_params(a)
+    mechs = [make(n, **params.get(n, {})) for n in names]
+    pages = PageSet.open(a.pages)
+    wl = Workload(pages, _load_manifest(a, pages), a.swap_fraction, a.policy, a.seed, a.compact, a.pages)
+    out = {"workload": {"pages": a.pages, "n_pages": len(pages), "processes": len({*wl.manifest.pid}) if wl.manifest else 1,
+                        "swap_fraction": a.swap_fraction, "policy": a.policy, "seed": a.seed, "compact": a.compact},
+           "mechanisms": {}}
+    for m in mechs:
+        m.run(wl)
+        out["mechanisms"][m.name] = m.result()
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{len(pages)} pages from {a.pages}; swap-out {a.swap_fraction:.0%} by {a.policy}")
+    print(f"  {'mechanism':<15} {'saved':>12} {'metadata':>10} {'net':>12} {'merged':>8} {'mem_used':>12}  read-back  variant")
+    for name, r in out["mechanisms"].items():
+        mu = r.get("mm_stat", {}).get("mem_used_total", "")
+        print(f"  {name:<15} {r['saved_bytes']:>12} {r['metadata_bytes']:>10} {r['net_saved_bytes']:>12} "
+              f"{r['pages_merged']:>8} {mu:>12}  {'ok' if r['verified_readback'] else 'LOST DATA':<9}  {r['variant']}")
+    return 0
+
+
+def cmd_events(a) -> int:
+    """The event catalogue: every kind the engine emits, with its fields and meaning."""
+    from .events import event_catalogue
+    from . import mechanisms, swap, ksm  # noqa: F401  (register their events)
+    cat = event_catalogue()
+    if a.json:
+        print(json.dumps(cat, indent=2))
+    else:
+        for e in cat:
+            print(f"{e['kind']:<26} {e['doc']}")
+            print(f"{'':<26} fields: {', '.join(e['fields'])}")
+    return 0
+
+
 def cmd_report(a) -> int:
     """The main job. Until the comparison report lands, it prints the zram model's counters on
     the embedded default page set (or PAGES)."""
@@ -249,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
         k = parent.add_parser(name, help=helptext)
         _ksm_args(k)
         k.set_defaults(func=func)
+
+    k = ssub.add_parser("all", help="every mechanism on the same workload: savings, metadata, work, read-back")
+    _all_args(k)
+    k.set_defaults(func=cmd_simulate_all)
+
+    e = sub.add_parser("events", help="the catalogue of engine event types (evidence names)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_events)
 
     r = sub.add_parser("report", help="the main job on the embedded default (or PAGES)")
     r.add_argument("pages", nargs="?", metavar="PAGES")

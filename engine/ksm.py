@@ -40,6 +40,7 @@ from typing import ClassVar
 from .events import Event, EventBus, event
 from .mm import Frame, Machine, Mm, Pte, Vma, VM_MERGEABLE, VM_SHARED
 from .pages import PAGE_SIZE
+from ._util import no_gc
 
 RMAP_ITEM_SIZE = 64             # sizeof(struct ksm_rmap_item) on x86-64
 STABLE_NODE_SIZE = 48           # struct ksm_stable_node: union{rb_node 24 | head ptr + hlist/list 24}, hlist_head 8, kpfn 8, rmap_hlist_len 4, nid 4
@@ -424,6 +425,12 @@ class Ksmd:
         if not (self.run & 1) or not self.slots:
             return False
         n = self.pages_to_scan if n is None else n
+        with no_gc():
+            done = self._do_scan(n)
+        self.now_ms += self.sleep_millisecs
+        return done
+
+    def _do_scan(self, n: int) -> bool:
         done = False
         for _ in range(n):
             r = self._scan_get_next()
@@ -433,7 +440,6 @@ class Ksmd:
             item, frame = r
             self._cmp_and_merge_page(frame, item)
             self.pages_scanned += 1
-        self.now_ms += self.sleep_millisecs
         return done
 
     def full_scan(self) -> None:

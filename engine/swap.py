@@ -21,6 +21,7 @@ from typing import ClassVar
 from .events import Event, event
 from .mm import Machine, Mm
 from .pages import PAGE_SIZE
+from ._util import no_gc
 
 
 @event
@@ -121,6 +122,10 @@ class SwapDevice:
 
     def swap_out(self, pairs: list[tuple[Mm, int]]) -> int:
         """Swap out the eligible ``(mm, vaddr)`` pages in order; return how many left memory."""
+        with no_gc():
+            return self._swap_out(pairs)
+
+    def _swap_out(self, pairs) -> int:
         pairs = [(mm, va) for mm, va in pairs if self.eligible(mm, va)]
         if not pairs:
             return 0

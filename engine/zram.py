@@ -28,6 +28,7 @@ from .compress._lz4_kernel import same_filled as _same_filled_batch
 from .events import EventBus
 from .pages import PAGE_SIZE, PageSet, DEFAULT_CHUNK_PAGES
 from .zsmalloc import ZsPool
+from ._util import no_gc
 
 # slot flags (named after the kernel's enum zram_pageflags)
 ZRAM_SAME = 1
@@ -201,36 +202,56 @@ class ZramDevice:
         block, cached = self.comp.compress(page)
         return self._store_nonsame(index, page, block, cached)
 
+    def _chunk_hook(self, chunk: np.ndarray, same_flags: np.ndarray) -> None:
+        """Called once per batch before its pages are stored (dedup variants hash here)."""
+
     def _store_nonsame(self, index: int, page, block: bytes, cached: bool) -> bool:
         """Store a page that is not same-filled (``block`` is its compressed form). Dedup
         variants override this to look for an identical stored page first."""
         self.work_compressions += 1
         return self._store_object(index, page, block, cached)
 
-    def write_pages(self, pages: PageSet | np.ndarray, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES,
-                    progress=None) -> int:
+    def write_pages(self, pages, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES, progress=None) -> int:
         """Store every page of ``pages`` (page i into slot ``indexes[i]``, default i) in order.
 
-        Same-filled tests and compression run in compiled batches; the pool sees the pages one
-        at a time, in order, exactly as the kernel's write path. Returns pages refused.
+        ``pages`` is a :class:`PageSet`, a (n, 4096) uint8 array, or a list of 4 KiB buffers
+        (gathered chunk by chunk into one reused array). Same-filled tests and compression
+        run in compiled batches; the pool sees the pages one at a time, in order, exactly as
+        the kernel's write path. Returns the number of pages refused.
         """
-        arr = pages.array if isinstance(pages, PageSet) else pages
-        n = arr.shape[0]
+        if isinstance(pages, PageSet):
+            pages = pages.array
+        n = pages.shape[0] if isinstance(pages, np.ndarray) else len(pages)
         if indexes is None:
             indexes = range(n)
         elif len(indexes) != n:
             raise ValueError("indexes must name one slot per page")
+        with no_gc():
+            return self._write_pages(pages, n, indexes, chunk_pages, progress)
+
+    def _write_pages(self, arr, n, indexes, chunk_pages, progress) -> int:
         failed = 0
         self.last_failed = []
         digest = xxhash.xxh3_128_digest
+        gather = None
+        if not isinstance(arr, np.ndarray):
+            gather = np.empty((min(n, chunk_pages), PAGE_SIZE), np.uint8)
         for start in range(0, n, chunk_pages):
-            chunk = arr[start:start + chunk_pages]
+            if gather is None:
+                chunk = arr[start:start + chunk_pages]
+            else:
+                bufs = arr[start:start + chunk_pages]
+                chunk = gather[:len(bufs)]
+                flat = chunk.reshape(-1)
+                for j, b in enumerate(bufs):
+                    flat[j * PAGE_SIZE:(j + 1) * PAGE_SIZE] = np.frombuffer(b, np.uint8)
             k = chunk.shape[0]
             flags = np.empty(k, np.uint8)
             fills = np.empty(k, np.uint64)
             _same_filled_batch(chunk, flags, fills)
             if not self.detect_same_filled:
                 flags[:] = 0
+            self._chunk_hook(chunk, flags)
             rows = np.flatnonzero(flags == 0)
             keys = [digest(chunk[r]) for r in rows]
             blocks, cached = self.comp.compress_many(chunk[rows], keys) if len(rows) else ([], [])

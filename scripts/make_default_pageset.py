@@ -4,7 +4,8 @@
 It starts known programs itself with a minimal environment (PATH only: no user data, no
 credentials, no home directory), lets them build their working sets, captures their private
 anonymous memory (root needed), and thins the result to at most ``--max-pages`` pages by
-keeping evenly spaced pages, so duplicates across and within processes keep their proportion.
+keeping every k-th page of each process, so that duplicates across processes keep their
+proportion.
 
     sudo python3 scripts/make_default_pageset.py            # writes engine/data/default.pages
 """
@@ -82,7 +83,16 @@ def main():
             man = capture_pids([p.pid for p in procs], raw)
             ps = PageSet.open(raw)
             n = len(ps)
-            keep = list(range(n)) if n <= a.max_pages else [i * n // a.max_pages for i in range(a.max_pages)]
+            # keep every k-th page of each process (counted within the process), so pages at the
+            # same offset in processes running the same program stay paired: duplicates across
+            # processes keep their proportion
+            k = max(1, -(-n // a.max_pages))
+            keep, seen = [], {}
+            for i, pid in enumerate(man.pid):
+                j = seen.get(pid, 0)
+                seen[pid] = j + 1
+                if j % k == 0:
+                    keep.append(i)
             thin = Manifest(source="scripts/make_default_pageset.py: known programs, minimal environment, "
                                    f"thinned {n} -> {len(keep)} pages",
                             processes=man.processes, notes=man.notes,

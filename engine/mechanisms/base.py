@@ -205,8 +205,7 @@ class ZramLevelMechanism(Mechanism):
     # swap backend protocol
     def swap_out_pages(self, datas, ctxs, swapdev) -> list:
         slots = [swapdev.get_slot() for _ in datas]
-        arr = np.frombuffer(b"".join(datas), dtype=np.uint8).reshape(-1, PAGE_SIZE)
-        self.device.write_pages(arr, indexes=slots)
+        self.device.write_pages(list(datas), indexes=slots)
         out: list = list(slots)
         for j in self.device.last_failed:
             swapdev.put_slot(slots[j])

@@ -15,3 +15,7 @@ class UpstreamZram(ZramLevelMechanism):
     identity = "none: identical pages are stored twice"
     metadata = "none beyond the slot table"
     source = "Linux drivers/block/zram (mainline)"
+
+    def __init__(self, algo="kernel-lz4", mem_limit=0):
+        super().__init__(algo, mem_limit)
+        self.variant = "mainline"

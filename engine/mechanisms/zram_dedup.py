@@ -16,7 +16,7 @@ every freed slot).
 """
 from __future__ import annotations
 
-from ..hashes import get_hash
+from ..hashes import get_hash, hash_rows
 from ..pages import PAGE_SIZE
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
 from . import events as dev
@@ -52,14 +52,23 @@ class ZramDedupDevice(ZramDevice):
         self.entries = 0
         self.dup_data_size = 0
         self.work = work
+        self._pending: list[int] = []      # checksums of the current batch, in store order
+
+    def _chunk_hook(self, chunk, same_flags) -> None:
+        rows = chunk[same_flags == 0]
+        self._pending = hash_rows(self.hash_name, self.hash_fn, rows)[::-1] if len(rows) else []
 
     @property
     def meta_data_size(self) -> int:
         return self.entries * ZRAM_ENTRY_SIZE
 
+    def write_page(self, index: int, page) -> bool:
+        self._pending = []
+        return super().write_page(index, page)
+
     def _store_nonsame(self, index, page, block, cached) -> bool:
         w = self.work
-        checksum = self.hash_fn(page) & 0xFFFFFFFF
+        checksum = (self._pending.pop() if self._pending else self.hash_fn(page)) & 0xFFFFFFFF
         w.pages_hashed += 1
         w.bytes_hashed += PAGE_SIZE
         listening = self.bus.enabled

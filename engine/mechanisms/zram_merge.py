@@ -49,32 +49,34 @@ class ZramMergeDevice(ZramDevice):
         """``zram_do_scan``: one offline pass; returns the number of merges made."""
         w = self.work
         n = self.num_pages
-        buckets: dict[int, list[int]] = {}
+        buckets: dict[int, list[tuple[int, bytes]]] = {}   # slot index and its object bytes
         merges = 0
+        hashed = hashed_bytes = 0
         listening = self.bus.enabled
+        flags, sizes, handles = self.flags, self.size, self.handle
+        read, hash_fn = self.pool.read, self.hash_fn
         for index in range(n):
-            fl = self.flags[index]
-            size = self.size[index]
-            if fl & ZRAM_SAME or size == 0:
+            size = sizes[index]
+            if size == 0 or flags[index] & ZRAM_SAME:
                 continue
-            handle = self.handle[index]
-            obj = self.pool.read(handle, size)
-            h = self.hash_fn(obj)
-            w.pages_hashed += 1
-            w.bytes_hashed += size
+            handle = handles[index]
+            obj = read(handle, size)
+            h = hash_fn(obj)
+            hashed += 1
+            hashed_bytes += size
             if listening:
                 self.bus.emit(dev.DedupHash(self.mechanism, "compressed object", self.hash_name, size,
                                             dev.WHEN_OFFLINE, h))
             b = h % n
             lst = buckets.setdefault(b, [])
             merged = False
-            for cand in lst:                         # newest first
+            for cand, cobj in lst:                   # newest first
                 ch = self.handle[cand]
                 if ch == handle or self.size[cand] != size:
                     continue
                 w.compares += 1
                 w.bytes_compared += size
-                equal = self.pool.read(ch, size) == obj
+                equal = cobj == obj
                 if listening:
                     self.bus.emit(dev.DedupCompare(self.mechanism, "full compare", "compressed object", size, equal))
                 if not equal:
@@ -86,7 +88,9 @@ class ZramMergeDevice(ZramDevice):
                 merged = True
                 break
             if not merged:
-                lst.insert(0, index)
+                lst.insert(0, (index, obj))
+        w.pages_hashed += hashed
+        w.bytes_hashed += hashed_bytes
         return merges
 
     def _merge_into(self, index: int, cand: int, handle: int, ch: int, size: int) -> None:
@@ -173,7 +177,9 @@ class ZramMerge(ZramLevelMechanism):
                                work=self.work)
 
     def trigger(self) -> None:
-        self.device.merge()
+        from .._util import no_gc
+        with no_gc():
+            self.device.merge()
 
     def saved_bytes(self) -> int:
         return self.device.saved

@@ -241,7 +241,9 @@ class ZsmallocFold(ZramLevelMechanism):
                               work=self.work)
 
     def trigger(self) -> None:
-        self.device.fold()
+        from .._util import no_gc
+        with no_gc():
+            self.device.fold()
 
     def saved_bytes(self) -> int:
         return self.device.pool.saved()
