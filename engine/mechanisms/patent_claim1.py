@@ -103,11 +103,11 @@ class PatentClaim1(Mechanism):
             index, what = self.large, "uncompressed page"
         for slot in index.get(h, ()):
             if self.identity_mode == "full":
-                if index is self.small:
+                if index is self.small and self.device.size[slot] != PAGE_SIZE:
                     stored = self.device.pool.read(self.device.handle[slot], self.device.size[slot])
                     equal = stored == block
                     nbytes = clen
-                else:
+                else:                       # stored whole (the larger branch, or zram's huge rule)
                     stored = self.device.pool.read(self.device.handle[slot], PAGE_SIZE)
                     equal = stored == page
                     nbytes = PAGE_SIZE
