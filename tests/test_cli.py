@@ -89,3 +89,10 @@ def test_report_runs_on_embedded_default():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["mm_stat"]["orig_data_size"] > 0
+
+
+def test_events_doc_is_in_step_with_the_code(capsys):
+    import pathlib
+    assert main(["events", "--markdown"]) == 0
+    doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "events.md"
+    assert capsys.readouterr().out == doc.read_text(), "regenerate: pagemerge events --markdown > docs/events.md"
