@@ -302,6 +302,44 @@ def cmd_events(a) -> int:
     return 0
 
 
+# ---- real memory as input ----------------------------------------------------------------------
+def cmd_capture(a) -> int:
+    from .workloads.capture import capture_pids
+    from .workloads.core import capture_core
+    if bool(a.pid) == bool(a.core):
+        raise InputError("capture: give either --pid PID (one or more) or --core FILE")
+    if a.core:
+        from tqdm.auto import tqdm
+        with tqdm(unit="page", desc="core", disable=None, leave=False) as bar:
+            man = capture_core(a.core, a.output, anon_only=a.anon_only, progress=bar)
+    else:
+        man = capture_pids(a.pid, a.output, include_zero_page=a.include_zero_page)
+    for n in man.notes:
+        print(f"note: {n}", file=sys.stderr)
+    procs = ", ".join(f"{p['pid']} ({p.get('comm', '')}: {p.get('pages', 0)} pages)" for p in man.processes)
+    print(f"wrote {a.output} and {a.output}.json: {len(man)} pages from {procs}")
+    return 0
+
+
+def cmd_generate(a) -> int:
+    from .workloads.synthetic import write_mix
+    man = write_mix(a.mix, a.pages, a.output, seed=a.seed)
+    print(f"wrote {a.output} and {a.output}.json: {len(man)} pages of mix {a.mix} (seed {a.seed}) "
+          f"in {len(man.processes)} process(es)")
+    return 0
+
+
+def cmd_analyze(a) -> int:
+    from .workloads.analyze import analyze, format_profile
+    from .workloads.manifest import Manifest, manifest_path
+    pages = PageSet.open(a.pages)
+    if manifest_path(a.pages).exists():
+        Manifest.load(manifest_path(a.pages), len(pages))       # a manifest that disagrees is an error
+    d = analyze(pages)
+    print(json.dumps(d, indent=2) if a.json else format_profile(d))
+    return 0
+
+
 def cmd_report(a) -> int:
     """The main job. Until the comparison report lands, it prints the zram model's counters on
     the embedded default page set (or PAGES)."""
@@ -346,6 +384,26 @@ def build_parser() -> argparse.ArgumentParser:
     k = ssub.add_parser("all", help="every mechanism on the same workload: savings, metadata, work, read-back")
     _all_args(k)
     k.set_defaults(func=cmd_simulate_all)
+
+    c = sub.add_parser("capture", help="real memory: live processes (--pid) or an ELF core file (--core)")
+    c.add_argument("--pid", type=int, action="append", metavar="PID", help="a process to capture (repeatable)")
+    c.add_argument("--core", metavar="FILE", help="an ELF core dump (e.g. from gcore)")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.pages", help="page-set file (manifest beside it)")
+    c.add_argument("--include-zero-page", action="store_true", help="keep pages that map the shared zero page")
+    c.add_argument("--anon-only", action="store_true", help="core files: only segments no file is mapped at")
+    c.set_defaults(func=cmd_capture)
+
+    g = sub.add_parser("generate", help="a seeded synthetic page set of a named mix")
+    g.add_argument("mix", choices=("android-swap", "identical-vms", "all-unique"))
+    g.add_argument("-n", "--pages", type=int, default=4096, help="number of pages (default 4096)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("-o", "--output", required=True, metavar="OUT.pages")
+    g.set_defaults(func=cmd_generate)
+
+    an = sub.add_parser("analyze", help="content profile: zero, same-filled, distinct, duplicates, compressibility")
+    an.add_argument("pages", metavar="PAGES")
+    an.add_argument("--json", action="store_true")
+    an.set_defaults(func=cmd_analyze)
 
     e = sub.add_parser("events", help="the catalogue of engine event types (evidence names)")
     e.add_argument("--json", action="store_true")

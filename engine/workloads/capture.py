@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError, PagemergeError
 from ..pages import PAGE_SIZE
-from .manifest import Manifest, manifest_path, write_atomically
+from .manifest import Manifest, manifest_path
 
 PM_PRESENT = 1 << 63
 PM_SWAPPED = 1 << 62
@@ -73,12 +73,11 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def capture_process(pid: int, include_zero_page: bool = False, stop: bool = True):
-    """Yield ``(vaddr, region, page_bytes)`` for each present private anonymous page of ``pid``.
-
-    Returns a list (the process is resumed before this returns) and a list of skip notes.
-    """
-    pages: list[tuple[int, str, bytes]] = []
+def capture_process(pid: int, sink, include_zero_page: bool = False, stop: bool = True) -> tuple[list, list[str]]:
+    """Write each present private anonymous page of ``pid`` to ``sink`` (a binary file) and
+    return ``([(vaddr, region), ...], notes)``. The process is stopped while it is read and
+    always resumed, also on error or interrupt."""
+    where: list[tuple[int, str]] = []
     notes: list[str] = []
     stopped = False
     try:
@@ -106,8 +105,12 @@ def capture_process(pid: int, include_zero_page: bool = False, stop: bool = True
         with pm, mem:
             for m in maps:
                 n = (m.end - m.start) // PAGE_SIZE
-                pm.seek(m.start // PAGE_SIZE * 8)
-                raw = pm.read(n * 8)
+                try:
+                    pm.seek(m.start // PAGE_SIZE * 8)
+                    raw = pm.read(n * 8)
+                except OSError as e:
+                    notes.append(f"pid {pid}: skipped region {m.name} at {m.start:#x} (pagemap: {e.strerror})")
+                    continue
                 entries = struct.unpack(f"<{len(raw) // 8}Q", raw)
                 for i, e in enumerate(entries):
                     if not e & PM_PRESENT:
@@ -128,7 +131,8 @@ def capture_process(pid: int, include_zero_page: bool = False, stop: bool = True
                     if len(data) != PAGE_SIZE:
                         notes.append(f"pid {pid}: skipped short read at {va:#x} in {m.name}")
                         continue
-                    pages.append((va, m.name, data))
+                    sink.write(data)
+                    where.append((va, m.name))
         if kpf is not None:
             kpf.close()
     finally:
@@ -137,29 +141,29 @@ def capture_process(pid: int, include_zero_page: bool = False, stop: bool = True
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-    return pages, notes
+    return where, notes
 
 
 def capture_pids(pids: list[int], out: str | os.PathLike, include_zero_page: bool = False,
                  stop: bool = True) -> Manifest:
     """Capture ``pids`` into ``out`` (pages) and ``out.json`` (manifest), both written atomically."""
+    import json
+    from .manifest import AtomicFile
     if not pids:
         raise InputError("capture: no --pid given")
     man = Manifest(source="capture")
-    blobs: list[bytes] = []
-    for pid in pids:
-        comm, cmd = _comm(pid), _cmdline(pid)
-        pages, notes = capture_process(pid, include_zero_page=include_zero_page, stop=stop)
-        man.processes.append({"pid": pid, "comm": comm, "cmdline": cmd, "pages": len(pages)})
-        man.notes.extend(notes)
-        for va, region, data in pages:
-            man.pid.append(pid)
-            man.vaddr.append(va)
-            man.region.append(region)
-            blobs.append(data)
-    if not blobs:
-        raise PagemergeError(f"capture: no present private anonymous pages in pid(s) {', '.join(map(str, pids))}")
-    write_atomically(out, blobs)
-    import json
-    write_atomically(manifest_path(out), [json.dumps(man.to_json()).encode()])
+    with AtomicFile(out) as fh:
+        for pid in pids:
+            comm, cmd = _comm(pid), _cmdline(pid)
+            where, notes = capture_process(pid, fh, include_zero_page=include_zero_page, stop=stop)
+            man.processes.append({"pid": pid, "comm": comm, "cmdline": cmd, "pages": len(where)})
+            man.notes.extend(notes)
+            for va, region in where:
+                man.pid.append(pid)
+                man.vaddr.append(va)
+                man.region.append(region)
+        if not man.pid:
+            raise PagemergeError(f"capture: no present private anonymous pages in pid(s) {', '.join(map(str, pids))}")
+        with AtomicFile(manifest_path(out)) as mf:
+            mf.write(json.dumps(man.to_json()).encode())
     return man

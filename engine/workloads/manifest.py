@@ -72,6 +72,34 @@ class Manifest:
         return m
 
 
+class AtomicFile:
+    """A file written under a temporary name and renamed into place on success; on any
+    failure the temporary file is removed and nothing is left half-written."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        self.f = os.fdopen(fd, "wb")
+        return self.f
+
+    def __exit__(self, exc_type, exc, tb):
+        self.f.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+        return False
+
+
 def write_atomically(path: str | os.PathLike, chunks) -> None:
     """Write ``chunks`` (an iterable of bytes) to ``path`` via a temporary file and rename,
     so a failure never leaves a half-written file behind."""

@@ -1,0 +1,175 @@
+"""Read ELF core dumps (``gcore``, kernel core files) as a page set plus manifest.
+
+Every ``PT_LOAD`` segment that has file contents becomes pages at its virtual addresses.
+The process id and name come from the ``NT_PRPSINFO`` note. Region names come from the
+``NT_FILE`` note (the file mapped at an address), and anything else is ``[anon]``. With
+``anon_only`` only segments that no ``NT_FILE`` entry covers are kept. The core is
+memory-mapped and the pages are written out in a stream, so large cores need bounded memory.
+A truncated segment is kept up to its last whole page and reported. A file that is not a
+64-bit little-endian ELF core is refused with one line naming the problem.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..pages import PAGE_SIZE
+from .manifest import Manifest
+
+ET_CORE = 4
+PT_LOAD = 1
+PT_NOTE = 4
+NT_PRPSINFO = 3
+NT_FILE = 0x46494C45
+PN_XNUM = 0xFFFF
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+
+
+@dataclass
+class Segment:
+    vaddr: int
+    offset: int
+    filesz: int
+    memsz: int
+
+
+@dataclass
+class CoreInfo:
+    path: str
+    pid: int
+    comm: str
+    args: str
+    segments: list[Segment]
+    files: list[tuple[int, int, str]]        # (start, end, filename) from NT_FILE
+
+
+def _notes(buf, off: int, size: int):
+    end = off + size
+    while off + 12 <= end:
+        namesz, descsz, ntype = struct.unpack_from("<III", buf, off)
+        off += 12
+        name = bytes(buf[off:off + namesz]).rstrip(b"\0")
+        off += (namesz + 3) & ~3
+        desc = bytes(buf[off:off + descsz])
+        off += (descsz + 3) & ~3
+        yield name, ntype, desc
+
+
+def read_core_info(path: str, buf) -> CoreInfo:
+    size = len(buf)
+    if size < _EHDR.size or bytes(buf[:4]) != b"\x7fELF":
+        raise InputError(f"{path}: not an ELF file (no ELF magic)")
+    ident = bytes(buf[:16])
+    if ident[4] != 2 or ident[5] != 1:
+        raise InputError(f"{path}: only 64-bit little-endian ELF cores are supported")
+    (_id, e_type, _mach, _ver, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum, shentsize,
+     _shnum, _shstrndx) = _EHDR.unpack_from(buf, 0)
+    if e_type != ET_CORE:
+        raise InputError(f"{path}: an ELF file but not a core dump (e_type {e_type})")
+    if phnum == PN_XNUM:                                     # real count in section header 0
+        if shoff + 64 > size:
+            raise InputError(f"{path}: truncated ELF core (section header missing)")
+        phnum = struct.unpack_from("<I", buf, shoff + 44)[0]
+    if phentsize != _PHDR.size or phoff + phnum * phentsize > size:
+        raise InputError(f"{path}: truncated ELF core (program headers end past the file)")
+    segs, files = [], []
+    pid, comm, args = 0, "", ""
+    for i in range(phnum):
+        p_type, _pf, p_offset, p_vaddr, _pa, p_filesz, p_memsz, _al = _PHDR.unpack_from(buf, phoff + i * phentsize)
+        if p_type == PT_LOAD:
+            segs.append(Segment(p_vaddr, p_offset, p_filesz, p_memsz))
+        elif p_type == PT_NOTE and p_offset < size:
+            for name, ntype, desc in _notes(buf, p_offset, min(p_filesz, size - p_offset)):
+                if name != b"CORE":
+                    continue
+                if ntype == NT_PRPSINFO and len(desc) >= 136:
+                    pid = struct.unpack_from("<i", desc, 24)[0]
+                    comm = desc[40:56].split(b"\0")[0].decode(errors="replace")
+                    args = desc[56:136].split(b"\0")[0].decode(errors="replace").strip()
+                elif ntype == NT_FILE and len(desc) >= 16:
+                    count, _pgsz = struct.unpack_from("<QQ", desc, 0)
+                    ents = [struct.unpack_from("<QQQ", desc, 16 + 24 * k) for k in range(count)
+                            if 16 + 24 * (k + 1) <= len(desc)]
+                    names = desc[16 + 24 * count:].split(b"\0")
+                    for (s, e, _o), n in zip(ents, names):
+                        files.append((s, e, n.decode(errors="replace")))
+    return CoreInfo(path, pid, comm, args, segs, files)
+
+
+def core_pages(path: str, anon_only: bool = False, notes: list[str] | None = None):
+    """Yield ``(vaddr, region, page_bytes)`` for every whole page in the core's segments,
+    and fill ``notes`` with what was skipped. Returns the :class:`CoreInfo` via ``.info``."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such core file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not a core file") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot read core file (permission denied)") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise InputError(f"{path}: empty file, not an ELF core")
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            info = read_core_info(path, buf)
+            notes = notes if notes is not None else []
+            files = sorted(info.files)
+            yield info
+            for seg in info.segments:
+                if seg.filesz == 0:
+                    continue
+                if seg.vaddr % PAGE_SIZE:
+                    notes.append(f"{path}: skipped segment at {seg.vaddr:#x}: not page aligned")
+                    continue
+                region = _region(files, seg.vaddr)
+                if anon_only and region != "[anon]":
+                    continue
+                whole = seg.filesz // PAGE_SIZE
+                avail = max(0, min(whole, (size - seg.offset) // PAGE_SIZE)) if seg.offset < size else 0
+                if avail < whole:
+                    notes.append(f"{path}: truncated core: segment at {seg.vaddr:#x} has {avail} of {whole} pages")
+                for k in range(avail):
+                    off = seg.offset + k * PAGE_SIZE
+                    va = seg.vaddr + k * PAGE_SIZE
+                    yield va, _region(files, va) if files else region, buf[off:off + PAGE_SIZE]
+        finally:
+            buf.close()
+
+
+def _region(files, va: int) -> str:
+    for s, e, name in files:
+        if s <= va < e:
+            return name
+    return "[anon]"
+
+
+def capture_core(path: str, out: str, anon_only: bool = False, progress=None) -> Manifest:
+    """Write the core's pages to ``out`` and its manifest to ``out.json`` (both atomically)."""
+    import json
+    from .manifest import AtomicFile, manifest_path
+    notes: list[str] = []
+    gen = core_pages(path, anon_only, notes)
+    info = next(gen)
+    man = Manifest(source=f"core file {path}",
+                   processes=[{"pid": info.pid, "comm": info.comm, "cmdline": info.args}])
+    with AtomicFile(out) as fh:
+        for va, region, data in gen:
+            fh.write(data)
+            man.pid.append(info.pid)
+            man.vaddr.append(va)
+            man.region.append(region)
+            if progress is not None:
+                progress.update(1)
+        if not man.pid:
+            raise InputError(f"{path}: the core holds no memory pages" + (" outside file mappings" if anon_only else ""))
+        man.notes = notes
+        man.processes[0]["pages"] = len(man.pid)
+        with AtomicFile(manifest_path(out)) as mf:
+            mf.write(json.dumps(man.to_json()).encode())
+    return man
