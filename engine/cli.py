@@ -405,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--json", action="store_true")
     an.set_defaults(func=cmd_analyze)
 
+    from claims.cli import add_parser as add_claims
+    add_claims(sub)
+
     e = sub.add_parser("events", help="the catalogue of engine event types (evidence names)")
     e.add_argument("--json", action="store_true")
     e.add_argument("--markdown", action="store_true", help="the table in docs/events.md")

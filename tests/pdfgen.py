@@ -1,0 +1,68 @@
+"""A tiny PDF writer for test fixtures: text placed at coordinates in Helvetica, and pages
+with no text at all. Enough to build a two-column patent-like document."""
+from __future__ import annotations
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def write_pdf(path, pages, size=(612, 792)):
+    """``pages``: a list of lists of (x, y, text, font size); an empty list is a page with a
+    drawn rectangle and no text."""
+    objs = []
+
+    def add(body: bytes) -> int:
+        objs.append(body)
+        return len(objs)
+
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    pages_id = len(objs) + 1 + 0
+    objs.append(None)                      # placeholder for /Pages
+    kids = []
+    for items in pages:
+        if items:
+            ops = ["BT"]
+            for x, y, text, fs in items:
+                ops.append(f"/F1 {fs} Tf 1 0 0 1 {x:.2f} {y:.2f} Tm ({_esc(text)}) Tj")
+            ops.append("ET")
+        else:
+            ops = ["0.5 g 72 72 468 648 re f"]
+        stream = "\n".join(ops).encode("latin-1")
+        cid = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        pid = add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 %d 0 R >> >> "
+                  b"/Contents %d 0 R >>" % (pages_id, size[0], size[1], font, cid))
+        kids.append(pid)
+    objs[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
+        b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, catalog, xref)
+    with open(path, "wb") as f:
+        f.write(bytes(out))
+
+
+def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str]):
+    """A front page (one column) and text pages with two columns each: column numbers at the
+    top, the patent number as a header, gutter line numbers every five lines."""
+    pages = [[(72, 720 - 14 * i, t, 10) for i, t in enumerate(front_lines)]]
+    for p in range(0, len(columns), 2):
+        items = [(250, 770, number_line, 9)]
+        for side, col in enumerate(columns[p:p + 2]):
+            x = 54 if side == 0 else 320
+            items.append((x + 110, 752, str(p + side + 1), 9))
+            for i, line in enumerate(col):
+                y = 730 - 11 * i
+                items.append((x, y, line, 8.5))
+                if side == 0 and (i + 1) % 5 == 0:
+                    items.append((302, y, str(i + 1), 7))
+        pages.append(items)
+    write_pdf(path, pages)
