@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .errors import PagemergeError, InputError
@@ -341,14 +342,30 @@ def cmd_analyze(a) -> int:
 
 
 def cmd_report(a) -> int:
-    """The main job. Until the comparison report lands, it prints the zram model's counters on
-    the embedded default page set (or PAGES)."""
-    from .scenario import ZramScenario
-    path = a.pages or default_pages_path()
-    pages = PageSet.open(path)
-    st = ZramScenario(pages=pages).run_model()
-    _print_stats(st.to_dict(), a.json,
-                 f"zram model (kernel-lz4) on {path}: {len(pages)} pages ({pages.nbytes >> 10} KiB)")
+    """The main job: the side-by-side comparison report (HTML + chart CSV) on the embedded
+    default, a page-set file, or a live capture."""
+    from reports.build import ReportInputs, build_report, default_inputs
+    from .mechanisms import DEFAULT_ORDER
+    names = tuple(n.strip() for n in a.mechanisms.split(",")) if a.mechanisms else DEFAULT_ORDER
+    common = dict(patent=a.patent, chart=a.chart, mechanisms=names, kernel=not a.no_kernel,
+                  params=mechanism_params(a))
+    if a.pid:
+        import tempfile
+        from .workloads.capture import capture_pids
+        tmp = tempfile.mkdtemp(prefix="pagemerge-capture-")
+        path = os.path.join(tmp, "capture.pages")
+        capture_pids(a.pid, path)
+        a.pages = path
+    if a.pages:
+        pages = PageSet.open(a.pages)
+        inputs = ReportInputs(pages=pages, manifest=_load_manifest(a, pages),
+                              source=("live capture of pid " + ", ".join(map(str, a.pid))) if a.pid else a.pages,
+                              **common)
+    else:
+        inputs = default_inputs(**common)
+    path = build_report(inputs, out_dir=a.output)
+    print(f"report: {path}")
+    print(f"chart rows (CSV): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.csv'))}")
     return 0
 
 
@@ -413,9 +430,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--markdown", action="store_true", help="the table in docs/events.md")
     e.set_defaults(func=cmd_events)
 
-    r = sub.add_parser("report", help="the main job on the embedded default (or PAGES)")
-    r.add_argument("pages", nargs="?", metavar="PAGES")
-    r.add_argument("--json", action="store_true")
+    r = sub.add_parser("report", help="the main job: the comparison report (HTML and CSV) on the embedded default")
+    r.add_argument("pages", nargs="?", metavar="PAGES", help="a page-set file (default: the embedded real-memory set)")
+    r.add_argument("--pid", type=int, action="append", metavar="PID", help="capture these live processes first (root)")
+    r.add_argument("--manifest", metavar="FILE")
+    r.add_argument("--no-manifest", action="store_true")
+    r.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    r.add_argument("--patent", default="US9977598")
+    r.add_argument("--chart", metavar="CHART", help="a chart YAML (default: the bundled chart of --patent)")
+    r.add_argument("-o", "--output", metavar="DIR", help="output folder (default: output/report)")
+    r.add_argument("--no-kernel", action="store_true", help="skip the live-kernel fidelity section")
+    r.add_argument("--dedup-hash", default="jhash", choices=("jhash", "xxhash32"))
+    r.add_argument("--merge-variant", default="posted", choices=("posted", "corrected"))
+    r.add_argument("--fold-variant", default="posted", choices=("posted", "corrected"))
+    r.add_argument("--patent-identity", default="full", choices=("full", "hash-only"))
+    r.add_argument("--predetermined-size", type=int, metavar="BYTES")
+    r.add_argument("--use-zero-pages", action="store_true")
     r.set_defaults(func=cmd_report)
     return p
 

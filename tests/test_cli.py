@@ -80,15 +80,15 @@ def test_kernel_zram_same_shape(live_zram, pages_file, capsys):
     assert rc == 0 and tuple(json.loads(out)["mm_stat"]) == MM_STAT_FIELDS
 
 
-def test_report_runs_on_embedded_default():
+def test_report_runs_on_embedded_default(tmp_path):
     import engine
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(engine.__file__))
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--json"], capture_output=True,
-                       text=True, env=env, cwd="/")
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--no-kernel", "-o", str(tmp_path)],
+                       capture_output=True, text=True, env=env, cwd="/")
     assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
-    assert d["mm_stat"]["orig_data_size"] > 0
+    assert (tmp_path / "report-US9977598.html").exists() and (tmp_path / "chart-US9977598.csv").exists()
+    assert str(tmp_path / "report-US9977598.html") in r.stdout
 
 
 def test_events_doc_is_in_step_with_the_code(capsys):

@@ -1,0 +1,228 @@
+"""Build the side-by-side comparison report: one self-contained HTML file plus the chart rows
+as CSV, under the git-ignored output folder.
+
+Inputs: a page set (the embedded real-memory default, a file, or a live capture), the
+mechanisms, and a patent with its chart. The engine runs every mechanism on the same
+workload with an event listener. Each chart row's evidence is then filled with what this run
+showed: how many matching events there were, and excerpts of the real trace. Where the live
+kernel is usable, the model's zram and KSM counters are set beside the kernel's on the same
+pages. The same inputs give the same report, apart from its timestamp.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from claims.chart import check_chart, prior_art_flags
+from claims.graph import dependency_graph, dependency_matrix, render_tree_html
+from claims.store import load_bundle, output_dir
+from engine.events import EventBus
+from engine.mechanisms import DEFAULT_ORDER, Workload, make
+from engine.pages import PAGE_SIZE, PageSet
+
+from . import figures
+from .evidence import EvidenceCollector
+
+DISCLAIMER = ("This report is technical evidence for review by engineers and legal reviewers. It is not legal "
+              "advice and states no conclusion on infringement, validity or any other legal question. Statuses "
+              "(present, absent, partial, undetermined) describe what the engine's implementation of each "
+              "mechanism does against the words of each claim element; open questions of claim construction "
+              "are marked undetermined and left to the reviewer.")
+STATUS_ORDER = ("present", "partial", "undetermined", "absent")
+
+
+@dataclass
+class ReportInputs:
+    pages: PageSet
+    manifest: object | None
+    source: str
+    patent: str = "US9977598"
+    chart: str | None = None
+    mechanisms: tuple = DEFAULT_ORDER
+    kernel: bool = True
+    params: dict = field(default_factory=dict)
+
+
+def _filters_for(bundle, mech):
+    out = []
+    for row in bundle.chart.rows:
+        if row.mechanism == mech:
+            for e in row.evidence.events:
+                out.append((e.kind, e.where))
+    return out
+
+
+def run_mechanisms(inputs: ReportInputs, bundle):
+    wl = Workload(inputs.pages, inputs.manifest, name=inputs.source)
+    runs = {}
+    for name in inputs.mechanisms:
+        mech = make(name, **inputs.params.get(name, {}))
+        coll = EvidenceCollector(_filters_for(bundle, name))
+        bus = EventBus()
+        bus.subscribe(coll)
+        mech.run(wl, bus=bus)
+        runs[name] = (mech, coll)
+    return runs
+
+
+def kernel_fidelity(inputs: ReportInputs) -> dict:
+    """Model vs live kernel on the report's pages, or why that was not possible."""
+    from engine.kernel.ksm import ksm_unavailable_reason
+    from engine.kernel.zram0 import zram_unavailable_reason
+    from engine.scenario import KsmScenario, ZramScenario, diff_ksm, diff_stats
+    out = {"zram": None, "ksm": None, "zram_why": None, "ksm_why": None}
+    if not inputs.kernel:
+        out["zram_why"] = out["ksm_why"] = "not requested (--no-kernel)"
+        return out
+    why = zram_unavailable_reason()
+    if why:
+        out["zram_why"] = why
+    else:
+        sc = ZramScenario(inputs.pages)
+        model, kern = sc.run_model(), sc.run_kernel()
+        rows = []
+        for group in ("mm_stat", "io_stat"):
+            for k, v in getattr(model, group).items():
+                kv = getattr(kern, group)[k]
+                rows.append({"field": f"{group}.{k}", "model": v, "kernel": kv, "equal": v == kv})
+        out["zram"] = {"rows": rows, "equal": not diff_stats(model, kern)}
+    why = ksm_unavailable_reason()
+    if why:
+        out["ksm_why"] = why
+    else:
+        sc = KsmScenario(inputs.pages, inputs.manifest)
+        kern = sc.run_kernel()
+        model = sc.run_model(follow=kern["full_scans_at"])
+        rows = []
+        for group in ("ksm", "ksm_stat"):
+            for k, v in model[group].items():
+                kv = kern[group][k]
+                rows.append({"field": f"{group}.{k}", "model": v, "kernel": kv, "equal": v == kv})
+        out["ksm"] = {"rows": rows, "equal": not diff_ksm(model, kern), "scans": kern["full_scans_at"]}
+    return out
+
+
+def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None) -> Path:
+    bundle = load_bundle(inputs.patent, inputs.chart)
+    if bundle.chart is None:
+        from engine.errors import InputError
+        raise InputError(f"{inputs.patent}: no claim chart to report on")
+    problems = check_chart(bundle)
+    runs = run_mechanisms(inputs, bundle)
+    mechs = [m for m in bundle.chart.mechanisms if m in runs]
+    results = {n: runs[n][0].result() for n in mechs}
+    import pandas as pd
+    df_rows = []
+    for n in mechs:
+        r = results[n]
+        row = {"mechanism": n, "saved_bytes": r["saved_bytes"], "metadata_bytes": r["metadata_bytes"],
+               "net_saved_bytes": r["net_saved_bytes"], "pages_merged": r["pages_merged"],
+               "mem_used_total": r.get("mm_stat", {}).get("mem_used_total", float("nan")),
+               "compr_data_size": r.get("mm_stat", {}).get("compr_data_size", float("nan")),
+               "verified_readback": r["verified_readback"]}
+        row.update(r["work"])
+        df_rows.append(row)
+    df = pd.DataFrame(df_rows).set_index("mechanism")
+
+    refs = {r.id: r for r in bundle.references}
+    flags = {f["id"]: f for f in prior_art_flags(bundle)}
+    elements = {e.id: e for c in bundle.claims for e in c.elements}
+    row_by = {(r.element, r.mechanism): r for r in bundle.chart.rows}
+    element_ids = []
+    for r in bundle.chart.rows:
+        if r.element not in element_ids:
+            element_ids.append(r.element)
+    chart_rows = []
+    csv_rows = []
+    for el in element_ids:
+        cells = []
+        for m in mechs:
+            r = row_by.get((el, m))
+            if r is None:
+                cells.append(None)
+                continue
+            coll = runs[m][1]
+            evs = []
+            for e in r.evidence.events:
+                n, samples = coll.result(e.kind, e.where)
+                evs.append({"kind": e.kind, "where": ", ".join(f"{k}={v}" for k, v in e.where.items()),
+                            "shows": e.shows, "count": n, "samples": samples})
+            cites = []
+            for c in r.evidence.citations:
+                ref = refs.get(c.reference)
+                cites.append({"id": c.reference, "pinpoint": c.pinpoint, "quote": c.quote,
+                              "title": ref.title if ref else "", "date": ref.date if ref else "",
+                              "flag": flags.get(c.reference, {}).get("flag", "")})
+            cells.append({"status": r.status, "reasoning": r.reasoning, "events": evs,
+                          "code": [c.ref for c in r.evidence.code], "cites": cites,
+                          "reviewer": r.reviewer_status})
+            csv_rows.append({"element": el, "element_text": elements[el].text if el in elements else "",
+                             "mechanism": m, "status": r.status, "reasoning": r.reasoning,
+                             "events_in_this_run": "; ".join(f"{e['kind']}[{e['where']}]={e['count']}" for e in evs),
+                             "code": "; ".join(c.ref for c in r.evidence.code),
+                             "citations": "; ".join(f"{c.reference} {c.pinpoint}" for c in r.evidence.citations),
+                             "reviewer_status": r.reviewer_status})
+        chart_rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells})
+
+    status_counts = {m: {s: sum(1 for r in bundle.chart.rows if r.mechanism == m and r.status == s)
+                         for s in STATUS_ORDER} for m in mechs}
+    describe = {n: runs[n][0].describe() for n in mechs}
+    chains = []
+    for n in mechs:
+        link = describe[n]["link"]
+        shared = sum(runs[n][1].kind_counts.get(k, 0) for k in ("dedup.share",)) if n != "ksm" else \
+            runs[n][1].kind_counts.get("ksm.merge", 0) + runs[n][1].kind_counts.get("ksm.zero_page_merge", 0)
+        chains.append({"name": n, "title": describe[n]["title"], "link": link, "note": figures.LINK_NOTE.get(link, ""),
+                       "svg": figures.chain_svg(n, describe[n]["title"], link, shared), "count": shared})
+
+    fid = kernel_fidelity(inputs)
+    p = bundle.patent
+    timeline = []
+    for r in sorted(bundle.references, key=lambda r: r.date):
+        lo, hi = r.date_range()
+        timeline.append({"id": r.id, "date": r.date, "range": (lo, hi), "predates_priority": r.predates(p.priority_date),
+                         "title": r.title, "kind": r.date_kind, "flag": flags[r.id]["flag"], "link": r.link,
+                         "message_id": r.message_id, "commit": r.commit})
+    loaded = [c for c in bundle.claims if c.loaded]
+    matrix = dependency_matrix(loaded) if len(loaded) > 1 else None
+    ksm_counters = results.get("ksm", {}).get("mm_stat", {}).get("ksm") if "ksm" in results else None
+
+    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["kib"] = lambda b: f"{b / 1024:,.1f}" if b == b else "n/a"
+    tmpl = env.get_template("report.html.j2")
+    now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    n_proc = len(set(inputs.manifest.pid)) if inputs.manifest is not None else 1
+    page = tmpl.render(
+        generated=now.isoformat(), disclaimer=DISCLAIMER, patent=p, bundle=bundle, chart=bundle.chart,
+        mechs=mechs, results=results, describe=describe, chains=chains, chart_rows=chart_rows,
+        status_counts=status_counts, problems=problems, source=inputs.source, n_pages=len(inputs.pages),
+        n_bytes=len(inputs.pages) * PAGE_SIZE, n_proc=n_proc, fid=fid, timeline=timeline,
+        results_table=df.to_html(escape=True, classes="results", na_rep="n/a", float_format=lambda v: f"{v:,.0f}"),
+        savings_svg=figures.savings_svg(df), memory_svg=figures.memory_svg(df),
+        timeline_svg=figures.timeline_svg(timeline, p.priority_date),
+        tree_html=render_tree_html(dependency_graph(bundle.claims)),
+        matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
+        ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER)
+    out = Path(out_dir) if out_dir is not None else output_dir() / "report"
+    from engine.workloads.manifest import AtomicFile
+    html_path = out / f"report-{p.number}.html"
+    csv_path = out / f"chart-{p.number}.csv"
+    with AtomicFile(html_path) as f:
+        f.write(page.encode())
+    with AtomicFile(csv_path) as f:
+        f.write(pd.DataFrame(csv_rows).to_csv(index=False).encode())
+    return html_path
+
+
+def default_inputs(**kw) -> ReportInputs:
+    from engine.cli import default_pages_path
+    from engine.workloads.manifest import Manifest, manifest_path
+    path = default_pages_path()
+    ps = PageSet.open(path)
+    man = Manifest.load(manifest_path(path), len(ps)) if manifest_path(path).exists() else None
+    return ReportInputs(pages=ps, manifest=man, source=f"embedded default ({Path(path).name}: "
+                        f"real memory of known programs)", **kw)
