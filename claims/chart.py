@@ -110,3 +110,13 @@ def prior_art_flags(bundle: ClaimChartBundle) -> list[dict]:
                              False: "dated on or after the priority date",
                              None: "date too coarse to place against the priority date"}[before]})
     return out
+
+
+def chart_frame(bundle: ClaimChartBundle, field: str = "status"):
+    """The chart as a pandas table: one row per element, one column per mechanism."""
+    import pandas as pd
+    rows = {}
+    for r in bundle.chart.rows:
+        rows.setdefault(r.element, {})[r.mechanism] = getattr(r, field)
+    order = [e for e in dict.fromkeys(r.element for r in bundle.chart.rows)]
+    return pd.DataFrame([rows[e] for e in order], index=pd.Index(order, name="element"))[bundle.chart.mechanisms]

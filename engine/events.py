@@ -195,6 +195,12 @@ class Recorder:
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
 
+    def frame(self, kinds=None):
+        """The kept events as a pandas DataFrame (one row per event, a column per field)."""
+        import pandas as pd
+        rows = [e.to_dict() for e in self.events if kinds is None or e.kind in kinds]
+        return pd.DataFrame(rows)
+
 
 def event_catalogue() -> list[dict]:
     """Every event kind the engine emits, with its fields and meaning (for docs and checks)."""
