@@ -21,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.common import real_memory_pages, repeat_to  # noqa: E402
-from engine.kernel.zram0 import KernelZram, zram_unavailable_reason  # noqa: E402
+from benchmarks.common import kernel_zram_rate, real_memory_pages, repeat_to  # noqa: E402
+from engine.kernel.zram0 import zram_unavailable_reason  # noqa: E402
 from engine.mechanisms import DEFAULT_ORDER, Workload, make  # noqa: E402
 from engine.pages import PAGE_SIZE, PageSet  # noqa: E402
 from engine.swap import select_candidates  # noqa: E402
@@ -55,20 +55,11 @@ def main():
     print(f"pages: {what}, repeated to {n} pages ({n * PAGE_SIZE >> 20} MiB)")
     make("upstream_zram").run(Workload(PageSet.from_bytes(arr[:64].tobytes())))     # compile first
 
-    why = zram_unavailable_reason()
-    krate = None
-    if not why:
-        best = None
-        for _ in range(a.rounds):
-            with KernelZram(n * PAGE_SIZE, "lz4") as k:
-                t = time.perf_counter()
-                k.write_pages(arr)
-                dt = time.perf_counter() - t
-            best = dt if best is None else min(best, dt)
-        krate = n / best
+    krate, _ = kernel_zram_rate(arr, a.rounds)
+    if krate is not None:
         print(f"{'kernel zram0':<15} {krate:>12,.0f} pages/s  (reference: lz4, 1 MiB O_DIRECT writes)")
     else:
-        print(f"kernel zram0 : not measured ({why})")
+        print(f"kernel zram0 : not measured ({zram_unavailable_reason()})")
     wl = Workload(big)
     time_mechanism("upstream_zram", wl)       # warm-up: the allocator gets the memory once, untimed
     worst = None

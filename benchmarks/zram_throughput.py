@@ -17,8 +17,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from benchmarks.common import real_memory_pages, repeat_to  # noqa: E402
-from engine.kernel.zram0 import KernelZram, zram_unavailable_reason  # noqa: E402
+from benchmarks.common import kernel_zram_rate, real_memory_pages, repeat_to  # noqa: E402
+from engine.kernel.zram0 import zram_unavailable_reason  # noqa: E402
 from engine.pages import PAGE_SIZE  # noqa: E402
 from engine.scenario import diff_stats  # noqa: E402
 from engine.zram import ZramDevice  # noqa: E402
@@ -46,20 +46,11 @@ def main():
     print(f"model  : {model_rate:12,.0f} pages/s  ({best_model:.2f} s; compressed {dev.comp.compressions} "
           f"distinct pages, cache hits {dev.comp.cache.hits})")
 
-    why = zram_unavailable_reason()
-    if why:
-        print(f"kernel : not measured ({why})")
+    kernel_rate, kstats = kernel_zram_rate(arr, a.rounds)
+    if kernel_rate is None:
+        print(f"kernel : not measured ({zram_unavailable_reason()})")
         return 0
-    best_kernel = None
-    for _ in range(a.rounds):
-        with KernelZram(n * PAGE_SIZE, "lz4") as k:
-            t = time.perf_counter()
-            k.write_pages(arr)
-            dt = time.perf_counter() - t
-            kstats = k.stats()
-        best_kernel = dt if best_kernel is None else min(best_kernel, dt)
-    kernel_rate = n / best_kernel
-    print(f"kernel : {kernel_rate:12,.0f} pages/s  ({best_kernel:.2f} s, lz4, 1 MiB O_DIRECT writes)")
+    print(f"kernel : {kernel_rate:12,.0f} pages/s  ({n / kernel_rate:.2f} s, lz4, 1 MiB O_DIRECT writes)")
     print(f"ratio model/kernel: {model_rate / kernel_rate:.2f}  (target >= 0.50)")
     d = diff_stats(dev.stats(), kstats)
     print("counters: " + ("all mm_stat/io_stat fields equal" if not d else f"DIFFER: {d}"))

@@ -142,16 +142,8 @@ def _ksm_args(p: argparse.ArgumentParser) -> None:
 
 def _ksm_scenario(a):
     from .scenario import KsmScenario
-    from .workloads.manifest import Manifest, manifest_path
     pages = PageSet.open(a.pages)
-    man = None
-    if a.manifest and a.no_manifest:
-        raise InputError("--manifest and --no-manifest exclude each other")
-    if a.manifest:
-        man = Manifest.load(a.manifest, len(pages))
-    elif not a.no_manifest and manifest_path(a.pages).exists():
-        man = Manifest.load(manifest_path(a.pages), len(pages))
-    return KsmScenario(pages=pages, manifest=man, use_zero_pages=a.use_zero_pages,
+    return KsmScenario(pages=pages, manifest=_load_manifest(a, pages), use_zero_pages=a.use_zero_pages,
                        max_page_sharing=a.max_page_sharing, smart_scan=a.smart_scan,
                        cow=parse_list(a.cow, "--cow") if a.cow else [])
 

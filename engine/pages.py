@@ -21,6 +21,21 @@ PAGE_SHIFT = 12
 DEFAULT_CHUNK_PAGES = 4096
 
 
+def open_input(path: str | os.PathLike, what: str):
+    """Open ``path`` for binary reading; any failure is one line naming the file."""
+    p = Path(path)
+    try:
+        return open(p, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such {what}") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory, not a {what}") from None
+    except PermissionError:
+        raise InputError(f"{p}: cannot read {what} (permission denied)") from None
+    except OSError as e:
+        raise InputError(f"{p}: cannot open {what} ({e.strerror})") from None
+
+
 class PageSet:
     """A read-only sequence of 4 KiB pages backed by a memory-mapped file or a bytes object."""
 
@@ -38,16 +53,7 @@ class PageSet:
     def open(cls, path: str | os.PathLike) -> "PageSet":
         """Memory-map a page-set file; bad files raise :class:`InputError` naming the file."""
         p = Path(path)
-        try:
-            f = open(p, "rb")
-        except FileNotFoundError:
-            raise InputError(f"{p}: no such page-set file") from None
-        except IsADirectoryError:
-            raise InputError(f"{p}: is a directory, not a page-set file") from None
-        except PermissionError:
-            raise InputError(f"{p}: cannot read page-set file (permission denied)") from None
-        except OSError as e:
-            raise InputError(f"{p}: cannot open page-set file ({e.strerror})") from None
+        f = open_input(p, "page-set file")
         try:
             size = os.fstat(f.fileno()).st_size
             if size == 0:

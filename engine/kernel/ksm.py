@@ -26,7 +26,7 @@ from contextlib import ExitStack
 
 from ..errors import KernelUnavailable
 from ..pages import PAGE_SIZE
-from .safety import kernel_lock, require_root, signals_raise
+from .safety import KernelSession
 
 KSM = "/sys/kernel/mm/ksm"
 # restore order: advisor_mode first (it resets pages_to_scan), run last
@@ -111,7 +111,7 @@ def read_ksm_stat(pid: int) -> dict:
     return out
 
 
-class KernelKsm:
+class KernelKsm(KernelSession):
     """A session on the live ksmd with processes holding the page set. Context manager."""
 
     def __init__(self, groups, *, max_page_sharing: int = 256, use_zero_pages: bool = False,
@@ -125,50 +125,34 @@ class KernelKsm:
         self.scan_timeout = scan_timeout
         self.children: list[subprocess.Popen] = []
         self._saved: dict[str, str] = {}
-        self._stack: ExitStack | None = None
+        self.what = f"kernel ksm ({KSM})"
         self._base = {}
 
-    def __enter__(self) -> "KernelKsm":
-        require_root(f"kernel ksm ({KSM})")
-        stack = ExitStack()
-        try:
-            stack.enter_context(signals_raise())
-            stack.enter_context(kernel_lock())
-            why = ksm_unavailable_reason()
-            if why:
-                raise KernelUnavailable(f"{KSM}: {why}")
-            for k in RESTORE_ORDER:
-                self._saved[k] = _knob_value(_read(k))
-            stack.callback(self._teardown)
-            self._write("run", "2")
-            self._write("advisor_mode", "none")
-            for k, v in self.settings.items():
-                self._write(k, str(v))
-            self._tmp = tempfile.mkdtemp(prefix="pagemerge-ksm-")
-            for gi, pages in enumerate(self.groups):
-                path = os.path.join(self._tmp, f"g{gi}.pages")
-                with open(path, "wb") as f:
-                    for p in pages:
-                        f.write(bytes(p))
-                child = subprocess.Popen([sys.executable, "-S", "-c", CHILD, path, str(len(pages))],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         env={"PATH": "/usr/bin:/bin"}, cwd="/", text=True)
-                self.children.append(child)
-                line = child.stdout.readline()
-                if not line.startswith("ready"):
-                    raise KernelUnavailable(f"ksm child {gi} did not start: {child.stderr.read().strip()[:200]}")
-            self._base = {k: int(_read(k)) for k in ("pages_scanned", "pages_skipped")}
-        except BaseException:
-            stack.close()
-            raise
-        self._stack = stack
-        return self
-
-    def __exit__(self, *exc):
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
-        return False
+    def _setup(self, stack: ExitStack) -> None:
+        why = ksm_unavailable_reason()
+        if why:
+            raise KernelUnavailable(f"{KSM}: {why}")
+        for k in RESTORE_ORDER:
+            self._saved[k] = _knob_value(_read(k))
+        stack.callback(self._teardown)
+        self._write("run", "2")
+        self._write("advisor_mode", "none")
+        for k, v in self.settings.items():
+            self._write(k, str(v))
+        self._tmp = tempfile.mkdtemp(prefix="pagemerge-ksm-")
+        for gi, pages in enumerate(self.groups):
+            path = os.path.join(self._tmp, f"g{gi}.pages")
+            with open(path, "wb") as f:
+                for p in pages:
+                    f.write(bytes(p))
+            child = subprocess.Popen([sys.executable, "-S", "-c", CHILD, path, str(len(pages))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={"PATH": "/usr/bin:/bin"}, cwd="/", text=True)
+            self.children.append(child)
+            line = child.stdout.readline()
+            if not line.startswith("ready"):
+                raise KernelUnavailable(f"ksm child {gi} did not start: {child.stderr.read().strip()[:200]}")
+        self._base = {k: int(_read(k)) for k in ("pages_scanned", "pages_skipped")}
 
     def _teardown(self) -> None:
         for c in self.children:           # only processes started here, by PID

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from contextlib import ExitStack
 import fcntl
 import os
 import signal
@@ -61,3 +62,34 @@ def signals_raise():
     finally:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
+
+
+class KernelSession:
+    """The shape every live-kernel session shares: root, signals turned into exceptions,
+    the kernel lock, a subclass's ``_setup`` (which registers its own cleanup on the stack),
+    and everything undone in reverse order on the way out, also on error or signal."""
+
+    what = "kernel"
+
+    def __enter__(self):
+        require_root(self.what)
+        stack = ExitStack()
+        try:
+            stack.enter_context(signals_raise())
+            stack.enter_context(kernel_lock())
+            self._setup(stack)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def __exit__(self, *exc):
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            self._stack = None
+            stack.close()
+        return False
+
+    def _setup(self, stack: ExitStack) -> None:
+        raise NotImplementedError

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import KernelUnavailable
 from ..pages import PAGE_SIZE, PageSet
 from ..zram import ZramStats
-from .safety import kernel_lock, require_root, signals_raise
+from .safety import KernelSession
 
 BLKDISCARD = 0x1277
 SYS = "/sys/block"
@@ -64,7 +64,7 @@ def _runs(indexes):
     return runs
 
 
-class KernelZram:
+class KernelZram(KernelSession):
     """A session on the live zram0. Use as a context manager; it resets zram0 on the way out."""
 
     def __init__(self, disksize: int, algo: str = "lz4", mem_limit: int = 0, device: str = "zram0"):
@@ -75,45 +75,29 @@ class KernelZram:
         self.disksize = disksize
         self.algo = KERNEL_NAMES.get(algo, algo)
         self.mem_limit = mem_limit
-        self._stack: ExitStack | None = None
+        self.what = f"kernel zram ({self.dev})"
         self._fd = -1
         self._buf: mmap.mmap | None = None
         self._initialised = False
 
     # -- lifetime ---------------------------------------------------------------------------
-    def __enter__(self) -> "KernelZram":
-        require_root(f"kernel zram ({self.dev})")
-        stack = ExitStack()
-        try:
-            stack.enter_context(signals_raise())
-            stack.enter_context(kernel_lock())
-            why = zram_unavailable_reason(self.device)
-            if why:
-                raise KernelUnavailable(f"{self.dev}: {why}")
-            algos = _read(f"{self.sysdir}/comp_algorithm").replace("[", "").replace("]", "").split()
-            if self.algo not in algos:
-                raise KernelUnavailable(f"{self.dev}: the kernel has no {self.algo!r} backend "
-                                        f"(it offers {', '.join(algos)})")
-            stack.callback(self._teardown)
-            self._write("reset", "1")
-            self._initialised = True
-            self._write("comp_algorithm", self.algo)
-            self._write("disksize", str(self.disksize))
-            if self.mem_limit:
-                self._write("mem_limit", str(self.mem_limit))
-            self._fd = os.open(self.dev, os.O_RDWR | os.O_DIRECT)
-            self._buf = mmap.mmap(-1, BATCH_PAGES * PAGE_SIZE)   # page-aligned for O_DIRECT
-        except BaseException:
-            stack.close()
-            raise
-        self._stack = stack
-        return self
-
-    def __exit__(self, *exc):
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
-        return False
+    def _setup(self, stack: ExitStack) -> None:
+        why = zram_unavailable_reason(self.device)
+        if why:
+            raise KernelUnavailable(f"{self.dev}: {why}")
+        algos = _read(f"{self.sysdir}/comp_algorithm").replace("[", "").replace("]", "").split()
+        if self.algo not in algos:
+            raise KernelUnavailable(f"{self.dev}: the kernel has no {self.algo!r} backend "
+                                    f"(it offers {', '.join(algos)})")
+        stack.callback(self._teardown)
+        self._write("reset", "1")
+        self._initialised = True
+        self._write("comp_algorithm", self.algo)
+        self._write("disksize", str(self.disksize))
+        if self.mem_limit:
+            self._write("mem_limit", str(self.mem_limit))
+        self._fd = os.open(self.dev, os.O_RDWR | os.O_DIRECT)
+        self._buf = mmap.mmap(-1, BATCH_PAGES * PAGE_SIZE)   # page-aligned for O_DIRECT
 
     def _teardown(self) -> None:
         if self._fd >= 0:

@@ -228,3 +228,27 @@ class ZramLevelMechanism(Mechanism):
         self.work.compressions += self.device.work_compressions
         self.work.decompressions += self.device.work_decompressions
         super().finish()
+
+
+class OfflineZramMechanism(ZramLevelMechanism):
+    """A zram-level mechanism whose sharing runs on an offline trigger, in a ``posted`` or a
+    ``corrected`` variant. Subclasses set ``device_class`` and ``offline_step`` (the device
+    method the trigger calls)."""
+
+    offline_step: ClassVar[str] = ""
+
+    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", variant="posted"):
+        super().__init__(algo, mem_limit)
+        if variant not in ("posted", "corrected"):
+            raise ValueError("variant is 'posted' or 'corrected'")
+        self.hash = hash
+        self.variant = variant
+
+    def make_device(self, disksize, bus):
+        return self.device_class(disksize, self.algo, self.mem_limit, bus, hash=self.hash, variant=self.variant,
+                                 work=self.work)
+
+    def trigger(self) -> None:
+        from .._util import no_gc
+        with no_gc():
+            getattr(self.device, self.offline_step)()

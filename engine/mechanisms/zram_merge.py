@@ -24,7 +24,7 @@ from ..hashes import get_hash
 from ..pages import PAGE_SIZE
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
 from . import events as dev
-from .base import ZramLevelMechanism, register
+from .base import OfflineZramMechanism, register
 
 ZRAM_MERGED = 8
 RBTREE_NODE_SIZE = 40       # struct zram_rbtree_node {rb_node 24, handle 8, cnt 8}
@@ -154,7 +154,7 @@ class ZramMergeDevice(ZramDevice):
 
 
 @register
-class ZramMerge(ZramLevelMechanism):
+class ZramMerge(OfflineZramMechanism):
     name = "zram_merge"
     title = "zram offline merge (Alexey Romanov, RFC 2022)"
     link = dev.LINK_SLOT_HANDLE
@@ -165,21 +165,8 @@ class ZramMerge(ZramLevelMechanism):
                 f"{HLIST_HEAD_SIZE} B per slot while a merge runs")
     source = "LKML 21 Nov 2022, Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", variant="posted"):
-        super().__init__(algo, mem_limit)
-        if variant not in ("posted", "corrected"):
-            raise ValueError("variant is 'posted' or 'corrected'")
-        self.hash = hash
-        self.variant = variant
-
-    def make_device(self, disksize, bus):
-        return ZramMergeDevice(disksize, self.algo, self.mem_limit, bus, hash=self.hash, variant=self.variant,
-                               work=self.work)
-
-    def trigger(self) -> None:
-        from .._util import no_gc
-        with no_gc():
-            self.device.merge()
+    device_class = ZramMergeDevice
+    offline_step = "merge"
 
     def saved_bytes(self) -> int:
         return self.device.saved

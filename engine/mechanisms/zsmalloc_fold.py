@@ -31,7 +31,7 @@ from ..hashes import get_hash
 from ..zram import ZramDevice
 from ..zsmalloc import GROUP_EMPTY, GROUP_FULL, OBJ_ALLOCATED_TAG, ZS_HANDLE_SIZE, ZsPool
 from . import events as dev
-from .base import ZramLevelMechanism, register
+from .base import OfflineZramMechanism, register
 
 FOLD_NODE_SIZE = 40         # struct fold_rbtree_node {rb_node 24, obj 8, cnt 4, pad 4}
 RB_ROOT_SIZE = 8            # one rb_root per size class
@@ -219,7 +219,7 @@ class ZramFoldDevice(ZramDevice):
 
 
 @register
-class ZsmallocFold(ZramLevelMechanism):
+class ZsmallocFold(OfflineZramMechanism):
     name = "zsmalloc_fold"
     title = "zsmalloc object fold (Alexey Romanov, RFC 2023)"
     link = dev.LINK_HANDLE_OBJECT
@@ -229,21 +229,8 @@ class ZsmallocFold(ZramLevelMechanism):
     metadata = f"fold tree node {FOLD_NODE_SIZE} B per shared object + {RB_ROOT_SIZE} B rb_root per size class"
     source = "LKML 18 Apr 2023, Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", variant="posted"):
-        super().__init__(algo, mem_limit)
-        if variant not in ("posted", "corrected"):
-            raise ValueError("variant is 'posted' or 'corrected'")
-        self.hash = hash
-        self.variant = variant
-
-    def make_device(self, disksize, bus):
-        return ZramFoldDevice(disksize, self.algo, self.mem_limit, bus, hash=self.hash, variant=self.variant,
-                              work=self.work)
-
-    def trigger(self) -> None:
-        from .._util import no_gc
-        with no_gc():
-            self.device.fold()
+    device_class = ZramFoldDevice
+    offline_step = "fold"
 
     def saved_bytes(self) -> int:
         return self.device.pool.saved()

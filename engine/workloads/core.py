@@ -103,15 +103,8 @@ def read_core_info(path: str, buf) -> CoreInfo:
 def core_pages(path: str, anon_only: bool = False, notes: list[str] | None = None):
     """Yield ``(vaddr, region, page_bytes)`` for every whole page in the core's segments,
     and fill ``notes`` with what was skipped. Returns the :class:`CoreInfo` via ``.info``."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such core file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a core file") from None
-    except PermissionError:
-        raise InputError(f"{path}: cannot read core file (permission denied)") from None
-    with f:
+    from ..pages import open_input
+    with open_input(path, "core file") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise InputError(f"{path}: empty file, not an ELF core")
