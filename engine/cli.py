@@ -90,14 +90,14 @@ def cmd_simulate_zram(a) -> int:
     sc = _zram_scenario(a)
     from .compress import get_compressor
     get_compressor(sc.algo)   # refuse unmodelled algorithms before doing any work
-    st = sc.run_model()
+    st = sc.run_model(progress=None)
     _print_stats(st.to_dict(), a.json, f"zram model ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
     return 0
 
 
 def cmd_kernel_zram(a) -> int:
     sc = _zram_scenario(a)
-    st = sc.run_kernel()
+    st = sc.run_kernel(progress=None)
     _print_stats(st.to_dict(), a.json, f"live kernel zram0 ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
     return 0
 
@@ -107,8 +107,8 @@ def cmd_compare_zram(a) -> int:
     from .compress import get_compressor
     sc = _zram_scenario(a)
     get_compressor(sc.algo)
-    model = sc.run_model()
-    kernel = sc.run_kernel()
+    model = sc.run_model(progress=None)
+    kernel = sc.run_kernel(progress=None)
     diffs = diff_stats(model, kernel)
     if a.json:
         print(json.dumps({"model": model.to_dict(), "kernel": kernel.to_dict(),
@@ -137,15 +137,37 @@ def _ksm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-page-sharing", type=int, default=256, metavar="N")
     p.add_argument("--smart-scan", type=int, choices=(0, 1), default=0)
     p.add_argument("--cow", metavar="LIST", help="after convergence, write to these pages (copy-on-write), rescan")
+    p.add_argument("--trace", metavar="FILE",
+                   help="writes over time: lines 'after_scan,page,offset,hexbytes' (# comments allowed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _ksm_scenario(a):
     from .scenario import KsmScenario
     pages = PageSet.open(a.pages)
-    return KsmScenario(pages=pages, manifest=_load_manifest(a, pages), use_zero_pages=a.use_zero_pages,
+    return KsmScenario(pages=pages, manifest=_load_manifest(a, pages), trace=read_trace(a.trace) if a.trace else [], use_zero_pages=a.use_zero_pages,
                        max_page_sharing=a.max_page_sharing, smart_scan=a.smart_scan,
                        cow=parse_list(a.cow, "--cow") if a.cow else [])
+
+
+def read_trace(path: str) -> list[tuple[int, int, int, bytes]]:
+    """A write trace: one write per line, ``after_scan,page,offset,hexbytes``."""
+    from pathlib import Path
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read trace ({e.strerror})") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            scan, page, off, data = (x.strip() for x in line.split(","))
+            out.append((int(scan), int(page), int(off), bytes.fromhex(data)))
+        except ValueError:
+            raise InputError(f"{path}: line {n}: expected 'after_scan,page,offset,hexbytes', got {line!r}") from None
+    return out
 
 
 def _print_ksm(d: dict, as_json: bool, title: str) -> None:
@@ -181,7 +203,7 @@ def cmd_compare_ksm(a) -> int:
     from .scenario import diff_ksm
     sc = _ksm_scenario(a)
     kernel = sc.run_kernel()
-    model = sc.run_model(follow=kernel["full_scans_at"])
+    model = sc.run_model(follow=kernel)
     diffs = diff_ksm(model, kernel, a.smart_scan)
     if a.json:
         print(json.dumps({"model": model, "kernel": kernel,

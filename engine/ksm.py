@@ -805,6 +805,10 @@ class Ksmd:
             pte = mm.ptes.get(item.address)
             if pte is None or pte.frame is not page:
                 return False
+            # write_protect_page: refuse a page with references beyond its mappings (pinned, e.g.
+            # by O_DIRECT): mapcount + 1 must equal page_count in the kernel
+            if page.refcount != page.mapcount:
+                return False
             if kpage is None:
                 page.ksm = True                        # write-protect; the page becomes a KSM page
                 pte.writable = False

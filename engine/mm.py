@@ -57,16 +57,22 @@ class ZeroPageUnshared(Event):
 class Frame:
     """A physical page frame (``struct page``/folio) with its bytes."""
 
-    __slots__ = ("pfn", "data", "mapcount", "stable_node", "ksm", "freed", "_hash")
+    __slots__ = ("pfn", "data", "mapcount", "pins", "stable_node", "ksm", "freed", "_hash")
 
     def __init__(self, pfn: int, data=None):
         self.pfn = pfn
         self.data = bytearray(data) if data is not None else bytearray(PAGE_SIZE)
         self.mapcount = 0
+        self.pins = 0               # extra references (GUP pins, e.g. O_DIRECT in flight)
         self.stable_node = None     # the KSM stable node this KSM page belongs to
         self.ksm = False            # PageKsm
         self.freed = False
         self._hash = None
+
+    @property
+    def refcount(self) -> int:
+        """Page references: one per mapping plus pins (the kernel's page_count)."""
+        return self.mapcount + self.pins
 
     def content_hash(self) -> int:
         """XXH64 of the bytes (seed 0), cached until the next write."""
@@ -193,10 +199,13 @@ class Mm:
         off = addr - base
         if off + length > PAGE_SIZE:
             raise ValueError("read: crosses a page boundary")
-        self._vma_or_fault(base)
+        vma = self._vma_or_fault(base)
         pte = self.ptes.get(base)
         if pte is None:
-            return bytes(length)                  # never touched: reads as zeros (zero page)
+            # a read fault on an untouched anonymous page maps the shared zero page, read-only
+            pte = Pte(self.machine.zero_frame, writable=False)
+            self._set_pte(vma, base, pte)
+            return bytes(length)
         if pte.frame is None and pte.swp is not None:
             self.machine.swapin(self, base)
             pte = self.ptes[base]
@@ -225,6 +234,20 @@ class Mm:
             f = self.machine.wp_fault(self, vma, base, pte)
         pte.atime = self.machine.tick()
         f.write(off, data)
+
+    def pin(self, addr: int) -> Frame:
+        """Take an extra reference on the page at ``addr`` (``pin_user_pages``), faulting it in."""
+        base = addr & ~(PAGE_SIZE - 1)
+        self.read(base, 1)
+        pte = self.ptes[base]
+        if pte.frame is self.machine.zero_frame:
+            self.write(base, b"\0")          # GUP for write breaks the zero page first
+        f = self.ptes[base].frame
+        f.pins += 1
+        return f
+
+    def unpin(self, addr: int) -> None:
+        self.ptes[addr & ~(PAGE_SIZE - 1)].frame.pins -= 1
 
     def zap(self, addr: int) -> None:
         """Drop the mapping of the page at ``addr`` (``MADV_DONTNEED``): its frame loses a

@@ -41,9 +41,13 @@ class ZramScenario:
         rows = [k % m for k in range(len(self.overwrite))]
         return self.overwrite_with.array[rows]
 
-    def apply(self, target) -> ZramStats:
-        """Run the operations on ``target`` (a ZramDevice or a KernelZram) and return its stats."""
-        target.write_pages(self.pages)
+    def apply(self, target, progress: bool | None = False) -> ZramStats:
+        """Run the operations on ``target`` (a ZramDevice or a KernelZram) and return its stats.
+        ``progress``: a tqdm bar for the stores (None: only on a terminal)."""
+        from tqdm.auto import tqdm
+        with tqdm(total=len(self.pages), unit="page", desc="store", leave=False,
+                  disable=None if progress is None else not progress) as bar:
+            target.write_pages(self.pages, progress=bar)
         if self.discard:
             target.discard(self.discard)
         if self.overwrite:
@@ -55,15 +59,13 @@ class ZramScenario:
     def model(self, bus=None) -> ZramDevice:
         return ZramDevice(self.disksize, self.algo, mem_limit=self.mem_limit, bus=bus)
 
-    def run_model(self, bus=None) -> ZramStats:
-        return self.apply(self.model(bus))
+    def run_model(self, bus=None, progress: bool | None = False) -> ZramStats:
+        return self.apply(self.model(bus), progress)
 
-    def run_kernel(self) -> ZramStats:
+    def run_kernel(self, progress: bool | None = False) -> ZramStats:
         from .kernel.zram0 import KernelZram
-        from .compress import get_compressor
-        get_compressor(self.algo) if self.algo.startswith("kernel-") else None
         with KernelZram(self.disksize, self.algo, mem_limit=self.mem_limit) as k:
-            return self.apply(k)
+            return self.apply(k, progress)
 
 
 def diff_stats(a: ZramStats, b: ZramStats) -> list[tuple[str, str, int, int]]:
@@ -86,7 +88,9 @@ def cow_bytes(index: int) -> bytes:
 @dataclass
 class KsmScenario:
     """A page set in one or more processes, made mergeable, scanned by ksmd to convergence;
-    optional copy-on-write writes (``cow``: page indexes), then scanned to convergence again.
+    optional writes over time (``trace``: after full scan N, write bytes into a page), optional
+    copy-on-write writes after convergence (``cow``: page indexes), then scanned to
+    convergence again.
 
     Processes come from the manifest (first appearance order; pages in address order) or,
     without one, one process at consecutive addresses.
@@ -98,9 +102,14 @@ class KsmScenario:
     max_page_sharing: int = 256
     smart_scan: int = 0
     cow: list[int] = field(default_factory=list)
+    #: writes over time: (after full scan N, page index, offset, bytes)
+    trace: list[tuple[int, int, int, bytes]] = field(default_factory=list)
 
     def __post_init__(self):
         from .errors import InputError
+        for n, i, off, data in self.trace:
+            if not 0 <= i < len(self.pages) or off < 0 or off + len(data) > PAGE_SIZE or n < 1:
+                raise InputError(f"--trace: write to page {i} at offset {off} after scan {n} is out of range")
         for i in self.cow:
             if not 0 <= i < len(self.pages):
                 raise InputError(f"--cow: page {i} is beyond the page set ({len(self.pages)} pages)")
@@ -136,27 +145,67 @@ class KsmScenario:
             where = {i: (by_pid[pid], va) for i, (pid, va) in enumerate(zip(self.manifest.pid, self.manifest.vaddr))}
         return m, k, mms, where
 
-    def run_model(self, follow: list[int] | None = None, bus=None) -> dict:
-        """Run on the model. ``follow``: the kernel's full_scans at each stop point, so the
-        model stops after exactly as many scans as the kernel did."""
+    # -- the run, the same on the model and on the kernel ---------------------------------------
+    def _drive(self, scan_once, counters, write, plan=None) -> tuple[list[int], list[tuple]]:
+        """Scan and write as the scenario says; return (convergence points, writes applied as
+        (after_scan, page, offset, data)). With ``plan`` (another run's result), replay exactly
+        its writes after the same scans and stop after the same number of scans."""
+        from .ksm import convergence_key
+        if plan is not None:
+            points, writes = plan
+            n = 0
+            for at, page, off, data in sorted(writes, key=lambda w: w[0]):
+                while n < at:
+                    n = scan_once()
+                write(page, off, data)
+            while n < points[-1]:
+                n = scan_once()
+            return list(points), list(writes)
+        pending = sorted(self.trace, key=lambda w: w[0])
+        cow_pending = bool(self.cow)
+        applied, points, hist = [], [], []
+        while True:
+            n = scan_once()
+            due = [w for w in pending if w[0] <= n]
+            for _at, page, off, data in due:
+                write(page, off, data)
+                applied.append((n, page, off, data))
+            pending = pending[len(due):]
+            if due:
+                hist = []
+            hist.append(convergence_key(counters(), self.smart_scan))
+            if len(hist) > 2 and all(h == hist[-1] for h in hist[-3:]) and not pending:
+                points.append(n)
+                if not cow_pending:
+                    return points, applied
+                for i in self.cow:
+                    write(i, 0, cow_bytes(i))
+                    applied.append((n, i, 0, cow_bytes(i)))
+                cow_pending = False
+                hist = []
+            if n > 10000:
+                raise RuntimeError("ksm did not converge in 10000 full scans")
+
+    def run_model(self, follow: dict | None = None, bus=None) -> dict:
+        """Run on the model. ``follow``: a kernel result, whose scans and writes are replayed
+        exactly (the kernel's ksmd may complete more scans between two looks than asked)."""
         m, k, mms, where = self.build_model(bus)
         k.set_run(1)
-        points = []
-        phases = [None] + ([self.cow] if self.cow else [])
-        for ph, writes in enumerate(phases):
-            if writes:
-                for i in writes:
-                    mm, va = where[i]
-                    mm.write(va, cow_bytes(i))
-            if follow is not None:
-                while k.seqnr < follow[ph]:
-                    k.full_scan()
-            else:
-                k.run_until_converged()
-            points.append(k.seqnr)
-        return self._result(k.counters(), [k.ksm_stat(mm) for mm in mms], [mm.pid for mm in mms], points)
 
-    # -- kernel ---------------------------------------------------------------------------------
+        def scan_once():
+            k.full_scan()
+            return k.seqnr
+
+        def write(i, off, data):
+            mm, va = where[i]
+            mm.write(va + off, data)
+
+        plan = None
+        if follow is not None:
+            plan = (follow["full_scans_at"], [(at, page, off, bytes.fromhex(d)) for at, page, off, d in follow["writes"]])
+        points, writes = self._drive(scan_once, k.counters, write, plan)
+        return self._result(k.counters(), [k.ksm_stat(mm) for mm in mms], [mm.pid for mm in mms], points, writes)
+
     def run_kernel(self) -> dict:
         from .kernel.ksm import KernelKsm
         groups = self.groups()
@@ -167,21 +216,22 @@ class KsmScenario:
         data = [[self.pages.page(i) for i in idx] for _pid, idx in groups]
         with KernelKsm(data, max_page_sharing=self.max_page_sharing, use_zero_pages=self.use_zero_pages,
                        smart_scan=self.smart_scan) as kk:
-            points = [kk.run_until_converged()[-1][0]]
-            if self.cow:
-                for i in self.cow:
-                    gi, j = pos[i]
-                    kk.write(gi, j, 0, cow_bytes(i))
-                points.append(kk.run_until_converged()[-1][0])
-            return self._result(kk.counters(), kk.ksm_stat(), [pid for pid, _ in groups], points)
+            def write(i, off, blob):
+                gi, j = pos[i]
+                kk.write(gi, j, off, blob)
+
+            points, writes = self._drive(kk.scan_once, kk.counters, write)
+            return self._result(kk.counters(), kk.ksm_stat(), [pid for pid, _ in groups], points, writes)
 
     @staticmethod
-    def _result(counters: dict, stats: list[dict], pids: list[int], points: list[int]) -> dict:
+    def _result(counters: dict, stats: list[dict], pids: list[int], points: list[int], writes: list) -> dict:
         total = {k: sum(s[k] for s in stats) for k in ("ksm_rmap_items", "ksm_zero_pages", "ksm_merging_pages",
                                                        "ksm_process_profit")}
         return {"ksm": counters, "ksm_stat": total,
                 "processes": [{"pid": p, **s} for p, s in zip(pids, stats)],
-                "full_scans_at": points}
+                "full_scans_at": points,
+                "writes": [[at, page, off, data.hex() if isinstance(data, (bytes, bytearray)) else data]
+                           for at, page, off, data in writes]}
 
 
 def diff_ksm(model: dict, kernel: dict, smart_scan: int = 0) -> list[tuple[str, str, int, int]]:

@@ -61,7 +61,7 @@ def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lr
     for mm in (mms if mms is not None else machine.mms):
         for va, pte in mm.ptes.items():
             f = pte.frame
-            if f is None or f is machine.zero_frame or f.ksm or f.mapcount != 1:
+            if f is None or f is machine.zero_frame or f.ksm or f.mapcount != 1 or f.pins:
                 continue
             key = pte.atime if policy == "lru" else pte.birth
             pool.append((key, mm.pid, va, mm))
@@ -118,7 +118,7 @@ class SwapDevice:
         if pte is None:
             return False
         f = pte.frame
-        return f is not None and f is not self.machine.zero_frame and not f.ksm and f.mapcount == 1
+        return f is not None and f is not self.machine.zero_frame and not f.ksm and f.mapcount == 1 and not f.pins
 
     def swap_out(self, pairs: list[tuple[Mm, int]]) -> int:
         """Swap out the eligible ``(mm, vaddr)`` pages in order; return how many left memory."""

@@ -96,7 +96,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
     else:
         sc = KsmScenario(inputs.pages, inputs.manifest)
         kern = sc.run_kernel()
-        model = sc.run_model(follow=kern["full_scans_at"])
+        model = sc.run_model(follow=kern)
         rows = []
         for group in ("ksm", "ksm_stat"):
             for k, v in model[group].items():

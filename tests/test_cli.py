@@ -96,3 +96,18 @@ def test_events_doc_is_in_step_with_the_code(capsys):
     assert main(["events", "--markdown"]) == 0
     doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "events.md"
     assert capsys.readouterr().out == doc.read_text(), "regenerate: pagemerge events --markdown > docs/events.md"
+
+
+def test_simulate_ksm_with_a_write_trace(tmp_path, capsys):
+    pages = tmp_path / "k.pages"
+    pages.write_bytes(b"*" * 4096 * 6)
+    trace = tmp_path / "t.csv"
+    trace.write_text("# after_scan,page,offset,hexbytes\n2,0,0,ff\n2,1,0,ff\n")
+    assert main(["simulate", "ksm", str(pages), "--trace", str(trace), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    # pages 0 and 1 change after scan 2 (identical to each other): 4 + 2 pages end in two KSM pages
+    assert (d["ksm"]["pages_shared"], d["ksm"]["pages_sharing"]) == (2, 4)
+    assert [w[:2] for w in d["writes"]] == [[2, 0], [2, 1]]
+    trace.write_text("2,0,zero,ff\n")
+    assert main(["simulate", "ksm", str(pages), "--trace", str(trace)]) == 2
+    assert "line 1: expected" in capsys.readouterr().err

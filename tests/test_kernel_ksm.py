@@ -11,10 +11,11 @@ pytestmark = pytest.mark.kernel
 
 def assert_same(sc: KsmScenario) -> dict:
     kernel = sc.run_kernel()
-    model = sc.run_model(follow=kernel["full_scans_at"])
+    model = sc.run_model(follow=kernel)
     assert diff_ksm(model, kernel, sc.smart_scan) == [], (model, kernel)
-    # the model's own convergence rule stops where the kernel's did
-    assert sc.run_model()["full_scans_at"] == kernel["full_scans_at"]
+    # the model's own convergence rule stops where the kernel's did, with the same writes
+    alone = sc.run_model()
+    assert alone["full_scans_at"] == kernel["full_scans_at"] and alone["writes"] == kernel["writes"]
     return kernel
 
 
@@ -58,3 +59,11 @@ def test_real_memory_with_zero_pages_and_cow(live_ksm, real_pages):
 
 def test_smart_scan_sum_is_stable(live_ksm):
     assert_same(KsmScenario(pagesets.mixed_pages(), smart_scan=1))
+
+
+def test_trace_of_writes_over_time(live_ksm):
+    ps = pagesets.text_pages(60, distinct=3)
+    trace = [(1, 0, 0, b"volatile"), (2, 0, 0, b"again!!!"), (3, 5, 100, b"x" * 8), (3, 6, 100, b"x" * 8),
+             (5, 7, 4000, b"\0" * 96)]
+    k = assert_same(KsmScenario(ps, trace=trace, cow=[10, 11]))
+    assert [w[0] for w in k["writes"]][:5] == [1, 2, 3, 3, 5]
