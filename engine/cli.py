@@ -102,6 +102,17 @@ def cmd_kernel_zram(a) -> int:
     return 0
 
 
+def _print_side_by_side(title: str, model: dict, kernel: dict, groups, n_diffs: int, width: int,
+                        note=lambda group, key: "   <-- differs") -> None:
+    print(title)
+    print(f"  {'field':<{width}} {'model':>14} {'kernel':>14}")
+    for group in groups:
+        for k, m in model[group].items():
+            kv = kernel[group][k]
+            print(f"  {group + '.' + k:<{width}} {m:>14} {kv:>14}{'' if m == kv else note(group, k)}")
+    print("  all fields equal" if not n_diffs else f"  {n_diffs} field(s) differ")
+
+
 def cmd_compare_zram(a) -> int:
     from .scenario import diff_stats
     from .compress import get_compressor
@@ -115,24 +126,15 @@ def cmd_compare_zram(a) -> int:
                           "differences": [{"group": g, "field": f, "model": m, "kernel": k}
                                           for g, f, m, k in diffs]}, indent=2))
     else:
-        print(f"zram on {a.pages}: {len(sc.pages)} pages, {sc.algo}")
-        print(f"  {'field':<28} {'model':>14} {'kernel':>14}")
-        md, kd = model.to_dict(), kernel.to_dict()
-        for group in md:
-            for k in md[group]:
-                m, kv = md[group][k], kd[group][k]
-                mark = "" if m == kv else "   <-- differs"
-                print(f"  {group + '.' + k:<28} {m:>14} {kv:>14}{mark}")
-        print("  all fields equal" if not diffs else f"  {len(diffs)} field(s) differ")
+        _print_side_by_side(f"zram on {a.pages}: {len(sc.pages)} pages, {sc.algo}", model.to_dict(),
+                            kernel.to_dict(), ("mm_stat", "io_stat"), len(diffs), 28)
     return 1 if diffs else 0
 
 
 # ---- ksm --------------------------------------------------------------------------------------
 def _ksm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pages", metavar="PAGES", help="page-set file (raw pages, a multiple of 4096 bytes)")
-    p.add_argument("--manifest", metavar="FILE",
-                   help="which pages belong to which process and address (default: PAGES.json if present)")
-    p.add_argument("--no-manifest", action="store_true", help="ignore PAGES.json: one process, consecutive addresses")
+    _manifest_args(p)
     p.add_argument("--use-zero-pages", action="store_true", help="use_zero_pages=1")
     p.add_argument("--max-page-sharing", type=int, default=256, metavar="N")
     p.add_argument("--smart-scan", type=int, choices=(0, 1), default=0)
@@ -210,31 +212,36 @@ def cmd_compare_ksm(a) -> int:
                           "differences": [{"group": g, "field": f, "model": m, "kernel": k}
                                           for g, f, m, k in diffs]}, indent=2))
     else:
-        print(f"ksm on {a.pages}: {len(sc.pages)} pages in {len(model['processes'])} process(es)")
-        print(f"  {'field':<36} {'model':>14} {'kernel':>14}")
-        for group in ("ksm", "ksm_stat"):
-            for k in model[group]:
-                m, kv = model[group][k], kernel[group][k]
-                note = ""
-                if m != kv:
-                    note = "   (smart_scan: only the sum counts)" if a.smart_scan and k in (
-                        "pages_unshared", "pages_volatile") else "   <-- differs"
-                print(f"  {group + '.' + k:<36} {m:>14} {kv:>14}{note}")
-        print("  all fields equal" if not diffs else f"  {len(diffs)} field(s) differ")
+        def note(group, k):
+            if a.smart_scan and k in ("pages_unshared", "pages_volatile"):
+                return "   (smart_scan: only the sum counts)"
+            return "   <-- differs"
+        _print_side_by_side(f"ksm on {a.pages}: {len(sc.pages)} pages in {len(model['processes'])} process(es)",
+                            model, kernel, ("ksm", "ksm_stat"), len(diffs), 36, note)
     return 1 if diffs else 0
 
 
 # ---- all mechanisms ---------------------------------------------------------------------------
 def _all_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pages", metavar="PAGES", help="page-set file (raw pages, a multiple of 4096 bytes)")
-    p.add_argument("--manifest", metavar="FILE", help="pages -> processes and addresses (default: PAGES.json if present)")
-    p.add_argument("--no-manifest", action="store_true")
+    _manifest_args(p)
     p.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
     p.add_argument("--swap-fraction", type=float, default=1.0, metavar="F",
                    help="share of resident pages swapped out (default 1.0)")
     p.add_argument("--policy", default="lru", choices=("lru", "fifo", "random"), help="swap candidate selection")
     p.add_argument("--seed", type=int, default=0, help="seed of the random policy")
     p.add_argument("--compact", action="store_true", help="compact the zsmalloc pool at the end")
+    _variant_args(p)
+    p.add_argument("--json", action="store_true")
+
+
+def _manifest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--manifest", metavar="FILE",
+                   help="which pages belong to which process and address (default: PAGES.json if present)")
+    p.add_argument("--no-manifest", action="store_true", help="ignore PAGES.json: one process, consecutive addresses")
+
+
+def _variant_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dedup-hash", default="jhash", choices=("jhash", "xxhash32"),
                    help="zram_dedup checksum: jhash as posted, xxhash32 as later ports")
     p.add_argument("--merge-variant", default="posted", choices=("posted", "corrected"))
@@ -243,7 +250,6 @@ def _all_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predetermined-size", type=int, metavar="BYTES",
                    help="the patent's predetermined size (default: zram's huge threshold)")
     p.add_argument("--use-zero-pages", action="store_true", help="KSM use_zero_pages=1")
-    p.add_argument("--json", action="store_true")
 
 
 def _load_manifest(a, pages):
@@ -447,19 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="the main job: the comparison report (HTML and CSV) on the embedded default")
     r.add_argument("pages", nargs="?", metavar="PAGES", help="a page-set file (default: the embedded real-memory set)")
     r.add_argument("--pid", type=int, action="append", metavar="PID", help="capture these live processes first (root)")
-    r.add_argument("--manifest", metavar="FILE")
-    r.add_argument("--no-manifest", action="store_true")
+    _manifest_args(r)
     r.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
     r.add_argument("--patent", default="US9977598")
     r.add_argument("--chart", metavar="CHART", help="a chart YAML (default: the bundled chart of --patent)")
     r.add_argument("-o", "--output", metavar="DIR", help="output folder (default: output/report)")
     r.add_argument("--no-kernel", action="store_true", help="skip the live-kernel fidelity section")
-    r.add_argument("--dedup-hash", default="jhash", choices=("jhash", "xxhash32"))
-    r.add_argument("--merge-variant", default="posted", choices=("posted", "corrected"))
-    r.add_argument("--fold-variant", default="posted", choices=("posted", "corrected"))
-    r.add_argument("--patent-identity", default="full", choices=("full", "hash-only"))
-    r.add_argument("--predetermined-size", type=int, metavar="BYTES")
-    r.add_argument("--use-zero-pages", action="store_true")
+    _variant_args(r)
     r.set_defaults(func=cmd_report)
     return p
 
