@@ -149,9 +149,9 @@ class ZramDevice:
             self.bus.emit(ev.SlotWritten(index, "same", 0, 0))
         return True
 
-    def _store_object(self, index: int, page, block: bytes, cached: bool) -> bool:
+    def _store_object(self, index: int, page, block: bytes, cached: bool, force_huge: bool = False) -> bool:
         clen = len(block)
-        huge = clen >= self.huge_class_size
+        huge = force_huge or clen >= self.huge_class_size
         listening = self.bus.enabled
         if listening:
             self.bus.emit(ev.PageCompressed(index, self.algorithm, clen, huge, cached))
@@ -185,11 +185,11 @@ class ZramDevice:
             self.bus.emit(ev.SlotWritten(index, "huge" if huge else "normal", clen, handle))
         return True
 
-    def store_uncompressed(self, index: int, page) -> bool:
-        """Store ``page`` as a whole-page (huge) object whatever it compresses to, for
-        stores that decide by a size limit of their own (the patent's method)."""
+    def store_uncompressed(self, index: int, page, block: bytes) -> bool:
+        """Store ``page`` as a whole-page (huge) object whatever it compressed to (``block``),
+        for stores that decide by a size limit of their own (the patent's method)."""
         self._check_index(index)
-        return self._store_object(index, page, bytes(self.huge_class_size), True)
+        return self._store_object(index, page, block, True, force_huge=True)
 
     def write_page(self, index: int, page) -> bool:
         """Store one 4 KiB page in slot ``index``; False if refused by ``mem_limit``."""

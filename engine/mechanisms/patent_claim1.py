@@ -127,7 +127,7 @@ class PatentClaim1(Mechanism):
                                             f"slot {slot}", swapdev.swap_map[slot] + 1))
                 return slot                                      # map the virtual address to it
         slot = swapdev.get_slot()
-        ok = self.device.write_page(slot, page) if index is self.small else self.device.store_uncompressed(slot, page)
+        ok = self.device.write_page(slot, page) if index is self.small else self.device.store_uncompressed(slot, page, block)
         if not ok:
             swapdev.put_slot(slot)
             return None
