@@ -50,15 +50,17 @@ def write_pdf(path, pages, size=(612, 792)):
         f.write(bytes(out))
 
 
-def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str]):
+def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str],
+                      inline_numbers: bool = False):
     """A front page (one column) and text pages with two columns each: column numbers at the
-    top, the patent number as a header, gutter line numbers every five lines."""
+    top (on a line of their own, or on the header line as grants print them), the patent
+    number as a header, gutter line numbers every five lines."""
     pages = [[(72, 720 - 14 * i, t, 10) for i, t in enumerate(front_lines)]]
     for p in range(0, len(columns), 2):
         items = [(250, 770, number_line, 9)]
         for side, col in enumerate(columns[p:p + 2]):
             x = 54 if side == 0 else 320
-            items.append((x + 110, 752, str(p + side + 1), 9))
+            items.append((x + 110, 770 if inline_numbers else 752, str(p + side + 1), 9))
             for i, line in enumerate(col):
                 y = 730 - 11 * i
                 items.append((x, y, line, 8.5))

@@ -249,7 +249,7 @@ CLAIM1 = ("A method for managing memory space in an electronic device, the metho
 CLAIM2 = "The method as claimed in claim 1 , further comprising maintaining a specific data structure."
 
 
-def patent_pdf(path):
+def patent_pdf(path, inline_numbers=False):
     desc = textwrap.wrap("The present invention relates to managing memory space by merging pages. " * 14, 50)
     claims = ["What is claimed is:"] + textwrap.wrap("1. " + CLAIM1, 50) + textwrap.wrap("2. " + CLAIM2, 50)
     # a wrap hyphen: "swap-" at a line end, "ping" on the next line
@@ -260,14 +260,16 @@ def patent_pdf(path):
             break
     lines = desc + claims
     cols = [lines[i:i + 40] for i in range(0, len(lines), 40)]
-    two_column_patent(path, "US 9,977,598 B2", cols, ["United States Patent", "Lee et al.", "(54) ELECTRONIC DEVICE"])
+    two_column_patent(path, "US 9,977,598 B2", cols, ["United States Patent", "Lee et al.", "(54) ELECTRONIC DEVICE"],
+                      inline_numbers=inline_numbers)
     start = len(desc) + 1                        # line index (0-based, document-wide) of "1. A method"
     return start, 40
 
 
-def test_pdf_two_columns_gutter_numbers_and_pinpoints(tmp_path):
+@pytest.mark.parametrize("inline_numbers", [False, True], ids=["column-numbers-below", "column-numbers-in-header"])
+def test_pdf_two_columns_gutter_numbers_and_pinpoints(tmp_path, inline_numbers):
     pdf = tmp_path / "US9977598.pdf"
-    start, per_col = patent_pdf(pdf)
+    start, per_col = patent_pdf(pdf, inline_numbers)
     [imp] = import_file(pdf)
     assert imp.number == "US9977598"
     c1, c2 = imp.claims

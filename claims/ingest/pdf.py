@@ -27,7 +27,6 @@ from . import Imported
 
 _START = re.compile(r"(what\s+is\s+claimed\s+is|we\s+claim|i\s+claim|the\s+invention\s+claimed\s+is|"
                     r"claims?\s+what\s+is\s+claimed)\s*:?", re.I)
-_HEADER = re.compile(r"^(US\s*[\d,]{7,11}\s*[A-Z]\d?|U\.S\.\s*Patent.*|.*Sheet\s+\d+\s+of\s+\d+.*)$", re.I)
 _CLAIM_START = re.compile(r"(?m)^\s*(\d{1,3})\s*\.\s+(?=[A-Z])")
 
 
@@ -95,11 +94,18 @@ def read_columns(path: Path, headers: list | None = None):
             gutter_nums = [w for w in words if re.fullmatch(r"\d{1,3}", w["text"]) and int(w["text"]) % 5 == 0
                            and mid_lo <= (w["x0"] + w["x1"]) / 2 <= mid_hi]
             body = [w for w in words if w not in gutter_nums]
+            # the running header: the patent number, and on grants the column numbers printed on
+            # the same line ("1   US 9,977,598 B2   2"), or on a line of their own just below
             head_cut = float(page.height) * 0.08
-            header_lines = {t for top, t in _lines([w for w in body if w["top"] < head_cut]) if _HEADER.match(t)}
-            if headers is not None:
-                headers.extend(sorted(header_lines))
-            body = [w for w in body if not (w["top"] < head_cut and any(w["text"] in h.split() for h in header_lines))]
+            top_words = [w for w in body if w["top"] < head_cut]
+            header_text = " ".join(w["text"] for w in sorted(top_words, key=lambda w: w["x0"]))
+            is_header = bool(re.search(r"US\s*[\d,]{7,11}|U\.S\.\s*Patent|Sheet\s+\d+\s+of", header_text))
+            top_numbers = []
+            if is_header:
+                if headers is not None:
+                    headers.append(header_text)
+                top_numbers = [w for w in top_words if re.fullmatch(r"\d{1,3}", w["text"])]
+                body = [w for w in body if w["top"] >= head_cut]
             g = _gutter(body, width)
             if g is None:
                 continue                                   # single-column page (front page)
@@ -107,7 +113,10 @@ def read_columns(path: Path, headers: list | None = None):
                 cw = [w for w in body if (w["x1"] <= g if side == 0 else w["x0"] >= g)]
                 lines = _lines(cw)
                 printed = None
-                if lines and re.fullmatch(r"\d{1,3}", lines[0][1].strip()):
+                same_line = [w for w in top_numbers if ((w["x0"] + w["x1"]) / 2 < g) == (side == 0)]
+                if same_line:
+                    printed = int(same_line[0]["text"])
+                elif lines and re.fullmatch(r"\d{1,3}", lines[0][1].strip()):
                     printed = int(lines[0][1])
                     lines = lines[1:]
                 col_no = printed if printed else col_no + 1
