@@ -22,11 +22,15 @@ their full contents; the checksum is only a volatility filter.
 Model notes (where this differs from the C code, and why it does not change the counters at
 the quiescent points where they are compared):
 
-* The kernel's trees are red-black trees ordered by ``memcmp`` of the pages. Here each tree
-  is a map from the page's 64-bit content hash to its nodes, and a match still requires the
-  full 4096 bytes to compare equal. Lookups find exactly the same node; what differs is only
-  which *other* nodes a lookup walks past on its way (the kernel prunes stale chain dups it
-  happens to pass). Stale nodes are pruned here whenever their own content is looked up.
+* The stable tree is a real red-black tree ordered by ``memcmp`` of the pages, rebalanced as
+  ``lib/rbtree.c`` does (:mod:`engine.rbtree`). A lookup therefore passes the same nodes as
+  in the kernel, and it has the same side effects on them: stale nodes erased, chains
+  pruned, collapsed or freed.
+* The unstable tree is an index from the page's 64-bit content hash to its items, and a
+  match still needs the full 4096 bytes to compare equal. The unstable walk can affect a
+  node it passes only when a tree page has been unmapped or changed during the current
+  scan. In the engine's scenarios, writes and unmaps happen between scans, so the index
+  finds exactly what the kernel's walk finds.
 * Time is virtual: each batch advances the clock by ``sleep_millisecs`` (it only matters for
   ``stable_node_chains_prune_millisecs``). The scan-time advisor is not modelled
   (``advisor_mode`` none, the default).
@@ -40,6 +44,7 @@ from typing import ClassVar
 from .events import Event, EventBus, event
 from .mm import Frame, Machine, Mm, Pte, Vma, VM_MERGEABLE, VM_SHARED
 from .pages import PAGE_SIZE
+from .rbtree import RBTree
 from ._util import no_gc
 
 RMAP_ITEM_SIZE = 64             # sizeof(struct ksm_rmap_item) on x86-64
@@ -187,16 +192,18 @@ class RmapItem:
 class StableNode:
     """A KSM page's node (a "dup" when it belongs to a chain), or a chain of dups."""
 
-    __slots__ = ("frame", "hlist", "rmap_hlist_len", "chain", "dups", "prune_time", "key")
+    __slots__ = ("frame", "hlist", "rmap_hlist_len", "chain", "dups", "prune_time",
+                 "rb_left", "rb_right", "rb_parent", "rb_red")
 
-    def __init__(self, frame: Frame | None, key: int):
+    def __init__(self, frame: Frame | None):
         self.frame = frame
+        self.rb_left = self.rb_right = self.rb_parent = None
+        self.rb_red = False
         self.hlist: dict[RmapItem, None] = {}      # rmap_items; the *last* key is the list head
         self.rmap_hlist_len = 0
         self.chain: StableNode | None = None        # the chain this dup belongs to
         self.dups: list[StableNode] | None = None    # for a chain: dups, head first
         self.prune_time = 0
-        self.key = key
 
     @property
     def is_chain(self) -> bool:
@@ -242,12 +249,13 @@ class Ksmd:
         self.merge_across_nodes = merge_across_nodes
         self.stable_node_chains_prune_millisecs = stable_node_chains_prune_millisecs
         self.now_ms = 0
-        # how tree nodes are filed (a full compare always decides); replaceable for the weak-hash test
+        # how the unstable index files pages (a full compare always decides); replaceable for the
+        # weak-hash test
         self._tree_key = tree_key if tree_key is not None else Frame.content_hash
         # global state
         self.slots: list[MmSlot] = []
         self._slot_of: dict[int, MmSlot] = {}
-        self.stable: dict[int, list[StableNode]] = {}
+        self.stable = RBTree()
         self.unstable: dict[int, list[RmapItem]] = {}
         # ksm_scan cursor
         self._cur = _HEAD
@@ -593,21 +601,6 @@ class Ksmd:
             return None
         return f
 
-    def _tree_del(self, node: StableNode) -> None:
-        bucket = self.stable.get(node.key)
-        if bucket is not None and node in bucket:
-            bucket.remove(node)
-            if not bucket:
-                del self.stable[node.key]
-
-    def _tree_add(self, node: StableNode) -> None:
-        self.stable.setdefault(node.key, []).append(node)
-
-    def _tree_replace(self, old: StableNode, new: StableNode) -> None:
-        bucket = self.stable[old.key]
-        bucket[bucket.index(old)] = new
-        new.key = old.key
-
     def _remove_node_from_stable_tree(self, node: StableNode) -> None:
         n = len(node.hlist)
         if n:
@@ -625,10 +618,10 @@ class Ksmd:
             node.chain = None
             self.stable_node_dups -= 1
         else:
-            self._tree_del(node)
+            self.stable.erase(node)
 
     def _free_chain(self, chain: StableNode) -> None:
-        self._tree_del(chain)
+        self.stable.erase(chain)
         self.stable_node_chains -= 1
 
     def _dup_any(self, node: StableNode) -> StableNode | None:
@@ -664,7 +657,7 @@ class Ksmd:
         if found is not None:
             if len(node.dups) == 1:
                 # only one dup left: collapse the chain into a plain node
-                self._tree_replace(node, found)
+                self.stable.replace(node, found)
                 found.chain = None
                 node.dups = []
                 self.stable_node_chains -= 1
@@ -675,48 +668,61 @@ class Ksmd:
                 node.dups.insert(0, found)
         return found, node, tree_frame
 
-    def _walk(self, key: int, page: Frame, prune: bool):
-        """Look ``page`` up in the stable tree: (matching node, its dup or None) or (None, None)."""
+    def _walk(self, page: Frame, prune: bool):
+        """The stable-tree walk of ``stable_tree_search`` (``prune``) and ``stable_tree_insert``:
+        down from the root by memcmp, and at every node on the way the chain handling
+        (pruning stale dups, collapsing a one-dup chain, freeing an empty one) and the removal
+        of a stale node, restarting from the root whenever the tree changed under the walk.
+        Returns (matching node, its dup or None, None, None) or (None, None, parent, left),
+        the place where a new node would be linked."""
+        data = page.data
         while True:
+            parent, left = None, False
+            n = self.stable.root
             restart = False
-            for node in list(self.stable.get(key, ())):
-                dup, node, tree_frame = self._chain(node, prune)
+            while n is not None:
+                dup, n, tree_frame = self._chain(n, prune)
                 if dup is None:
-                    anyn = self._dup_any(node)
+                    anyn = self._dup_any(n)
                     if anyn is None:
-                        restart = True
+                        restart = True                 # an empty chain was erased
                         break
                     tree_frame = self._get_folio(anyn)
                 if tree_frame is None:
-                    restart = True
+                    restart = True                     # a stale node was erased
                     break
                 self.compares += 1
-                if tree_frame.data == page.data:
-                    return node, dup
+                other = tree_frame.data
+                parent = n
+                if data < other:
+                    left, n = True, n.rb_left
+                elif data > other:
+                    left, n = False, n.rb_right
+                else:
+                    return parent, dup, None, None
             if not restart:
-                return None, None
+                return None, None, parent, left
 
     def _stable_tree_search(self, page: Frame) -> Frame | None:
         if page.ksm and page.stable_node is not None:
             return page                                    # ksm page forked
-        node, dup = self._walk(self._tree_key(page), page, prune=True)
+        node, dup, _p, _l = self._walk(page, prune=True)
         if node is None or dup is None or not self._candidate(dup):
             return None
         return self._get_folio(dup)
 
     def _stable_tree_insert(self, kframe: Frame) -> StableNode:
-        key = self._tree_key(kframe)
-        node, _dup = self._walk(key, kframe, prune=False)
-        new = StableNode(kframe, key)
+        node, _dup, parent, left = self._walk(kframe, prune=False)
+        new = StableNode(kframe)
         if node is None:
-            self._tree_add(new)
+            self.stable.link(new, parent, left)
         else:
             if not node.is_chain:
-                chain = StableNode(None, node.key)
+                chain = StableNode(None)
                 chain.rmap_hlist_len = STABLE_NODE_CHAIN
                 chain.dups = [node]
                 chain.prune_time = self.now_ms
-                self._tree_replace(node, chain)
+                self.stable.replace(node, chain)
                 node.chain = chain
                 self.stable_node_chains += 1
                 self.stable_node_dups += 1
@@ -903,27 +909,29 @@ class Ksmd:
         self.seqnr = 0
 
     def _remove_all_stable_nodes(self) -> None:
-        for key in list(self.stable):
-            for node in list(self.stable.get(key, ())):
-                if node.is_chain:
-                    for dup in list(node.dups):
-                        if self._remove_stable_node(dup):
-                            node.dups.remove(dup)
-                            self.stable_node_dups -= 1
-                    if not node.dups:
-                        self._free_chain(node)
-                else:
-                    if self._remove_stable_node(node):
-                        self._tree_del(node)
+        """Take the root away until the tree is empty; stop at a node still in use (EBUSY)."""
+        while self.stable.root is not None:
+            node = self.stable.root
+            if node.is_chain:
+                busy = False
+                for dup in list(node.dups):
+                    if self._remove_stable_node(dup):
+                        busy = True
+                        break
+                if busy:
+                    break
+                self._free_chain(node)
+            elif self._remove_stable_node(node):
+                break
 
     def _remove_stable_node(self, node: StableNode) -> bool:
-        """Remove a node whose KSM page is no longer mapped; a busy one stays (EBUSY)."""
+        """``remove_stable_node``: True if the node's KSM page is still mapped (busy)."""
         f = node.frame
-        if not f.freed and f.stable_node is node and f.mapcount > 0:
+        if f.freed or f.stable_node is not node:
+            self._remove_node_from_stable_tree(node)     # stale: ksm_get_folio removes it
             return False
-        if node.hlist:
-            self._remove_node_from_stable_tree(node)   # also unlinks it
-            return False
-        if f.stable_node is node:
-            f.stable_node = None
-        return True
+        if f.mapcount > 0:
+            return True
+        f.stable_node = None
+        self._remove_node_from_stable_tree(node)
+        return False

@@ -50,11 +50,7 @@ class KsmMechanism(ZramLevelMechanism):
             self.ksmd.full_scan()
 
     def stable_nodes(self) -> int:
-        n = 0
-        for bucket in self.ksmd.stable.values():
-            for node in bucket:
-                n += 1 + (len(node.dups) if node.is_chain else 0)
-        return n
+        return sum(1 + (len(node.dups) if node.is_chain else 0) for node in self.ksmd.stable)
 
     def saved_bytes(self) -> int:
         return (self.ksmd.pages_sharing + self.ksmd.ksm_zero_pages) * PAGE_SIZE
