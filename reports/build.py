@@ -132,6 +132,19 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     flags = {f["id"]: f for f in prior_art_flags(bundle)}
     elements = {e.id: e for c in bundle.claims for e in c.elements}
     row_by = {(r.element, r.mechanism): r for r in bundle.chart.rows}
+    # a dependent claim's element shows the chain of claims it builds on ("claim 2 -> claim 1")
+    g = dependency_graph(bundle.claims)
+    parent_chain = {}
+    for c in bundle.claims:
+        if c.loaded and not c.independent:
+            chain = [c.number]
+            while True:
+                ps = sorted(g.predecessors(chain[-1]))
+                if not ps:
+                    break
+                chain.append(ps[0])
+            for e in c.elements:
+                parent_chain[e.id] = " -> ".join(f"claim {n}" for n in chain)
     element_ids = []
     for r in bundle.chart.rows:
         if r.element not in element_ids:
@@ -166,7 +179,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                              "code": "; ".join(c.ref for c in r.evidence.code),
                              "citations": "; ".join(f"{c.reference} {c.pinpoint}" for c in r.evidence.citations),
                              "reviewer_status": r.reviewer_status})
-        chart_rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells})
+        chart_rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells,
+                           "parents": parent_chain.get(el, "")})
 
     status_counts = {m: {s: sum(1 for r in bundle.chart.rows if r.mechanism == m and r.status == s)
                          for s in STATUS_ORDER} for m in mechs}

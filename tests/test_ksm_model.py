@@ -297,3 +297,32 @@ def test_pinned_pages_are_not_merged():
     mm.unpin(base)
     k.full_scan()
     assert (k.pages_shared, k.pages_sharing) == (1, 2)
+
+
+def test_functional_unmerge_zero_pages():
+    """ksm_functional_tests test_unmerge_zero_pages: 2 MiB of zeros with use_zero_pages."""
+    m, k, mm = setup([bytes(PAGE_SIZE)] * 512, use_zero_pages=True)
+    k.full_scan()
+    k.full_scan()
+    base = mm.vmas[0].start
+    assert k.ksm_stat(mm)["ksm_zero_pages"] == 512
+    k.madvise_unmergeable(mm, base, 256 * PAGE_SIZE)
+    assert k.ksm_stat(mm)["ksm_zero_pages"] == 256
+    for i in range(256, 512):
+        mm.write(base + i * PAGE_SIZE, b"\0" * 8)                     # one word per page
+    assert k.ksm_stat(mm)["ksm_zero_pages"] == 0
+    assert len({p.frame.pfn for p in mm.ptes.values()}) == 512       # no shared PFNs
+
+
+def test_functional_unmerge_discarded():
+    """test_unmerge_discarded: merge, MADV_DONTNEED the first half, MADV_UNMERGEABLE all."""
+    m, k, mm = setup([b"\xcf" * PAGE_SIZE] * 512)
+    k.full_scan()
+    k.full_scan()
+    base = mm.vmas[0].start
+    for i in range(256):
+        mm.zap(base + i * PAGE_SIZE)
+    k.madvise_unmergeable(mm, base, 512 * PAGE_SIZE)
+    pfns = [p.frame.pfn for p in mm.ptes.values()]
+    assert len(pfns) == 256 and len(set(pfns)) == 256
+    assert mm.read(base, 4) == bytes(4) and mm.read(base + 300 * PAGE_SIZE, 2) == b"\xcf\xcf"

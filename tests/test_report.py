@@ -46,6 +46,7 @@ def test_chart_rows_and_columns(report):
     cols = re.findall(r'<th data-mechanism="([^"]+)"', body)
     assert cols == ["upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1"]
     assert body.count('data-status="') == 48
+    assert "claim 2 -&gt; claim 1; only the added limitation is charted" in body
     assert re.search(r"dedup\.share</code> \[mechanism=zram_dedup, link=slot -&gt; handle\]: [1-9][\d,]* in this run", body)
 
 
