@@ -17,7 +17,7 @@ Kernel facts it reproduces (see ``shared/reference/kernel-ground-truth.md``):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import numpy as np
 import xxhash
@@ -346,6 +346,3 @@ def _flag_name(fl: int) -> str:
         return "huge"
     return "normal"
 
-
-def stats_asdict(stats: ZramStats) -> dict:
-    return asdict(stats)

@@ -343,12 +343,6 @@ class ZsPool:
         off = idx * z.cls.size + (0 if z.cls.huge else ZS_HANDLE_SIZE)
         return bytes(z.mem[off:off + length])
 
-    def slot_bytes(self, handle: int) -> bytes:
-        """The whole slot of the object, header included (``class.size`` bytes)."""
-        z, idx = self.location(handle)
-        off = idx * z.cls.size
-        return bytes(z.mem[off:off + z.cls.size])
-
     def free(self, handle: int) -> None:
         """``zs_free``: release the object; an emptied zspage is returned at once."""
         z, idx = self._handles.pop(handle)

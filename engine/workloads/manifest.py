@@ -101,22 +101,7 @@ class AtomicFile:
 
 
 def write_atomically(path: str | os.PathLike, chunks) -> None:
-    """Write ``chunks`` (an iterable of bytes) to ``path`` via a temporary file and rename,
-    so a failure never leaves a half-written file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``chunks`` (an iterable of bytes) to ``path`` through an :class:`AtomicFile`."""
+    with AtomicFile(path) as f:
+        for c in chunks:
+            f.write(c)
