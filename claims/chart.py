@@ -27,11 +27,8 @@ def engine_mechanisms() -> list[str]:
 
 
 def engine_event_kinds() -> set[str]:
-    from engine.events import EVENT_TYPES
-    import engine.ksm  # noqa: F401  (register their events)
-    import engine.swap  # noqa: F401
-    import engine.mechanisms  # noqa: F401
-    return set(EVENT_TYPES)
+    from engine.events import all_event_types
+    return set(all_event_types())
 
 
 def charted_elements(bundle: ClaimChartBundle) -> dict[str, int]:

@@ -6,7 +6,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from engine.errors import InputError
 
 
 def _q(s) -> str:

@@ -21,6 +21,14 @@ Role = Literal["preamble", "limitation", "reference"]
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
+def quoted_string(v, what: str = "id"):
+    """Ids and names must come in as strings: YAML 1.1 reads unquoted ``no``/``yes``/``on`` as
+    booleans and ``1.10`` as a number, so anything else means the file forgot its quotes."""
+    if not isinstance(v, str):
+        raise ValueError(f"{what} {v!r} must be a quoted string (YAML 1.1 reads some ids as numbers or booleans)")
+    return v
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,9 +88,7 @@ class Element(Strict):
     @field_validator("id", mode="before")
     @classmethod
     def _id_is_string(cls, v):
-        if not isinstance(v, str):
-            raise ValueError(f"element id {v!r} must be a quoted string (YAML 1.1 reads some ids as numbers or booleans)")
-        return v
+        return quoted_string(v, "element id")
 
 
 class Claim(Strict):
@@ -192,9 +198,7 @@ class ChartRow(Strict):
     @field_validator("element", "mechanism", mode="before")
     @classmethod
     def _str(cls, v):
-        if not isinstance(v, str):
-            raise ValueError(f"{v!r} must be a quoted string")
-        return v
+        return quoted_string(v, "element or mechanism")
 
 
 class Chart(Strict):

@@ -310,7 +310,6 @@ def events_markdown(cat) -> str:
 def cmd_events(a) -> int:
     """The event catalogue: every kind the engine emits, with its fields and meaning."""
     from .events import event_catalogue
-    from . import mechanisms, swap, ksm  # noqa: F401  (register their events)
     cat = event_catalogue()
     if a.json:
         print(json.dumps(cat, indent=2))

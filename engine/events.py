@@ -202,8 +202,18 @@ class Recorder:
         return pd.DataFrame(rows)
 
 
+def all_event_types() -> dict[str, type[Event]]:
+    """Every event kind the engine emits: imports the modules that declare their own events
+    (memory model, swap, KSM, mechanisms) so the registry is complete."""
+    import importlib
+    for mod in ("engine.mm", "engine.swap", "engine.ksm", "engine.mechanisms"):
+        importlib.import_module(mod)
+    return EVENT_TYPES
+
+
 def event_catalogue() -> list[dict]:
     """Every event kind the engine emits, with its fields and meaning (for docs and checks)."""
+    all_event_types()
     out = []
     for kind, cls in sorted(EVENT_TYPES.items()):
         out.append({"kind": kind, "doc": cls.doc,

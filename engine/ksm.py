@@ -42,7 +42,7 @@ import bisect
 from typing import ClassVar
 
 from .events import Event, EventBus, event
-from .mm import Frame, Machine, Mm, Pte, Vma, VM_MERGEABLE, VM_SHARED
+from .mm import Frame, Machine, Mm, Vma, VM_MERGEABLE, VM_SHARED
 from .pages import PAGE_SIZE
 from .rbtree import RBTree
 from ._util import no_gc

@@ -21,7 +21,7 @@ import xxhash
 
 from .errors import InputError
 from .events import EventBus, event, Event
-from .pages import PAGE_SIZE, PAGE_SHIFT
+from .pages import PAGE_SIZE
 
 from typing import ClassVar
 

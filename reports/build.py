@@ -11,7 +11,6 @@ pages. The same inputs give the same report, apart from its timestamp.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 

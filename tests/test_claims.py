@@ -15,7 +15,6 @@ from claims.model import ClaimChartBundle, Reference
 from claims.parse import find_parents, parse_claim, split_claims_text
 from claims.store import DATA, load_bundle
 from engine.cli import main
-from engine.errors import InputError
 from tests.pdfgen import two_column_patent, write_pdf
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "patent-US9977598.md"

@@ -1,7 +1,4 @@
 """The kernel-lz4 model: exact blocks, decompressible with python-lz4, lengths equal the kernel's."""
-import mmap
-import os
-
 import lz4.block
 import numpy as np
 import pytest

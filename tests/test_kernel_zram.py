@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from engine.pages import PAGE_SIZE, PageSet
+from engine.pages import PAGE_SIZE
 from engine.scenario import ZramScenario, diff_stats
 from tests import pagesets
 

@@ -4,8 +4,6 @@ Read-back always equals what was last written, whatever the sequence of stores, 
 writes, discards, merges, folds, scans and compactions; references are counted so that
 faulting everything back in leaves the store empty; the measures are consistent.
 """
-import random
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

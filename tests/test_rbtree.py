@@ -1,7 +1,5 @@
 """The kernel-rebalancing red-black tree: properties under random operations, and shapes
 checked by hand against the textbook cases."""
-import random
-
 from hypothesis import given, settings, strategies as st
 
 from engine.rbtree import RBTree

@@ -4,7 +4,6 @@ import datetime as dt
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml

@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from engine.errors import InputError, PagemergeError
+from engine.errors import PagemergeError
 from engine.pages import PAGE_SIZE, PageSet
 from engine.workloads.analyze import analyze
 from engine.workloads.core import capture_core

@@ -1,8 +1,6 @@
 """The zram model on hand-computed cases (no kernel needed)."""
-import pytest
-
 from engine.events import Recorder
-from engine.pages import PAGE_SIZE, PageSet
+from engine.pages import PAGE_SIZE
 from engine.zram import ZramDevice, is_same_filled
 from engine.compress import KernelLZ4
 from tests import pagesets

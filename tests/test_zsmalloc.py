@@ -1,7 +1,6 @@
 """zsmalloc: class table from first principles, allocation, fullness, compaction."""
 import random
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine.zsmalloc import ZsPool, size_class_index, zspage_chain_size, GROUP_FULL

@@ -25,7 +25,6 @@ import time
 from contextlib import ExitStack
 
 from ..errors import KernelUnavailable
-from ..pages import PAGE_SIZE
 from .safety import KernelSession
 
 KSM = "/sys/kernel/mm/ksm"

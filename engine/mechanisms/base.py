@@ -24,10 +24,8 @@ attributes that describe it, and register it with :func:`register`.
 from __future__ import annotations
 
 from abc import ABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
-
-import numpy as np
 
 from ..mm import Machine, Mm
 from ..pages import PAGE_SIZE, PageSet

@@ -21,7 +21,6 @@ slots that point at another slot's object.
 from __future__ import annotations
 
 from ..hashes import get_hash
-from ..pages import PAGE_SIZE
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
 from . import events as dev
 from .base import OfflineZramMechanism, register
