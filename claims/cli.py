@@ -35,7 +35,7 @@ def imported_yaml(imp) -> str:
 def cmd_import(a) -> int:
     from claims.ingest import import_file
     from claims.store import output_dir
-    from engine.workloads.manifest import AtomicFile
+    from engine.fileio import AtomicFile
     docs = import_file(a.file)
     for k, imp in enumerate(docs):
         if a.output:

@@ -22,18 +22,33 @@ DEFAULT_CHUNK_PAGES = 4096
 
 
 def open_input(path: str | os.PathLike, what: str):
-    """Open ``path`` for binary reading; any failure is one line naming the file."""
-    p = Path(path)
-    try:
-        return open(p, "rb")
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such {what}") from None
-    except IsADirectoryError:
-        raise InputError(f"{p}: is a directory, not a {what}") from None
-    except PermissionError:
-        raise InputError(f"{p}: cannot read {what} (permission denied)") from None
-    except OSError as e:
-        raise InputError(f"{p}: cannot open {what} ({e.strerror})") from None
+    """Open a regular file for binary reading (see :func:`engine.fileio.open_input`)."""
+    from .fileio import open_input as _open
+    return _open(path, what)
+
+
+def default_pages_path() -> str:
+    """The embedded default page set: real memory of known programs (see the README)."""
+    from importlib.resources import files
+    return str(files("engine") / "data" / "default.pages")
+
+
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(s: str, what: str = "--mem-limit", limit: int = 1 << 50) -> int:
+    """Bytes like the kernel's memparse: ``1048576``, ``64K``, ``100M``, ``2G``."""
+    t = str(s).strip().lower()
+    mult = 1
+    if t and t[-1] in _SUFFIX:
+        mult = _SUFFIX[t[-1]]
+        t = t[:-1]
+    if not t.isdigit() or len(t) > 20:
+        raise InputError(f"{what}: cannot parse {s!r} as bytes (e.g. 1048576, 64K, 100M)")
+    v = int(t) * mult
+    if v > limit:
+        raise InputError(f"{what}: {s!r} is more than {limit} bytes")
+    return v
 
 
 class PageSet:

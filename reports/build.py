@@ -105,7 +105,8 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
     return out
 
 
-def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None) -> Path:
+def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None,
+                 force: bool = False) -> Path:
     bundle = load_bundle(inputs.patent, inputs.chart)
     if bundle.chart is None:
         from engine.errors import InputError
@@ -221,18 +222,37 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER)
     out = Path(out_dir) if out_dir is not None else output_dir() / "report"
-    from engine.workloads.manifest import AtomicFile
+    from engine.fileio import AtomicFile
     html_path = out / f"report-{p.number}.html"
     csv_path = out / f"chart-{p.number}.csv"
-    with AtomicFile(html_path) as f:
+    csv = pd.DataFrame(csv_rows).to_csv(index=False).encode()
+    # a report replaces the previous run's report (recognised by its generator mark and the
+    # chart's header row); any other existing file needs force
+    with AtomicFile(html_path, force=force, replaceable=lambda q: _starts_with(q, GENERATOR_MARK, 4096)) as f:
         f.write(page.encode())
-    with AtomicFile(csv_path) as f:
-        f.write(pd.DataFrame(csv_rows).to_csv(index=False).encode())
+    with AtomicFile(csv_path, force=force, replaceable=lambda q: _starts_with(q, csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
+        f.write(csv)
     return html_path
 
 
+GENERATOR_MARK = b'<meta name="generator" content="pagemerge">'
+
+
+def _starts_with(path: Path, mark: bytes, within: int) -> bool:
+    """Whether the regular file ``path`` holds ``mark`` in its first bytes (``within`` bytes, or
+    exactly at the start when 0)."""
+    from engine.errors import InputError
+    from engine.fileio import open_input
+    try:
+        with open_input(path, "earlier output") as f:
+            head = f.read(max(within, len(mark)))
+    except InputError:
+        return False
+    return head.startswith(mark) if within == 0 else mark in head
+
+
 def default_inputs(**kw) -> ReportInputs:
-    from engine.cli import default_pages_path
+    from engine.pages import default_pages_path
     from engine.workloads.manifest import Manifest, manifest_path
     path = default_pages_path()
     ps = PageSet.open(path)

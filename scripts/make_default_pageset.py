@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from engine.pages import PageSet  # noqa: E402
 from engine.workloads.capture import capture_pids  # noqa: E402
-from engine.workloads.manifest import Manifest, manifest_path, write_atomically  # noqa: E402
+from engine.fileio import write_atomically  # noqa: E402
+from engine.workloads.manifest import Manifest, manifest_path  # noqa: E402
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
 PY_A = r"""

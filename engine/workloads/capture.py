@@ -148,7 +148,7 @@ def capture_pids(pids: list[int], out: str | os.PathLike, include_zero_page: boo
                  stop: bool = True) -> Manifest:
     """Capture ``pids`` into ``out`` (pages) and ``out.json`` (manifest), both written atomically."""
     import json
-    from .manifest import AtomicFile
+    from ..fileio import AtomicFile
     if not pids:
         raise InputError("capture: no --pid given")
     man = Manifest(source="capture")

@@ -145,7 +145,8 @@ def _region(files, va: int) -> str:
 def capture_core(path: str, out: str, anon_only: bool = False, progress=None) -> Manifest:
     """Write the core's pages to ``out`` and its manifest to ``out.json`` (both atomically)."""
     import json
-    from .manifest import AtomicFile, manifest_path
+    from ..fileio import AtomicFile
+    from .manifest import manifest_path
     notes: list[str] = []
     gen = core_pages(path, anon_only, notes)
     info = next(gen)

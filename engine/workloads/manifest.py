@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +49,13 @@ class Manifest:
     @classmethod
     def load(cls, path: str | os.PathLike, n_pages: int | None = None) -> "Manifest":
         p = Path(path)
+        from ..fileio import read_input
         try:
-            d = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise InputError(f"{p}: no such manifest") from None
+            d = json.loads(read_input(p, "manifest"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{p}: malformed manifest JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise InputError(f"{p}: malformed manifest (expected a JSON object)")
         try:
             if d.get("version") != MANIFEST_VERSION:
                 raise InputError(f"{p}: unsupported manifest version {d.get('version')!r}")
@@ -70,38 +70,3 @@ class Manifest:
         if n_pages is not None and len(m) != n_pages:
             raise InputError(f"{p}: manifest lists {len(m)} pages but its page file has {n_pages}")
         return m
-
-
-class AtomicFile:
-    """A file written under a temporary name and renamed into place on success; on any
-    failure the temporary file is removed and nothing is left half-written."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        self.f = os.fdopen(fd, "wb")
-        return self.f
-
-    def __exit__(self, exc_type, exc, tb):
-        self.f.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            try:
-                os.unlink(self.tmp)
-            except FileNotFoundError:
-                pass
-        return False
-
-
-def write_atomically(path: str | os.PathLike, chunks) -> None:
-    """Write ``chunks`` (an iterable of bytes) to ``path`` through an :class:`AtomicFile`."""
-    with AtomicFile(path) as f:
-        for c in chunks:
-            f.write(c)

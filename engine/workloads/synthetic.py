@@ -104,7 +104,8 @@ def generate(mix: str, n_pages: int, seed: int = 0) -> tuple[np.ndarray, Manifes
 
 def write_mix(mix: str, n_pages: int, out: str, seed: int = 0) -> Manifest:
     import json
-    from .manifest import AtomicFile, manifest_path
+    from ..fileio import AtomicFile
+    from .manifest import manifest_path
     pages, man = generate(mix, n_pages, seed)
     with AtomicFile(out) as f:
         f.write(pages.tobytes())
