@@ -48,18 +48,20 @@ def test_batch_equals_single_and_cache_compresses_once():
     assert c.compressions == len(set(keys))
 
 
-def test_lzo_is_refused_not_approximated():
-    for name in ("lzo", "lzo-rle"):
-        with pytest.raises(InputError, match="not supported by the model"):
-            get_compressor(name)
+def test_kernel_names_select_the_exact_models():
     assert get_compressor("lz4").name == "kernel-lz4"
+    assert get_compressor("lzo").name == "kernel-lzo"
+    assert get_compressor("lzo-rle").name == "kernel-lzo-rle"
+    with pytest.raises(InputError, match="unknown compressor"):
+        get_compressor("zstd")
 
 
-def _kernel_lengths(pages):
-    """Compressed length of each page on the live zram0 (lz4), one page at a time."""
+def _kernel_lengths(pages, algo="lz4"):
+    """Compressed length of each page on the live zram0 (backend ``algo``), one page at a time:
+    the growth of ``compr_data_size`` (4096 for a huge page, 0 for a same-filled one)."""
     from engine.kernel.zram0 import KernelZram
     out = []
-    with KernelZram(len(pages) * PAGE_SIZE, "lz4") as k:
+    with KernelZram(len(pages) * PAGE_SIZE, algo) as k:
         prev = k.stats().mm_stat["compr_data_size"]
         for i, p in enumerate(pages):
             k.write_page(i, p)
@@ -69,12 +71,13 @@ def _kernel_lengths(pages):
     return out
 
 
+@pytest.mark.kernel
 def test_lengths_equal_the_kernel(live_zram, real_pages):
     from engine.zram import is_same_filled
     c = KernelLZ4()
     rows = [bytes(p) for p in real_pages if not is_same_filled(p)[0]][:1500]
     rows += [bytes(p) for p in pagesets.ladder_pages()]
-    kernel = _kernel_lengths(rows)
+    kernel = _kernel_lengths(rows, "lz4")
     model = [len(c.compress(p)[0]) for p in rows]
     model = [PAGE_SIZE if m >= 3625 else m for m in model]       # kernel shows huge pages as 4096
     mismatches = [(i, m, k) for i, (m, k) in enumerate(zip(model, kernel)) if m != k]

@@ -11,11 +11,8 @@ from ..errors import InputError
 #: model name -> the kernel's ``comp_algorithm`` name it reproduces
 KERNEL_NAMES: dict[str, str] = {}
 _REGISTRY: dict[str, type["Compressor"]] = {}
-#: kernel algorithms we know of but do not model exactly (yet)
-_UNMODELLED = {
-    "lzo": "the kernel's LZO1X-1 uses a 13-bit dictionary unlike liblzo2, and no exact port exists yet",
-    "lzo-rle": "lzo-rle is a kernel-only format and no exact port exists yet",
-}
+#: the kernel's default zram compressor (``comp_algorithm`` after a reset), as its model's name
+DEFAULT_COMPRESSOR = "kernel-lzo-rle"
 
 
 def register(cls):
@@ -35,10 +32,8 @@ def get_compressor(name: str, **params) -> "Compressor":
     for model, kname in KERNEL_NAMES.items():
         if name == kname:
             return _REGISTRY[model](**params)
-    if name in _UNMODELLED:
-        raise InputError(f"--algo {name}: not supported by the model ({_UNMODELLED[name]}); "
-                         f"use one of: {', '.join(available_compressors())}")
-    raise InputError(f"--algo {name}: unknown compressor; use one of: {', '.join(available_compressors())}")
+    raise InputError(f"--algo {name}: unknown compressor; use one of: {', '.join(available_compressors())} "
+                     f"(or the kernel's names {', '.join(sorted(KERNEL_NAMES.values()))})")
 
 
 def page_digest(page) -> bytes:
