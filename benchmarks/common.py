@@ -28,7 +28,7 @@ def real_memory_pages(min_pages: int = 4000) -> tuple[PageSet, str]:
                 p.wait()
         ps = PageSet.open(out)
         return ps, f"live capture of {len(procs)} processes ({len(ps)} pages)"
-    from engine.cli import default_pages_path
+    from engine.pages import default_pages_path
     ps = PageSet.open(default_pages_path())
     return ps, f"embedded default ({len(ps)} pages; run as root for a live capture)"
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -143,30 +145,84 @@ class PageSet:
         return f"PageSet({self.name!r}, pages={len(self)})"
 
 
-def parse_list(spec: str, what: str = "LIST") -> list[int]:
+class IndexList(Sequence):
+    """The page indexes a LIST names, kept as ranges (never materialised): ``len``, iteration
+    in the order written, indexing, ``max``, and ``in`` cost nothing per index."""
+
+    def __init__(self, ranges: list[range]):
+        self.ranges = ranges
+        self._ends = list(accumulate(len(r) for r in ranges))
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __iter__(self) -> Iterator[int]:
+        for r in self.ranges:
+            yield from r
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        n = len(self)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError(k)
+        j = bisect_right(self._ends, k)
+        before = self._ends[j - 1] if j else 0
+        return self.ranges[j][k - before]
+
+    def __contains__(self, x) -> bool:
+        return any(x in r for r in self.ranges)
+
+    def max(self) -> int:
+        return max(r[-1] for r in self.ranges if len(r))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, IndexList)) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"IndexList({self.ranges!r})"
+
+
+#: a LIST may name each page a few times (each is one operation), not unboundedly many
+MAX_LIST_FACTOR = 4
+
+
+def parse_list(spec: str, what: str = "LIST", n_pages: int | None = None) -> IndexList:
     """Parse a page-index list such as ``0-99,200,300-399:3``.
 
     Comma-separated items; each is ``N`` or an inclusive range ``A-B`` with an optional step
-    ``:S``. Order is kept as written (duplicates are kept too: each is one operation).
-    """
-    out: list[int] = []
+    ``:S``. Order is kept as written (duplicates are kept too: each is one operation). With
+    ``n_pages``, every index must name a page of the set (0 to n_pages - 1), and the list
+    may hold at most ``MAX_LIST_FACTOR * n_pages`` operations. Numbers are checked before
+    anything is built, and ranges stay ranges."""
     if spec is None or not spec.strip():
         raise InputError(f"{what}: empty list")
+    if len(spec) > 1 << 20:
+        raise InputError(f"{what}: list longer than 1 MiB of text")
+    ranges: list[range] = []
+    total = 0
     for item in spec.split(","):
         item = item.strip()
         if not item:
-            raise InputError(f"{what}: empty item in {spec!r}")
+            raise InputError(f"{what}: empty item in {spec[:80]!r}")
         rng, _, step_s = item.partition(":")
-        try:
-            step = int(step_s) if step_s else 1
-            if "-" in rng:
-                a_s, b_s = rng.split("-", 1)
-                a, b = int(a_s), int(b_s)
-            else:
-                a = b = int(rng)
-        except ValueError:
-            raise InputError(f"{what}: cannot parse {item!r} (expected N, A-B or A-B:S)") from None
-        if a < 0 or b < a or step < 1:
+        a_s, dash, b_s = rng.partition("-")
+        fields = [x.strip() for x in (a_s, b_s if dash else a_s, step_s or "1")]
+        if not all(f.isdigit() and f.isascii() for f in fields):
+            raise InputError(f"{what}: cannot parse {item[:40]!r} (expected N, A-B or A-B:S with whole numbers)")
+        if any(len(f) > 18 for f in fields):
+            raise InputError(f"{what}: number too large in {item[:40]!r}")
+        a, b, step = (int(f) for f in fields)
+        if b < a or step < 1:
             raise InputError(f"{what}: bad range {item!r} (need 0 <= A <= B and step >= 1)")
-        out.extend(range(a, b + 1, step))
-    return out
+        if n_pages is not None and b >= n_pages:
+            raise InputError(f"{what}: {item!r} names page {b}, but the page set has {n_pages} pages "
+                             f"(0 to {n_pages - 1})")
+        r = range(a, b + 1, step)
+        total += len(r)
+        if n_pages is not None and total > MAX_LIST_FACTOR * n_pages:
+            raise InputError(f"{what}: more than {MAX_LIST_FACTOR} x {n_pages} operations listed")
+        ranges.append(r)
+    return IndexList(ranges)

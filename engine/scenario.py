@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import InputError
 from .pages import PAGE_SIZE, PageSet
 from .zram import ZramDevice, ZramStats
 
@@ -256,3 +257,29 @@ def diff_ksm(model: dict, kernel: dict, smart_scan: int = 0) -> list[tuple[str, 
             if pm[k] != pk[k]:
                 out.append((f"process[{i}]", k, pm[k], pk[k]))
     return out
+
+
+def read_trace(path: str, max_writes: int = 1_000_000) -> list[tuple[int, int, int, bytes]]:
+    """A KSM write trace: one write per line, ``after_scan,page,offset,hexbytes`` (``#``
+    comments allowed). Read from a regular file, bounded in size and in number of writes;
+    numbers are checked for range here, against the page set in :class:`KsmScenario`."""
+    from .fileio import read_text_input
+    out = []
+    for n, line in enumerate(read_text_input(path, "trace").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            scan, page, off, data = (x.strip() for x in line.split(","))
+            if max(len(scan), len(page), len(off)) > 12:
+                raise ValueError
+            w = (int(scan), int(page), int(off), bytes.fromhex(data))
+        except ValueError:
+            raise InputError(f"{path}: line {n}: expected 'after_scan,page,offset,hexbytes', got {line[:80]!r}") from None
+        if w[0] < 0 or w[1] < 0 or w[2] < 0 or not w[3]:
+            raise InputError(f"{path}: line {n}: scan, page and offset must not be negative, and bytes not empty")
+        out.append(w)
+        if len(out) > max_writes:
+            raise InputError(f"{path}: more than {max_writes} writes")
+    return out
+

@@ -42,8 +42,12 @@ class ReportInputs:
     patent: str = "US9977598"
     chart: str | None = None
     mechanisms: tuple = DEFAULT_ORDER
-    kernel: bool = True
+    kernel: bool = False
     params: dict = field(default_factory=dict)
+    swap_fraction: float = 1.0
+    policy: str = "lru"
+    seed: int = 0
+    compact: bool = False
 
 
 def _filters_for(bundle, mech):
@@ -56,7 +60,8 @@ def _filters_for(bundle, mech):
 
 
 def run_mechanisms(inputs: ReportInputs, bundle):
-    wl = Workload(inputs.pages, inputs.manifest, name=inputs.source)
+    wl = Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy, inputs.seed, inputs.compact,
+                  name=inputs.source)
     runs = {}
     for name in inputs.mechanisms:
         mech = make(name, **inputs.params.get(name, {}))
@@ -75,11 +80,12 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
     from engine.scenario import KsmScenario, ZramScenario, diff_ksm, diff_stats
     out = {"zram": None, "ksm": None, "zram_why": None, "ksm_why": None}
     if not inputs.kernel:
-        out["zram_why"] = out["ksm_why"] = "not requested (--no-kernel)"
+        out["zram_why"] = out["ksm_why"] = ("not requested: the live kernel is touched only when asked; run "
+                                            "'pagemerge report --kernel' as root to compare with the live zram0 and ksmd")
         return out
     why = zram_unavailable_reason()
     if why:
-        out["zram_why"] = why
+        out["zram_why"] = f"the live zram0 was asked for but is unavailable ({why})"
     else:
         sc = ZramScenario(inputs.pages)
         model, kern = sc.run_model(), sc.run_kernel()
@@ -91,7 +97,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
         out["zram"] = {"rows": rows, "equal": not diff_stats(model, kern)}
     why = ksm_unavailable_reason()
     if why:
-        out["ksm_why"] = why
+        out["ksm_why"] = f"the live ksmd was asked for but is unavailable ({why})"
     else:
         sc = KsmScenario(inputs.pages, inputs.manifest)
         kern = sc.run_kernel()

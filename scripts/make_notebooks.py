@@ -75,7 +75,7 @@ REAL = [
     "md:# Real memory: the embedded capture\n\nThe embedded page set is the private anonymous memory of known programs "
     "(three Python interpreters and a Perl interpreter started with an empty environment), captured live and thinned. "
     "`pagemerge capture --pid PID` or `--core FILE` makes the same kind of set from your own processes.",
-    "from engine.cli import default_pages_path\n"
+    "from engine.pages import default_pages_path\n"
     "from engine.pages import PageSet\n"
     "from engine.workloads.manifest import Manifest, manifest_path\n"
     "from engine.workloads.analyze import analyze, format_profile\n"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from engine.cli import main
+from pagemerge.cli import main
 from engine.zram import MM_STAT_FIELDS, IO_STAT_FIELDS
 from tests import pagesets
 
@@ -45,7 +45,7 @@ def test_simulate_zram_operations_and_table(pages_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--algo", "lzo-rle"], "lzo-rle: not supported by the model"),
+    (["--algo", "zstd"], "--algo zstd: unknown compressor"),
     (["--discard", "5-1"], "--discard: bad range"),
     (["--overwrite", "1"], "--overwrite needs --overwrite-with"),
     (["--mem-limit", "lots"], "--mem-limit: cannot parse"),
@@ -84,7 +84,7 @@ def test_report_runs_on_embedded_default(tmp_path):
     import engine
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(engine.__file__))
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "report", "--no-kernel", "-o", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "pagemerge", "report", "-o", str(tmp_path)],
                        capture_output=True, text=True, env=env, cwd="/")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "report-US9977598.html").exists() and (tmp_path / "chart-US9977598.csv").exists()

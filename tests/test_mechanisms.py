@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from engine.cli import main
+from pagemerge.cli import main
 from engine.compress import KernelLZ4
 from engine.events import Recorder
 from engine.mechanisms import Workload, compare, make

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from engine.cli import main
+from pagemerge.cli import main
 from engine.errors import InputError
 from engine.pages import PAGE_SIZE, PageSet, parse_list
 

@@ -17,7 +17,7 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    path = build_report(default_inputs(kernel=False), out_dir=out, now=NOW)
+    path = build_report(default_inputs(), out_dir=out, now=NOW)
     return path, path.read_text()
 
 
@@ -27,7 +27,9 @@ def test_sections_and_disclaimer(report):
         assert f'id="{sid}"' in page, sid
     assert "not legal advice" in page.lower()
     assert not re.search(r"\binfringes\b|\bis invalid\b", page.replace("infringement, validity", ""))
-    assert "The live kernel was not available at report time" in page
+    # the live kernel is touched only when asked, and the report says how to ask
+    assert "This run shows the model alone: not requested" in page
+    assert "pagemerge report --kernel" in page
 
 
 def test_self_contained(report):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from engine.cli import main
+from pagemerge.cli import main
 from engine.errors import PagemergeError
 from engine.pages import PAGE_SIZE, PageSet
 from engine.workloads.analyze import analyze

@@ -21,11 +21,48 @@ DEFAULT_ORDER = ("upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "
 
 
 def make(name: str, **params) -> Mechanism:
+    """A mechanism by registry name; an unknown name or parameter is refused, listing the valid ones."""
+    import inspect
+    from ..errors import InputError
+    cls = REGISTRY.get(name)
+    if cls is None:
+        raise InputError(f"mechanism {name!r}: unknown; use one of {', '.join(REGISTRY)}")
+    accepted = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+    bad = sorted(set(params) - set(accepted))
+    if bad:
+        raise InputError(f"mechanism {name!r}: unknown parameter(s) {', '.join(bad)}; it takes {', '.join(accepted)}")
     try:
-        return REGISTRY[name](**params)
-    except KeyError:
-        from ..errors import InputError
-        raise InputError(f"mechanism {name!r}: unknown; use one of {', '.join(DEFAULT_ORDER)}") from None
+        return cls(**params)
+    except ValueError as e:
+        raise InputError(f"mechanism {name!r}: {e}") from None
+
+
+def variant_params(dedup_hash: str = "jhash", merge_variant: str = "posted", fold_variant: str = "posted",
+                   patent_identity: str = "full", predetermined_size: int | None = None,
+                   use_zero_pages: bool = False) -> dict:
+    """Per-mechanism parameters from the variant options that ``simulate all`` and ``report`` share."""
+    return {"zram_dedup": {"hash": dedup_hash}, "zram_merge": {"variant": merge_variant},
+            "zsmalloc_fold": {"variant": fold_variant}, "ksm": {"use_zero_pages": use_zero_pages},
+            "patent_claim1": {"identity": patent_identity, "predetermined_size": predetermined_size}}
+
+
+def simulate_all(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None) -> dict:
+    """Run ``workload`` through every mechanism (one at a time, each on a fresh machine whose
+    state is released before the next) and return the JSON-ready summary that
+    ``pagemerge simulate all --json`` prints: ``{"workload": {...}, "mechanisms": {name: result}}``."""
+    params = params or {}
+    mechs = [m if isinstance(m, Mechanism) else make(m, **params.get(m, {})) for m in mechanisms]
+    wl = workload
+    out = {"workload": {"pages": wl.name, "n_pages": len(wl.pages),
+                        "processes": len({*wl.manifest.pid}) if wl.manifest else 1,
+                        "swap_fraction": wl.swap_fraction, "policy": wl.policy, "seed": wl.seed,
+                        "compact": wl.compact},
+           "mechanisms": {}}
+    for m in mechs:
+        m.run(wl, bus=bus)
+        out["mechanisms"][m.name] = m.result()
+        m.release()
+    return out
 
 
 def run_mechanisms(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None) -> dict:
@@ -58,4 +95,4 @@ def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = 
 
 
 __all__ = ["REGISTRY", "Mechanism", "Workload", "ZramLevelMechanism", "register", "make", "run_mechanisms",
-           "compare", "DEFAULT_ORDER"]
+           "compare", "simulate_all", "variant_params", "DEFAULT_ORDER"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from ..mm import Machine, Mm
 from ..pages import PAGE_SIZE, PageSet
@@ -33,6 +33,19 @@ from ..swap import SwapDevice, peek, select_candidates
 from ..zram import ZramDevice
 
 REGISTRY: dict[str, type["Mechanism"]] = {}
+
+#: what a mechanism is, relative to the patent's priority date (2014-10-27)
+KINDS = ("prior-art", "design", "claimed", "baseline")
+
+
+class Citation(NamedTuple):
+    """Where a mechanism's behaviour is written down: a reference id (as in the claim data), a
+    pinpoint into that reference's own text (release tag + file:line, or section/page), and a
+    short quote checked against that text."""
+
+    reference: str
+    pinpoint: str
+    quote: str
 
 
 def register(cls):
@@ -92,6 +105,17 @@ class Mechanism(ABC):
     metadata: ClassVar[str] = ""
     #: where the design comes from
     source: ClassVar[str] = ""
+    #: prior-art (published before the priority date), design (a later design), claimed (the
+    #: patent's method) or baseline (mainline behaviour compared against)
+    kind: ClassVar[str] = ""
+    #: ISO date of the version modelled (release, posting or publication)
+    date: ClassVar[str] = ""
+    #: reference id of that version (as in claims/data/*/references.yaml)
+    reference: ClassVar[str] = ""
+    #: one line on what it does
+    summary: ClassVar[str] = ""
+    #: where its modelled behaviour is written down, as :class:`Citation` tuples
+    citations: ClassVar[tuple] = ()
 
     def __init__(self, algo: str = "kernel-lz4", mem_limit: int = 0):
         self.algo = algo
@@ -128,7 +152,9 @@ class Mechanism(ABC):
     def describe(self) -> dict:
         return {"name": self.name, "title": self.title, "variant": self.variant, "link": self.link,
                 "when": self.when, "hashes": self.hashes, "identity": self.identity,
-                "metadata": self.metadata, "source": self.source}
+                "metadata": self.metadata, "source": self.source, "kind": self.kind, "date": self.date,
+                "reference": self.reference, "summary": self.summary,
+                "citations": [c._asdict() for c in self.citations]}
 
     # -- running -------------------------------------------------------------------------
     def setup(self, workload: Workload, bus=None):
@@ -161,6 +187,11 @@ class Mechanism(ABC):
         self.mm_stat_ = self.mm_stat()
         self.work_ = self.work.as_dict()
         self.verified_readback_ = self.verify()
+
+    def release(self) -> None:
+        """Drop the machine and the store once the results are taken (``result()`` still works)."""
+        for attr in ("machine", "device", "swapdev", "where_", "expected_"):
+            self.__dict__.pop(attr, None)
 
     def verify(self) -> bool:
         m = self.machine

@@ -145,14 +145,15 @@ def capture_process(pid: int, sink, include_zero_page: bool = False, stop: bool 
 
 
 def capture_pids(pids: list[int], out: str | os.PathLike, include_zero_page: bool = False,
-                 stop: bool = True) -> Manifest:
-    """Capture ``pids`` into ``out`` (pages) and ``out.json`` (manifest), both written atomically."""
+                 stop: bool = True, force: bool = False) -> Manifest:
+    """Capture ``pids`` into ``out`` (pages) and ``out.json`` (manifest), both written atomically
+    and private (0600): they hold another process's memory."""
     import json
     from ..fileio import AtomicFile
     if not pids:
         raise InputError("capture: no --pid given")
     man = Manifest(source="capture")
-    with AtomicFile(out) as fh:
+    with AtomicFile(out, force=force, private=True) as fh:
         for pid in pids:
             comm, cmd = _comm(pid), _cmdline(pid)
             where, notes = capture_process(pid, fh, include_zero_page=include_zero_page, stop=stop)
@@ -164,6 +165,6 @@ def capture_pids(pids: list[int], out: str | os.PathLike, include_zero_page: boo
                 man.region.append(region)
         if not man.pid:
             raise PagemergeError(f"capture: no present private anonymous pages in pid(s) {', '.join(map(str, pids))}")
-        with AtomicFile(manifest_path(out)) as mf:
+        with AtomicFile(manifest_path(out), force=force, private=True) as mf:
             mf.write(json.dumps(man.to_json()).encode())
     return man

@@ -142,8 +142,9 @@ def _region(files, va: int) -> str:
     return "[anon]"
 
 
-def capture_core(path: str, out: str, anon_only: bool = False, progress=None) -> Manifest:
-    """Write the core's pages to ``out`` and its manifest to ``out.json`` (both atomically)."""
+def capture_core(path: str, out: str, anon_only: bool = False, progress=None, force: bool = False) -> Manifest:
+    """Write the core's pages to ``out`` and its manifest to ``out.json`` (both atomically and
+    private, 0600: they hold a process's memory)."""
     import json
     from ..fileio import AtomicFile
     from .manifest import manifest_path
@@ -152,7 +153,7 @@ def capture_core(path: str, out: str, anon_only: bool = False, progress=None) ->
     info = next(gen)
     man = Manifest(source=f"core file {path}",
                    processes=[{"pid": info.pid, "comm": info.comm, "cmdline": info.args}])
-    with AtomicFile(out) as fh:
+    with AtomicFile(out, force=force, private=True) as fh:
         for va, region, data in gen:
             fh.write(data)
             man.pid.append(info.pid)
@@ -164,6 +165,6 @@ def capture_core(path: str, out: str, anon_only: bool = False, progress=None) ->
             raise InputError(f"{path}: the core holds no memory pages" + (" outside file mappings" if anon_only else ""))
         man.notes = notes
         man.processes[0]["pages"] = len(man.pid)
-        with AtomicFile(manifest_path(out)) as mf:
+        with AtomicFile(manifest_path(out), force=force, private=True) as mf:
             mf.write(json.dumps(man.to_json()).encode())
     return man

@@ -70,3 +70,17 @@ class Manifest:
         if n_pages is not None and len(m) != n_pages:
             raise InputError(f"{p}: manifest lists {len(m)} pages but its page file has {n_pages}")
         return m
+
+
+def resolve_manifest(pages_path: str | os.PathLike, n_pages: int, manifest: str | os.PathLike | None = None,
+                     no_manifest: bool = False) -> "Manifest | None":
+    """The manifest for a page set: ``manifest`` when given, else ``PAGES.json`` beside the
+    page set when it exists (unless ``no_manifest``), else None (one process)."""
+    if manifest and no_manifest:
+        raise InputError("--manifest and --no-manifest exclude each other")
+    if manifest:
+        return Manifest.load(manifest, n_pages)
+    if not no_manifest and os.path.lexists(manifest_path(pages_path)):
+        return Manifest.load(manifest_path(pages_path), n_pages)
+    return None
+

@@ -102,13 +102,13 @@ def generate(mix: str, n_pages: int, seed: int = 0) -> tuple[np.ndarray, Manifes
     return pages, man
 
 
-def write_mix(mix: str, n_pages: int, out: str, seed: int = 0) -> Manifest:
+def write_mix(mix: str, n_pages: int, out: str, seed: int = 0, force: bool = False) -> Manifest:
     import json
     from ..fileio import AtomicFile
     from .manifest import manifest_path
     pages, man = generate(mix, n_pages, seed)
-    with AtomicFile(out) as f:
+    with AtomicFile(out, force=force) as f:
         f.write(pages.tobytes())
-        with AtomicFile(manifest_path(out)) as mf:
+        with AtomicFile(manifest_path(out), force=force) as mf:
             mf.write(json.dumps(man.to_json()).encode())
     return man

@@ -1,0 +1,5 @@
+import sys
+
+from pagemerge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""``pagemerge simulate all`` (every mechanism on one workload) and ``pagemerge events``
+(the catalogue of event types that claim charts cite)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.errors import InputError
+from engine.pages import PageSet
+
+from .common import PAGES_HELP, load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int, \
+    variant_args
+
+
+def workload_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--swap-fraction", type=float, default=1.0, metavar="F",
+                   help="share of resident pages swapped out, 0 to 1 (default 1.0)")
+    p.add_argument("--policy", default="lru", choices=("lru", "fifo", "random"), help="swap candidate selection")
+    p.add_argument("--seed", type=nonneg_int("--seed", (1 << 63) - 1), default=0, help="seed of the random policy")
+    p.add_argument("--compact", action="store_true", help="compact the zsmalloc pool at the end")
+
+
+def workload(a, pages: PageSet):
+    from engine.mechanisms import Workload
+    if not 0.0 <= a.swap_fraction <= 1.0:
+        raise InputError(f"--swap-fraction: {a.swap_fraction} is not between 0 and 1")
+    return Workload(pages, load_manifest(a, pages), a.swap_fraction, a.policy, a.seed, a.compact, a.pages)
+
+
+def cmd_simulate_all(a) -> int:
+    from engine.mechanisms import simulate_all
+    names = mechanism_names(a.mechanisms)
+    params = mechanism_params(a)
+    pages = PageSet.open(a.pages)
+    out = simulate_all(workload(a, pages), names, params)
+    lost = [n for n, r in out["mechanisms"].items() if not r["verified_readback"]]
+    if a.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{len(pages)} pages from {a.pages}; swap-out {a.swap_fraction:.0%} by {a.policy}")
+        print(f"  {'mechanism':<15} {'saved':>12} {'metadata':>10} {'net':>12} {'merged':>8} {'mem_used':>12}  "
+              f"read-back  variant")
+        for name, r in out["mechanisms"].items():
+            mu = r.get("mm_stat", {}).get("mem_used_total", "")
+            print(f"  {name:<15} {r['saved_bytes']:>12} {r['metadata_bytes']:>10} {r['net_saved_bytes']:>12} "
+                  f"{r['pages_merged']:>8} {mu:>12}  {'ok' if r['verified_readback'] else 'LOST DATA':<9}  "
+                  f"{r['variant']}")
+    if lost:
+        print(f"pagemerge: {a.pages}: read-back differs from what was written under {', '.join(lost)} (LOST DATA)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_events(a) -> int:
+    from engine.events import event_catalogue, events_markdown
+    cat = event_catalogue()
+    if a.json:
+        print(json.dumps(cat, indent=2))
+    elif a.markdown:
+        print(events_markdown(cat), end="")
+    else:
+        for e in cat:
+            print(f"{e['kind']:<26} {e['doc']}")
+            print(f"{'':<26} fields: {', '.join(e['fields'])}")
+    return 0
+
+
+def add_parsers(sub, families: dict) -> None:
+    k = families["simulate"].add_parser("all", help="every mechanism on the same workload: savings, metadata, "
+                                                    "work, read-back (exit 1 if any read-back fails)")
+    k.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
+    manifest_args(k)
+    k.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    workload_args(k)
+    variant_args(k)
+    k.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    k.set_defaults(func=cmd_simulate_all)
+
+    e = sub.add_parser("events", help="the catalogue of engine event types (evidence names)")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--markdown", action="store_true", help="the table in docs/events.md")
+    e.set_defaults(func=cmd_events)

@@ -1,0 +1,81 @@
+"""``pagemerge simulate|kernel|compare zram``: one zram scenario on the model, the live zram0, or both.
+
+``--json`` prints ``{"mm_stat": {...}, "io_stat": {...}}`` with the kernel's field names;
+``compare`` exits 1 on any difference.
+"""
+from __future__ import annotations
+
+import argparse
+
+from engine.errors import InputError
+from engine.pages import PageSet, parse_bytes, parse_list
+
+from .common import PAGES_HELP, differences_json, print_side_by_side, print_stats
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
+    p.add_argument("--algo", default="kernel-lz4",
+                   help="compressor: kernel-lz4 (the kernel's lz4, exact); lzo/lzo-rle are refused by the model")
+    p.add_argument("--discard", metavar="LIST", help="slots to discard after storing, e.g. 0-99,200,300-399:3")
+    p.add_argument("--overwrite", metavar="LIST", help="slots to overwrite after discarding")
+    p.add_argument("--overwrite-with", metavar="FILE",
+                   help="page-set file whose page k (cycling) overwrites the k-th listed slot")
+    p.add_argument("--compact", action="store_true", help="compact the pool at the end (echo 1 > compact)")
+    p.add_argument("--mem-limit", metavar="BYTES", default="0", help="zram mem_limit, e.g. 64M (0 = none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def scenario(a):
+    from engine.scenario import ZramScenario
+    pages = PageSet.open(a.pages)
+    if a.overwrite_with and not a.overwrite:
+        raise InputError("--overwrite-with: needs --overwrite LIST (the slots to overwrite)")
+    ow = PageSet.open(a.overwrite_with) if a.overwrite_with else None
+    n = len(pages)
+    return ZramScenario(
+        pages=pages, algo=a.algo,
+        discard=parse_list(a.discard, "--discard", n) if a.discard else [],
+        overwrite=parse_list(a.overwrite, "--overwrite", n) if a.overwrite else [],
+        overwrite_with=ow, compact=a.compact, mem_limit=parse_bytes(a.mem_limit))
+
+
+def cmd_simulate(a) -> int:
+    from engine.compress import get_compressor
+    sc = scenario(a)
+    get_compressor(sc.algo)   # refuse unmodelled algorithms before doing any work
+    st = sc.run_model(progress=None)
+    print_stats(st.to_dict(), a.json, f"zram model ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_kernel(a) -> int:
+    sc = scenario(a)
+    st = sc.run_kernel(progress=None)
+    print_stats(st.to_dict(), a.json, f"live kernel zram0 ({sc.algo}) on {a.pages}: {len(sc.pages)} pages")
+    return 0
+
+
+def cmd_compare(a) -> int:
+    from engine.compress import get_compressor
+    from engine.scenario import diff_stats
+    sc = scenario(a)
+    get_compressor(sc.algo)
+    model = sc.run_model(progress=None)
+    kernel = sc.run_kernel(progress=None)
+    diffs = diff_stats(model, kernel)
+    if a.json:
+        print(differences_json(model.to_dict(), kernel.to_dict(), diffs))
+    else:
+        print_side_by_side(f"zram on {a.pages}: {len(sc.pages)} pages, {sc.algo}", model.to_dict(),
+                           kernel.to_dict(), ("mm_stat", "io_stat"), len(diffs), 28)
+    return 1 if diffs else 0
+
+
+def add_parsers(families: dict) -> None:
+    for verb, func, helptext in (("simulate", cmd_simulate, "the zram model: mm_stat and io_stat"),
+                                 ("kernel", cmd_kernel, "the live zram0: mm_stat and io_stat (root)"),
+                                 ("compare", cmd_compare, "zram model vs live zram0; exit 1 on any difference")):
+        z = families[verb].add_parser("zram", help=helptext, description=helptext)
+        _args(z)
+        z.set_defaults(func=func)
