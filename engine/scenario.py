@@ -3,31 +3,45 @@
 The order is fixed and documented (it is the CLI's contract): store every page of the page set
 into slots 0..n-1; discard ``discard``; overwrite slot ``overwrite[k]`` with page
 ``k mod len(overwrite_with)`` of the overwrite file; compact. ``mem_limit`` is set before the
-first store.
+first store. ``algo`` is the compressor (default the kernel's default, ``lzo-rle``);
+``io_pages`` is the number of pages per write and discard request (runs of consecutive slots
+cut into pieces of that size): a page refused by ``mem_limit`` ends its request, and the rest
+of that request is not stored.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .errors import InputError
+from .compress import DEFAULT_COMPRESSOR
 from .pages import PAGE_SIZE, PageSet
-from .zram import ZramDevice, ZramStats
+from .zram import MAX_IO_PAGES, ZramDevice, ZramStats
 
 
 @dataclass
 class ZramScenario:
     pages: PageSet
-    algo: str = "kernel-lz4"
+    algo: str = DEFAULT_COMPRESSOR
     discard: list[int] = field(default_factory=list)
     overwrite: list[int] = field(default_factory=list)
     overwrite_with: PageSet | None = None
     compact: bool = False
     mem_limit: int = 0
+    io_pages: int = 1
 
     def __post_init__(self):
+        from .errors import InputError
         if self.overwrite and self.overwrite_with is None:
-            from .errors import InputError
             raise InputError("--overwrite needs --overwrite-with FILE (the pages to write)")
+        if not isinstance(self.io_pages, int) or not 1 <= self.io_pages <= MAX_IO_PAGES:
+            raise InputError(f"--io-pages: must be 1..{MAX_IO_PAGES} (pages per request; a direct "
+                             f"write of up to {MAX_IO_PAGES} pages is one bio), got {self.io_pages}")
+
+    @property
+    def comp_algorithm(self) -> str:
+        """The kernel's name of the scenario's compressor (``lzo-rle``, ``lzo``, ``lz4``)."""
+        from .compress import get_compressor
+        return get_compressor(self.algo).kernel_name
 
     @property
     def disksize(self) -> int:
@@ -48,11 +62,11 @@ class ZramScenario:
         from tqdm.auto import tqdm
         with tqdm(total=len(self.pages), unit="page", desc="store", leave=False,
                   disable=None if progress is None else not progress) as bar:
-            target.write_pages(self.pages, progress=bar)
+            target.write_pages(self.pages, progress=bar, io_pages=self.io_pages)
         if self.discard:
-            target.discard(self.discard)
+            target.discard(self.discard, io_pages=self.io_pages)
         if self.overwrite:
-            target.write_pages(self._overwrite_rows(), indexes=self.overwrite)
+            target.write_pages(self._overwrite_rows(), indexes=self.overwrite, io_pages=self.io_pages)
         if self.compact:
             target.compact()
         return target.stats()
@@ -65,7 +79,7 @@ class ZramScenario:
 
     def run_kernel(self, progress: bool | None = False) -> ZramStats:
         from .kernel.zram0 import KernelZram
-        with KernelZram(self.disksize, self.algo, mem_limit=self.mem_limit) as k:
+        with KernelZram(self.disksize, self.comp_algorithm, mem_limit=self.mem_limit, io_pages=self.io_pages) as k:
             return self.apply(k, progress)
 
 

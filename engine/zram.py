@@ -13,7 +13,13 @@ Kernel facts it reproduces (see ``shared/reference/kernel-ground-truth.md``):
   3625 here) -> the raw page is stored as a 4096-byte object;
 * on an overwrite the new object is allocated (and ``mem_used_max`` sampled) *before* the old
   one is freed; the limit is checked after allocation and a refused store keeps the old data;
-* discard frees whole pages and counts one ``notify_free`` per page.
+* discard frees whole pages and counts one ``notify_free`` per page;
+* a write of several pages is one bio: the kernel stores its pages in order and, at the first
+  page refused by ``mem_limit``, counts one ``failed_writes`` and ends the bio, so the rest of
+  that I/O is neither stored nor counted (``zram_bio_write``). ``write_pages(io_pages=N)`` cuts
+  runs of consecutive slots into I/Os of N pages, as the live-kernel harness writes them.
+
+The compressor defaults to the kernel's default backend, ``lzo-rle`` (model ``kernel-lzo-rle``).
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ import numpy as np
 import xxhash
 
 from . import events as ev
-from .compress import get_compressor, Compressor
+from .compress import get_compressor, Compressor, DEFAULT_COMPRESSOR
 from .compress._lz4_kernel import same_filled as _same_filled_batch
 from .events import EventBus
 from .pages import PAGE_SIZE, PageSet, DEFAULT_CHUNK_PAGES
@@ -37,6 +43,31 @@ ZRAM_HUGE = 2
 MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit", "mem_used_max",
                   "same_pages", "pages_compacted", "huge_pages", "huge_pages_since")
 IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
+#: the most pages one write may carry: a direct write of up to BIO_MAX_VECS (256) pages is one
+#: bio, so a refused page ends exactly that I/O (beyond that the block layer may split it)
+MAX_IO_PAGES = 256
+
+
+def io_spans(indexes, io_pages: int = 1) -> list[tuple[int, int, int]]:
+    """Cut a slot sequence into I/Os as a block-device writer issues them: runs of consecutive
+    ascending slots, each cut into pieces of at most ``io_pages`` pages from its start.
+    Returns ``(position in indexes, first slot, pages)`` per I/O."""
+    if not 1 <= io_pages <= MAX_IO_PAGES:
+        raise ValueError(f"io_pages must be 1..{MAX_IO_PAGES}")
+    spans = []
+    pos = 0
+    run_pos, run_start, run_len = 0, None, 0
+    for i in indexes:
+        if run_start is not None and run_start + run_len == i and run_len < io_pages:
+            run_len += 1
+        else:
+            if run_start is not None:
+                spans.append((run_pos, run_start, run_len))
+            run_pos, run_start, run_len = pos, i, 1
+        pos += 1
+    if run_start is not None:
+        spans.append((run_pos, run_start, run_len))
+    return spans
 
 
 def is_same_filled(page) -> tuple[bool, int]:
@@ -53,27 +84,34 @@ class ZramStats:
 
     mm_stat: dict
     io_stat: dict
+    #: the kernel's name of the compressor that produced these counters (``comp_algorithm``)
+    comp_algorithm: str = ""
 
     def to_dict(self) -> dict:
-        return {"mm_stat": dict(self.mm_stat), "io_stat": dict(self.io_stat)}
+        d = {"mm_stat": dict(self.mm_stat), "io_stat": dict(self.io_stat)}
+        if self.comp_algorithm:
+            d["comp_algorithm"] = self.comp_algorithm
+        return d
 
     @classmethod
-    def from_lines(cls, mm_line: str, io_line: str) -> "ZramStats":
+    def from_lines(cls, mm_line: str, io_line: str, comp_algorithm: str = "") -> "ZramStats":
         mm = [int(x) for x in mm_line.split()]
         io = [int(x) for x in io_line.split()]
-        return cls(dict(zip(MM_STAT_FIELDS, mm)), dict(zip(IO_STAT_FIELDS, io)))
+        return cls(dict(zip(MM_STAT_FIELDS, mm)), dict(zip(IO_STAT_FIELDS, io)), comp_algorithm)
 
 
 class ZramDevice:
     """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool."""
 
-    def __init__(self, disksize: int, algo: str | Compressor = "kernel-lz4", mem_limit: int = 0,
+    def __init__(self, disksize: int, algo: str | Compressor = DEFAULT_COMPRESSOR, mem_limit: int = 0,
                  bus: EventBus | None = None, detect_same_filled: bool = True):
         if disksize <= 0 or disksize % PAGE_SIZE:
             raise ValueError(f"disksize must be a positive multiple of {PAGE_SIZE}")
         self.bus = bus if bus is not None else EventBus()
         self.comp = algo if isinstance(algo, Compressor) else get_compressor(algo)
         self.algorithm = self.comp.name
+        #: the kernel's name for the same backend (what ``comp_algorithm`` would show)
+        self.comp_algorithm = self.comp.kernel_name
         self.pool = ZsPool("zram", bus=self.bus)
         self.huge_class_size = self.pool.huge_class_size
         self.num_pages = disksize // PAGE_SIZE
@@ -99,6 +137,9 @@ class ZramDevice:
         self.work_compressions = 0
         self.work_decompressions = 0
         self.last_failed: list[int] = []
+        #: positions (in the last write_pages call) skipped because an earlier page of their
+        #: I/O was refused
+        self.last_skipped: list[int] = []
 
     # -- knobs ------------------------------------------------------------------------------
     def set_mem_limit(self, nbytes: int) -> None:
@@ -211,13 +252,16 @@ class ZramDevice:
         self.work_compressions += 1
         return self._store_object(index, page, block, cached)
 
-    def write_pages(self, pages, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES, progress=None) -> int:
+    def write_pages(self, pages, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES, progress=None,
+                    io_pages: int = 1) -> int:
         """Store every page of ``pages`` (page i into slot ``indexes[i]``, default i) in order.
 
         ``pages`` is a :class:`PageSet`, a (n, 4096) uint8 array, or a list of 4 KiB buffers
         (gathered chunk by chunk into one reused array). Same-filled tests and compression
         run in compiled batches; the pool sees the pages one at a time, in order, exactly as
-        the kernel's write path. Returns the number of pages refused.
+        the kernel's write path. ``io_pages``: pages per write I/O (see :func:`io_spans`); a
+        page refused by ``mem_limit`` ends its I/O, and the rest of that I/O is skipped.
+        Returns the number of pages refused (each one ``failed_writes``).
         """
         if isinstance(pages, PageSet):
             pages = pages.array
@@ -226,12 +270,23 @@ class ZramDevice:
             indexes = range(n)
         elif len(indexes) != n:
             raise ValueError("indexes must name one slot per page")
+        # io_end[p]: the position just past the I/O that page p belongs to
+        io_end = None
+        if io_pages > 1:
+            io_end = np.empty(n, np.int64)
+            for pos, _slot, cnt in io_spans(indexes, io_pages):
+                io_end[pos:pos + cnt] = pos + cnt
+            io_end = io_end.tolist()
+        elif io_pages != 1:
+            io_spans((), io_pages)                     # raises the range error
         with no_gc():
-            return self._write_pages(pages, n, indexes, chunk_pages, progress)
+            return self._write_pages(pages, n, indexes, chunk_pages, progress, io_end)
 
-    def _write_pages(self, arr, n, indexes, chunk_pages, progress) -> int:
+    def _write_pages(self, arr, n, indexes, chunk_pages, progress, io_end=None) -> int:
         failed = 0
+        skip_to = 0                  # positions before this are skipped (rest of a refused I/O)
         self.last_failed = []
+        self.last_skipped = []
         digest = xxhash.xxh3_128_digest
         gather = None
         if not isinstance(arr, np.ndarray):
@@ -259,15 +314,23 @@ class ZramDevice:
             fl = flags.tolist()
             fw = fills.tolist()
             for j in range(k):
-                idx = indexes[start + j]
+                pos = start + j
+                idx = indexes[pos]
                 if not 0 <= idx < self.num_pages:
                     self._check_index(idx)
+                if pos < skip_to:
+                    self.last_skipped.append(pos)
+                    if not fl[j]:
+                        bi += 1
+                    continue
                 if fl[j]:
                     self._store_same(idx, fw[j])
                 else:
                     if not self._store_nonsame(idx, chunk[j], blocks[bi], cached[bi]):
                         failed += 1
-                        self.last_failed.append(start + j)
+                        self.last_failed.append(pos)
+                        if io_end is not None:
+                            skip_to = io_end[pos]
                     bi += 1
             if progress is not None:
                 progress.update(k)
@@ -295,12 +358,18 @@ class ZramDevice:
     def load(self, index: int) -> bytes:
         return self.read_page(index)
 
-    def discard(self, indexes) -> None:
-        """A discard over whole pages: free each slot, one ``notify_free`` per page."""
+    def discard(self, indexes, io_pages: int | None = None) -> None:
+        """Discards over whole pages: free each slot, one ``notify_free`` per page
+        (``zram_bio_discard`` never fails, so cutting the slots into discard requests of
+        ``io_pages`` pages, as the live harness does, changes no counter)."""
+        indexes = list(indexes)
         for index in indexes:
             self._check_index(index)
-            self._slot_free(index, "discard")
-            self.notify_free += 1
+        spans = io_spans(indexes, io_pages) if io_pages is not None else [(0, None, len(indexes))]
+        for pos, _slot, cnt in spans:
+            for index in indexes[pos:pos + cnt]:
+                self._slot_free(index, "discard")
+                self.notify_free += 1
 
     def slot_free_notify(self, index: int) -> None:
         """The swap layer released this slot (``swap_slot_free_notify``)."""
@@ -331,7 +400,7 @@ class ZramDevice:
                 "invalid_io": self.invalid_io, "notify_free": self.notify_free}
 
     def stats(self) -> ZramStats:
-        return ZramStats(self.mm_stat(), self.io_stat())
+        return ZramStats(self.mm_stat(), self.io_stat(), self.comp_algorithm)
 
     def mm_stat_line(self) -> str:
         """``mm_stat`` formatted as the kernel prints it."""

@@ -1,9 +1,15 @@
 """The zram model on hand-computed cases (no kernel needed)."""
+import pytest
+
 from engine.events import Recorder
 from engine.pages import PAGE_SIZE
-from engine.zram import ZramDevice, is_same_filled
-from engine.compress import KernelLZ4
+from engine.zram import ZramDevice, io_spans, is_same_filled
+from engine.compress import KernelLZ4, KernelLZO, KernelLZORLE
+from engine.errors import InputError
+from engine.scenario import ZramScenario
 from tests import pagesets
+
+COMPRESSORS = [KernelLZORLE, KernelLZO, KernelLZ4]
 
 
 def test_same_filled_rule_is_on_8_byte_words():
@@ -16,11 +22,19 @@ def test_same_filled_rule_is_on_8_byte_words():
     assert not is_same_filled(bytes(p))[0]
 
 
-def test_store_counts_and_read_back():
+def test_default_compressor_is_the_kernels_default():
+    dev = ZramDevice(PAGE_SIZE)
+    assert dev.algorithm == "kernel-lzo-rle" and dev.comp_algorithm == "lzo-rle"
+    assert dev.stats().to_dict()["comp_algorithm"] == "lzo-rle"
+    assert ZramScenario(pagesets.text_pages(1)).comp_algorithm == "lzo-rle"
+
+
+@pytest.mark.parametrize("comp", COMPRESSORS, ids=lambda c: c.name)
+def test_store_counts_and_read_back(comp):
     ps = pagesets.mixed_pages()
-    dev = ZramDevice(len(ps) * PAGE_SIZE)
+    dev = ZramDevice(len(ps) * PAGE_SIZE, comp.name)
     dev.write_pages(ps)
-    c = KernelLZ4()
+    c = comp()
     same = [is_same_filled(p)[0] for p in ps]
     lens = [len(c.compress(p)[0]) for p in ps]
     huge = [not s and n >= 3625 for s, n in zip(same, lens)]
@@ -39,6 +53,7 @@ def test_store_counts_and_read_back():
     assert mm["mem_used_total"] == expected_pages * PAGE_SIZE == mm["mem_used_max"]
     for i in range(len(ps)):
         assert dev.read_page(i) == ps[i]
+    assert dev.stats().comp_algorithm == comp.kernel_name
 
 
 def test_huge_threshold_is_derived_not_typed():
@@ -70,6 +85,47 @@ def test_mem_limit_refuses_and_keeps_old_content():
     assert dev.read_page(0) == ps[0]
 
 
+def test_io_spans_cut_runs_of_consecutive_slots():
+    assert io_spans(range(10), 4) == [(0, 0, 4), (4, 4, 4), (8, 8, 2)]
+    assert io_spans([5, 6, 7, 9, 10, 3, 4], 2) == [(0, 5, 2), (2, 7, 1), (3, 9, 2), (5, 3, 2)]
+    assert io_spans([1, 1, 2], 8) == [(0, 1, 1), (1, 1, 2)]          # a repeated slot starts anew
+    with pytest.raises(ValueError):
+        io_spans([0], 257)
+    with pytest.raises(InputError, match="--io-pages"):
+        ZramScenario(pagesets.text_pages(1), io_pages=0)
+
+
+def test_multi_page_write_ends_at_the_refused_page():
+    # incompressible pages are huge (one pool page each); limit 2 pool pages; I/Os of 4 pages.
+    # I/O 0 = pages 0..3: 0 and 1 stored, 2 refused (failed_writes 1), 3 skipped uncounted;
+    # I/O 1 = pages 4..7: 4 (same-filled) stored, 5 refused, 6 and 7 skipped; I/O 2 = 8..9:
+    # 8 refused, 9 (same-filled) skipped.
+    rnd = pagesets.random_pages(10, seed=20)
+    same = {4, 9}
+    pages = [(i + 1).to_bytes(8, "little") * 512 if i in same else rnd[i] for i in range(10)]
+    dev = ZramDevice(10 * PAGE_SIZE, mem_limit=2 * PAGE_SIZE)
+    assert dev.write_pages(pages, io_pages=4) == 3
+    assert dev.last_failed == [2, 5, 8] and dev.last_skipped == [3, 6, 7, 9]
+    mm, io = dev.mm_stat(), dev.io_stat()
+    assert io["failed_writes"] == 3
+    assert mm["orig_data_size"] == 3 * PAGE_SIZE and mm["same_pages"] == 1 and mm["huge_pages"] == 2
+    assert [dev.slot_allocated(i) for i in range(10)] == [i in (0, 1, 4) for i in range(10)]
+    # page by page, every page is tried: 3 stored + both same-filled, 6 refused
+    dev1 = ZramDevice(10 * PAGE_SIZE, mem_limit=2 * PAGE_SIZE)
+    assert dev1.write_pages(pages) == 6
+    assert dev1.mm_stat()["orig_data_size"] == 4 * PAGE_SIZE and dev1.last_skipped == []
+
+
+def test_discard_in_requests_counts_every_page():
+    ps = pagesets.text_pages(10, distinct=3)
+    a, b = ZramDevice(20 * PAGE_SIZE), ZramDevice(20 * PAGE_SIZE)
+    a.write_pages(ps)
+    b.write_pages(ps)
+    a.discard([0, 1, 2, 3, 15, 16], io_pages=2)
+    b.discard([0, 1, 2, 3, 15, 16])
+    assert a.stats() == b.stats() and a.io_stat()["notify_free"] == 6
+
+
 def test_discard_counts_notify_free_per_page():
     ps = pagesets.text_pages(10, distinct=3)
     dev = ZramDevice(20 * PAGE_SIZE)
@@ -85,7 +141,7 @@ def test_events_are_typed_and_cheap_when_nobody_listens(monkeypatch):
     import engine.zram
     import engine.zsmalloc
     ps = pagesets.mixed_pages()
-    dev = ZramDevice(len(ps) * PAGE_SIZE)
+    dev = ZramDevice(len(ps) * PAGE_SIZE, "kernel-lz4")
     rec = Recorder()
     unsubscribe = dev.bus.subscribe(rec)
     dev.write_pages(ps)

@@ -2,9 +2,11 @@
 
 :class:`KernelZram` has the same operations as the model's :class:`engine.zram.ZramDevice`
 (``write_pages``, ``write_page``, ``read_page``, ``discard``, ``compact``, ``stats``), so one
-scenario can run on both. Writes use ``O_DIRECT`` so pages reach zram in order, in 1 MiB
-requests (one page per request when ``mem_limit`` is set, so a refused page is refused alone,
-as in the model); discards use ``BLKDISCARD`` on runs of consecutive slots.
+scenario can run on both. Writes use ``O_DIRECT`` so pages reach zram in order, one request per
+I/O of ``io_pages`` pages (runs of consecutive slots cut as :func:`engine.zram.io_spans` cuts
+them; each request of up to 256 pages is one bio, and a page refused by ``mem_limit`` ends it
+with EIO, the rest of the request unwritten); discards use ``BLKDISCARD`` on the same spans.
+``comp_algorithm`` is set before ``disksize`` (the kernel's default is ``lzo-rle``).
 """
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ import numpy as np
 
 from ..errors import KernelUnavailable
 from ..pages import PAGE_SIZE, PageSet
-from ..zram import ZramStats
+from ..zram import ZramStats, io_spans, MAX_IO_PAGES
 from .safety import KernelSession
 
 BLKDISCARD = 0x1277
 SYS = "/sys/block"
-#: 1 MiB per write request, as the reference throughput figures use
-BATCH_PAGES = 256
+#: the largest write request (1 MiB, as the reference throughput figures use)
+BATCH_PAGES = MAX_IO_PAGES
 
 
 def _read(path: str) -> str:
@@ -53,22 +55,26 @@ def zram_unavailable_reason(device: str = "zram0") -> str | None:
     return None
 
 
-def _runs(indexes):
-    """Group an index sequence into (start, count) runs of consecutive ascending indexes."""
+def _whole_runs(indexes):
+    """(position, first slot, count) for each run of consecutive ascending slots, uncut."""
     runs = []
-    for i in indexes:
-        if runs and runs[-1][0] + runs[-1][1] == i:
-            runs[-1][1] += 1
+    for pos, i in enumerate(indexes):
+        if runs and runs[-1][1] + runs[-1][2] == i:
+            runs[-1][2] += 1
         else:
-            runs.append([i, 1])
+            runs.append([pos, i, 1])
     return runs
 
 
 class KernelZram(KernelSession):
     """A session on the live zram0. Use as a context manager; it resets zram0 on the way out."""
 
-    def __init__(self, disksize: int, algo: str = "lz4", mem_limit: int = 0, device: str = "zram0"):
+    def __init__(self, disksize: int, algo: str = "lzo-rle", mem_limit: int = 0, device: str = "zram0",
+                 io_pages: int = 1):
         from ..compress import KERNEL_NAMES
+        if not 1 <= io_pages <= MAX_IO_PAGES:
+            raise ValueError(f"io_pages must be 1..{MAX_IO_PAGES}")
+        self.io_pages = io_pages
         self.device = device
         self.sysdir = f"{SYS}/{device}"
         self.dev = f"/dev/{device}"
@@ -93,6 +99,9 @@ class KernelZram(KernelSession):
         self._write("reset", "1")
         self._initialised = True
         self._write("comp_algorithm", self.algo)
+        shown = _read(f"{self.sysdir}/comp_algorithm")
+        if f"[{self.algo}]" not in shown:
+            raise KernelUnavailable(f"{self.dev}: comp_algorithm shows {shown!r} after selecting {self.algo!r}")
         self._write("disksize", str(self.disksize))
         if self.mem_limit:
             self._write("mem_limit", str(self.mem_limit))
@@ -100,15 +109,17 @@ class KernelZram(KernelSession):
         self._buf = mmap.mmap(-1, BATCH_PAGES * PAGE_SIZE)   # page-aligned for O_DIRECT
 
     def _teardown(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        if self._buf is not None:
-            self._buf.close()
-            self._buf = None
-        if self._initialised:
-            self._write("reset", "1")
-            self._initialised = False
+        try:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            if self._buf is not None:
+                buf, self._buf = self._buf, None
+                buf.close()
+        finally:                               # the device is reset whatever else failed
+            if self._initialised:
+                self._write("reset", "1")
+                self._initialised = False
 
     def _write(self, attr: str, value: str) -> None:
         with open(f"{self.sysdir}/{attr}", "w") as f:
@@ -127,31 +138,28 @@ class KernelZram(KernelSession):
             return False
         return True
 
-    def write_pages(self, pages: PageSet | np.ndarray, indexes=None, progress=None) -> int:
+    def write_pages(self, pages: PageSet | np.ndarray, indexes=None, progress=None,
+                    io_pages: int | None = None) -> int:
+        """Write page i to slot ``indexes[i]`` (default i), one O_DIRECT request per I/O of
+        ``io_pages`` pages (default: the session's). Returns the requests that failed (EIO:
+        a page refused by ``mem_limit``; the kernel's own count is ``io_stat``)."""
         arr = pages.array if isinstance(pages, PageSet) else pages
         n = arr.shape[0]
         if indexes is None:
             indexes = range(n)
         failed = 0
-        if self.mem_limit:
-            for j in range(n):
-                if not self.write_page(indexes[j], arr[j]):
+        mv = memoryview(self._buf)
+        try:
+            for pos, slot, cnt in io_spans(indexes, io_pages or self.io_pages):
+                mv[:cnt * PAGE_SIZE] = arr[pos:pos + cnt].reshape(-1)
+                try:
+                    os.pwrite(self._fd, mv[:cnt * PAGE_SIZE], slot * PAGE_SIZE)
+                except OSError:
                     failed += 1
                 if progress is not None:
-                    progress.update(1)
-            return failed
-        pos = 0
-        mv = memoryview(self._buf)
-        for start, count in _runs(indexes):
-            done = 0
-            while done < count:
-                k = min(BATCH_PAGES, count - done)
-                mv[:k * PAGE_SIZE] = arr[pos + done:pos + done + k].reshape(-1)
-                os.pwrite(self._fd, mv[:k * PAGE_SIZE], (start + done) * PAGE_SIZE)
-                done += k
-                if progress is not None:
-                    progress.update(k)
-            pos += count
+                    progress.update(cnt)
+        finally:
+            mv.release()
         return failed
 
     def read_page(self, index: int) -> bytes:
@@ -161,12 +169,14 @@ class KernelZram(KernelSession):
             raise OSError(f"{self.dev}: short read at slot {index}")
         return bytes(mv)
 
-    def discard(self, indexes) -> None:
-        for start, count in _runs(indexes):
+    def discard(self, indexes, io_pages: int | None = None) -> None:
+        """BLKDISCARD per I/O: runs of consecutive slots, cut into ``io_pages`` pages when given."""
+        indexes = list(indexes)
+        for _pos, start, count in (io_spans(indexes, io_pages) if io_pages else _whole_runs(indexes)):
             fcntl.ioctl(self._fd, BLKDISCARD, struct.pack("QQ", start * PAGE_SIZE, count * PAGE_SIZE))
 
     def compact(self) -> None:
         self._write("compact", "1")
 
     def stats(self) -> ZramStats:
-        return ZramStats.from_lines(_read(f"{self.sysdir}/mm_stat"), _read(f"{self.sysdir}/io_stat"))
+        return ZramStats.from_lines(_read(f"{self.sysdir}/mm_stat"), _read(f"{self.sysdir}/io_stat"), self.algo)
