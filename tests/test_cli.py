@@ -29,7 +29,7 @@ def test_simulate_zram_json_shape(pages_file, capsys):
     rc, out, _ = run(["simulate", "zram", str(pages_file), "--json"], capsys)
     d = json.loads(out)
     assert rc == 0
-    assert list(d) == ["mm_stat", "io_stat"]
+    assert list(d) == ["mm_stat", "io_stat", "comp_algorithm"] and d["comp_algorithm"] == "lzo-rle"
     assert tuple(d["mm_stat"]) == MM_STAT_FIELDS and tuple(d["io_stat"]) == IO_STAT_FIELDS
     assert d["mm_stat"]["orig_data_size"] == 900 * 4096
 
@@ -69,12 +69,14 @@ def test_kernel_refuses_without_root(pages_file, capsys, monkeypatch):
     assert touched == []
 
 
+@pytest.mark.kernel
 def test_compare_zram_agrees_with_kernel(live_zram, pages_file, capsys):
     rc, out, _ = run(["compare", "zram", str(pages_file), "--discard", "0-899:4", "--compact", "--json"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["differences"] == [] and d["model"] == d["kernel"]
 
 
+@pytest.mark.kernel
 def test_kernel_zram_same_shape(live_zram, pages_file, capsys):
     rc, out, _ = run(["kernel", "zram", str(pages_file), "--json"], capsys)
     assert rc == 0 and tuple(json.loads(out)["mm_stat"]) == MM_STAT_FIELDS

@@ -2,7 +2,8 @@
 
 How many pages there are; how many are zero and how many are other same-filled pages; how
 many distinct contents, and how duplicates group by size; and a histogram of compressed
-lengths under the kernel's compressor, with zram's estimated stored size.
+lengths under one of zram's backends (exact models; default the kernel's default, lzo-rle),
+with zram's estimated stored size. The profile names the compressor it used.
 
 The work is a map over chunks followed by a merge of counts (:func:`map_chunk` and
 :func:`reduce_profiles`). On one machine the chunks run in sequence, and the compressor's
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xxhash
 
-from ..compress import get_compressor
+from ..compress import DEFAULT_COMPRESSOR, get_compressor
 from ..compress._lz4_kernel import same_filled
 from ..pages import PAGE_SIZE, PageSet
 
@@ -72,10 +73,12 @@ def reduce_profiles(parts) -> Profile:
     return out
 
 
-def analyze(pages: PageSet, chunk_pages: int = 4096, progress: bool | None = None) -> dict:
-    """Profile ``pages`` in bounded memory (chunks of the memory-mapped file)."""
+def analyze(pages: PageSet, chunk_pages: int = 4096, progress: bool | None = None,
+            algo: str = DEFAULT_COMPRESSOR) -> dict:
+    """Profile ``pages`` in bounded memory (chunks of the memory-mapped file), compressing with
+    ``algo`` (a model name or the kernel's: lzo-rle, lzo, lz4)."""
     from tqdm.auto import tqdm
-    comp = get_compressor("kernel-lz4")
+    comp = get_compressor(algo)
     # the compressor's own cache is not needed: duplicates are folded by digest in the profile
     comp.cache.max_bytes = 0
     bar = tqdm(total=len(pages), unit="page", desc="analyze", disable=None if progress is None else not progress,
@@ -86,10 +89,10 @@ def analyze(pages: PageSet, chunk_pages: int = 4096, progress: bool | None = Non
         bar.update(chunk.shape[0])
     bar.close()
     prof = reduce_profiles(parts)
-    return summarize(prof, pages.name)
+    return summarize(prof, pages.name, comp.kernel_name)
 
 
-def summarize(prof: Profile, name: str = "") -> dict:
+def summarize(prof: Profile, name: str = "", comp_algorithm: str = "") -> dict:
     nonsame = prof.pages - prof.zero - prof.same_filled
     distinct = len(prof.digests)
     groups = Counter()
@@ -106,6 +109,7 @@ def summarize(prof: Profile, name: str = "") -> dict:
     labels = [f"{LENGTH_BINS[i]}-{LENGTH_BINS[i + 1] - 1}" for i in range(len(LENGTH_BINS) - 2)] + [f">={HUGE} (huge)"]
     return {
         "page_set": name,
+        "comp_algorithm": comp_algorithm,
         "pages": prof.pages,
         "bytes": prof.pages * PAGE_SIZE,
         "zero_pages": prof.zero,
@@ -152,7 +156,7 @@ def format_profile(d: dict) -> str:
              "  duplicate groups by size:"]
     for k, v in d["duplicate_groups"].items():
         lines.append(f"    {k:>6} copies        {v:>10}")
-    lines.append("  compressed length (kernel-lz4), pages:")
+    lines.append(f"  compressed length ({d.get('comp_algorithm') or 'unknown compressor'}), pages:")
     for k, v in d["compressed_length_histogram"].items():
         lines.append(f"    {k:>16}      {v:>10}")
     lines.append(f"  zram would store      {d['zram_stored_bytes']:>12} bytes (ratio {d['compression_ratio']})")

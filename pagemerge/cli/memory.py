@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from engine.compress import DEFAULT_COMPRESSOR
 from engine.errors import InputError
 from engine.pages import PageSet
 
@@ -42,7 +43,7 @@ def cmd_analyze(a) -> int:
     from engine.workloads.manifest import resolve_manifest
     pages = PageSet.open(a.pages)
     resolve_manifest(a.pages, len(pages))       # a manifest that disagrees is an error
-    d = analyze(pages)
+    d = analyze(pages, algo=a.algo)
     print(json.dumps(d, indent=2) if a.json else format_profile(d))
     return 0
 
@@ -70,5 +71,8 @@ def add_parsers(sub) -> None:
 
     an = sub.add_parser("analyze", help="content profile: zero, same-filled, distinct, duplicates, compressibility")
     an.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
+    an.add_argument("--algo", default=DEFAULT_COMPRESSOR,
+                    help="compressor for the length histogram: kernel-lzo-rle (default, the kernel's), "
+                         "kernel-lzo, kernel-lz4 (or the kernel's names)")
     an.add_argument("--json", action="store_true", help="print JSON")
     an.set_defaults(func=cmd_analyze)
