@@ -4,6 +4,30 @@ import pytest
 
 from engine.kernel.zram0 import zram_unavailable_reason
 
+#: fixtures that hand a test the live kernel; a test using one must carry the kernel mark
+KERNEL_FIXTURES = {"live_zram", "live_ksm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse to run a test that asks for the live kernel without the ``kernel`` mark, so
+    ``-m "not kernel"`` never touches zram0 or ksmd."""
+    bad = [it.nodeid for it in items
+           if KERNEL_FIXTURES & set(getattr(it, "fixturenames", ())) and it.get_closest_marker("kernel") is None]
+    if bad:
+        raise pytest.UsageError("tests use the live kernel without @pytest.mark.kernel: " + ", ".join(bad))
+
+
+@pytest.fixture(autouse=True)
+def _kernel_only_when_marked(request, monkeypatch):
+    """A test without the kernel mark that reaches for the live kernel anyway (a kernel
+    session takes the kernel lock before it touches anything) fails instead."""
+    if request.node.get_closest_marker("kernel") is None:
+        import engine.kernel.safety as safety
+
+        def refuse(*a, **k):
+            pytest.fail("this test touches the live kernel (zram0 or KSM) but lacks @pytest.mark.kernel")
+        monkeypatch.setattr(safety, "kernel_lock", refuse)
+
 
 @pytest.fixture
 def live_zram():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.kernel.safety import require_root
 from engine.pages import PageSet, parse_list
 
 from .common import PAGES_HELP, differences_json, load_manifest, manifest_args, nonneg_int, print_side_by_side
@@ -58,12 +59,14 @@ def cmd_simulate(a) -> int:
 
 
 def cmd_kernel(a) -> int:
+    require_root(f"{a.cmd} {a.what}")     # before any work: the live kernel is root's
     sc = scenario(a)
     print_ksm(sc.run_kernel(), a.json, f"live ksmd on {a.pages}: {len(sc.pages)} pages")
     return 0
 
 
 def cmd_compare(a) -> int:
+    require_root(f"{a.cmd} {a.what}")     # before any work: the live kernel is root's
     from engine.scenario import diff_ksm
     sc = scenario(a)
     kernel = sc.run_kernel()
