@@ -16,7 +16,7 @@ import sys
 
 from engine.errors import PagemergeError
 
-from . import claims, ksm, mechanisms, memory, report, zram
+from . import claims, ksm, mechanisms, memory, report, study, zram
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_parsers(sub)
     claims.add_parsers(sub)
     report.add_parsers(sub)
+    study.add_parsers(sub)
     return p
 
 
