@@ -59,7 +59,7 @@ $| = 1; print "ready\n"; my $x = <STDIN>;
 
 def start(argv):
     p = subprocess.Popen(argv, env=ENV, cwd="/", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
+                         stderr=subprocess.DEVNULL, start_new_session=True)   # capture refuses its own group
     line = p.stdout.readline()
     if b"ready" not in line:
         p.kill()

@@ -77,7 +77,8 @@ sys.stdin.read()
 
 def start_workload_process(code: str = PY_WORKLOAD) -> subprocess.Popen:
     """A process the test starts itself, with a minimal environment (no user data, no secrets)."""
-    p = subprocess.Popen([sys.executable, "-S", "-c", code], env=MIN_ENV, cwd="/",
+    # its own session: capture refuses members of its own process group
+    p = subprocess.Popen([sys.executable, "-S", "-c", code], env=MIN_ENV, cwd="/", start_new_session=True,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert b"ready" in p.stdout.readline()
     return p

@@ -30,7 +30,7 @@ sys.stdin.read()
 
 def start_marker_process():
     p = subprocess.Popen([sys.executable, "-S", "-c", MARKER], env=MIN_ENV, cwd="/", stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
+                         stdout=subprocess.PIPE, start_new_session=True)   # capture refuses its own group
     assert p.stdout.readline().startswith(b"ready")
     return p
 
@@ -102,11 +102,17 @@ def test_capture_vanished_pid_is_a_clear_error(tmp_path, capsys):
 def test_capture_without_privilege_names_what_is_missing(tmp_path, monkeypatch, capsys):
     import engine.workloads.capture as cap
 
-    def denied(pid, sig):
+    def denied(self, sig):
         raise PermissionError
-    monkeypatch.setattr(cap.os, "kill", denied)
-    rc = main(["capture", "--pid", str(os.getpid()), "-o", str(tmp_path / "d.pages")])
-    assert rc == 2 and "needs root" in capsys.readouterr().err
+    monkeypatch.setattr(cap._Target, "signal", denied)
+    p = start_marker_process()
+    try:
+        rc = main(["capture", "--pid", str(p.pid), "-o", str(tmp_path / "d.pages")])
+        assert rc == 2 and "needs root" in capsys.readouterr().err
+        assert state(p.pid) != "T" and list(tmp_path.iterdir()) == []
+    finally:
+        p.kill()
+        p.wait()
 
 
 # ---- core files ----------------------------------------------------------------------------
