@@ -11,13 +11,32 @@ ksm                mm/ksm.c                            PTE -> page frame      ba
 patent_claim1      US 9,977,598 claim 1                virtual address ->     on swap-out
                                                        stored page
 =================  ==================================  =====================  ==================
+
+Prior art (before the priority date, 2014-10-27), each pinned to the version it models:
+``esx_2002``, ``difference_engine_2008``, ``ksm_2_6_32``, ``zswap_3_11``, ``zram_3_14``.
+:func:`catalogue` lists every mechanism with its kind, date, reference and summary; the
+compositions of two of them are in :mod:`.combine`.
 """
 from __future__ import annotations
 
 from .base import REGISTRY, Mechanism, Workload, ZramLevelMechanism, register
 from . import upstream_zram, zram_dedup, zram_merge, zsmalloc_fold, ksm_mechanism, patent_claim1  # noqa: F401
+from . import esx_2002, difference_engine_2008, ksm_2_6_32, zswap_3_11, zram_3_14  # noqa: F401
 
 DEFAULT_ORDER = ("upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1")
+#: the executable prior art, oldest first
+PRIOR_ART = ("esx_2002", "difference_engine_2008", "ksm_2_6_32", "zswap_3_11", "zram_3_14")
+
+
+def catalogue() -> list[dict]:
+    """Every registered mechanism: name, kind, date, reference, summary, title and citations,
+    oldest first (the order of a timeline)."""
+    rows = []
+    for name, cls in REGISTRY.items():
+        rows.append({"name": name, "kind": cls.kind, "date": cls.date, "reference": cls.reference,
+                     "summary": cls.summary, "title": cls.title,
+                     "citations": [c._asdict() for c in cls.citations]})
+    return sorted(rows, key=lambda r: (r["date"], r["name"]))
 
 
 def make(name: str, **params) -> Mechanism:
@@ -95,4 +114,4 @@ def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = 
 
 
 __all__ = ["REGISTRY", "Mechanism", "Workload", "ZramLevelMechanism", "register", "make", "run_mechanisms",
-           "compare", "simulate_all", "variant_params", "DEFAULT_ORDER"]
+           "compare", "simulate_all", "variant_params", "catalogue", "DEFAULT_ORDER", "PRIOR_ART"]

@@ -18,6 +18,10 @@ class KsmMechanism(ZramLevelMechanism):
     identity = "full 4096-byte memcmp against pages in the stable and unstable trees"
     metadata = f"rmap_item {RMAP_ITEM_SIZE} B per scanned page + stable node {STABLE_NODE_SIZE} B per KSM page or chain"
     source = "Linux mm/ksm.c (mainline since 2.6.32, 2009)"
+    kind = "design"
+    date = "2024-11-17"
+    reference = "linux-mm-ksm"
+    summary = "KSM as in Linux 6.12-6.18: XXH64 volatility checksum, memcmp trees, chains, use_zero_pages, smart scan"
 
     def __init__(self, algo="kernel-lz4", mem_limit=0, use_zero_pages=False, max_page_sharing=256, smart_scan=False,
                  hash=None):

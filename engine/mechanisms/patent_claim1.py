@@ -200,6 +200,10 @@ class PatentClaim1(Mechanism):
                 f"mapping=slot-remap adds a {REFCOUNT_SIZE} B refcount per stored page, mapping=pte-frame counts "
                 f"the resident frame kept for each shared page")
     source = "US 9,977,598 B2 (MediaTek), claim 1; priority 2014-10-27"
+    kind = "claimed"
+    date = "2014-10-27"
+    reference = "us9977598"
+    summary = "claim 1: compress on swap-out, hash the compressed page, compare within the size branch, map the VA"
 
     def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", predetermined_size=None,
                  identity="full", same_filled=False, large_branch="compressed", hash_input="compressed-bytes",

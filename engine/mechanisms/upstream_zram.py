@@ -15,6 +15,10 @@ class UpstreamZram(ZramLevelMechanism):
     identity = "none: identical pages are stored twice"
     metadata = "none beyond the slot table"
     source = "Linux drivers/block/zram (mainline)"
+    kind = "baseline"
+    date = "2024-11-17"
+    reference = "linux-zram-zsmalloc"
+    summary = "zram as in Linux 6.12-6.18: compress on store, same-filled pages kept as their fill word, no dedup"
 
     def __init__(self, algo="kernel-lz4", mem_limit=0):
         super().__init__(algo, mem_limit)

@@ -172,6 +172,10 @@ class ZramDedup(ZramLevelMechanism):
     identity = "checksum match, then a full compare with the stored page (decompressed unless stored whole)"
     metadata = f"zram_entry {ZRAM_ENTRY_SIZE} B per stored object + {BUCKET_SIZE} B per hash bucket"
     source = "LKML 2017, Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com; Android ports"
+    kind = "design"
+    date = "2017-05-12"
+    reference = "kim-dedup-2017-v5"
+    summary = "inline zram dedup: jhash of the uncompressed page, full compare, slot repointed to a refcounted entry"
 
     def __init__(self, algo="kernel-lz4", mem_limit=0, hash="jhash", compare="all", accounting="consistent"):
         super().__init__(algo, mem_limit)

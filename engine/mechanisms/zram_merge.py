@@ -163,6 +163,10 @@ class ZramMerge(OfflineZramMechanism):
     metadata = (f"rbtree node {RBTREE_NODE_SIZE} B per shared handle; "
                 f"{HLIST_HEAD_SIZE} B per slot while a merge runs")
     source = "LKML 21 Nov 2022, Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru"
+    kind = "design"
+    date = "2022-11-21"
+    reference = "romanov-merge-2022"
+    summary = "offline zram merge: XXH64 of compressed objects, memcmp, slots repointed to one handle"
 
     device_class = ZramMergeDevice
     offline_step = "merge"

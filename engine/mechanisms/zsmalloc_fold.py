@@ -228,6 +228,10 @@ class ZsmallocFold(OfflineZramMechanism):
     identity = "hash bucket, then memcmp of the compared bytes (posted: slot after the header, tail included)"
     metadata = f"fold tree node {FOLD_NODE_SIZE} B per shared object + {RB_ROOT_SIZE} B rb_root per size class"
     source = "LKML 18 Apr 2023, Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru"
+    kind = "design"
+    date = "2023-04-18"
+    reference = "romanov-fold-2023"
+    summary = "offline zsmalloc fold: identical objects behind distinct handles folded into one object"
 
     device_class = ZramFoldDevice
     offline_step = "fold"
