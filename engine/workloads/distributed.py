@@ -129,7 +129,7 @@ def check_stamp(path: str, expected) -> None:
 
 
 # ---- analyze on a cluster -------------------------------------------------------------------
-def profile_range(path: str, stamp, start: int, stop: int, chunk_pages: int, algo: str = "kernel-lz4"):
+def profile_range(path: str, stamp, start: int, stop: int, chunk_pages: int, algo: str):
     """Run on a worker: the partial profile of pages ``start`` to ``stop - 1`` of ``path``."""
     from ..compress import get_compressor
     from ..pages import PageSet
@@ -152,16 +152,19 @@ def chunk_ranges(n_pages: int, chunk_pages: int, n_ranges: int) -> list[tuple[in
 
 
 def analyze_distributed(path: str, workers: int | None = None, scheduler: str | None = None,
-                        chunk_pages: int = 4096, ranges_per_worker: int = 4, algo: str = "kernel-lz4",
+                        chunk_pages: int = 4096, ranges_per_worker: int = 4, algo: str | None = None,
                         progress: bool | None = None) -> dict:
     """The content profile of one page set computed on a Dask cluster; equal to
     :func:`engine.workloads.analyze.analyze` on the same file."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
+    from ..compress import DEFAULT_COMPRESSOR, get_compressor
     from ..pages import PageSet
     from .analyze import Profile, reduce_profiles, summarize
     path = str(path)
+    algo = algo or DEFAULT_COMPRESSOR
+    comp_name = get_compressor(algo).kernel_name      # an unknown compressor is refused here
     with PageSet.open(path) as pages:                 # validates the file here, before any cluster starts
         n = len(pages)
         name = pages.name
@@ -183,4 +186,4 @@ def analyze_distributed(path: str, workers: int | None = None, scheduler: str | 
             bar.close()
             for f in futs:
                 f.cancel()
-    return summarize(prof, name)
+    return summarize(prof, name, comp_name)

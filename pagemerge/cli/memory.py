@@ -43,7 +43,11 @@ def cmd_analyze(a) -> int:
     from engine.workloads.manifest import resolve_manifest
     pages = PageSet.open(a.pages)
     resolve_manifest(a.pages, len(pages))       # a manifest that disagrees is an error
-    d = analyze(pages, algo=a.algo)
+    if a.workers is not None or a.scheduler is not None:   # one huge dump: chunk ranges on a Dask cluster
+        from engine.workloads.distributed import analyze_distributed
+        d = analyze_distributed(a.pages, workers=a.workers, scheduler=a.scheduler, algo=a.algo)
+    else:
+        d = analyze(pages, algo=a.algo)
     print(json.dumps(d, indent=2) if a.json else format_profile(d))
     return 0
 
@@ -75,4 +79,6 @@ def add_parsers(sub) -> None:
                     help="compressor for the length histogram: kernel-lzo-rle (default, the kernel's), "
                          "kernel-lzo, kernel-lz4 (or the kernel's names)")
     an.add_argument("--json", action="store_true", help="print JSON")
+    from .study import cluster_args
+    cluster_args(an)
     an.set_defaults(func=cmd_analyze)
