@@ -285,6 +285,18 @@ def construction_params(patent: str, spec: str, what: str = "--construction") ->
     return {**cset.default_params(), **resolve_choice(cset, parse_choice(spec, what), what)}
 
 
+def chosen_params(patent: str, spec: str, predetermined_size: int | None = None, identity: str = "full") -> dict:
+    """Only the parameters that ``spec`` chooses (``simulate all --construction``), refusing a
+    choice that contradicts ``--predetermined-size`` or ``--patent-identity``."""
+    cset, _bundle = _checked(patent)
+    chosen = resolve_choice(cset, parse_choice(spec))
+    if "predetermined_size" in chosen and predetermined_size is not None:
+        raise InputError("--construction: sets the predetermined size, and so does --predetermined-size; give one")
+    if "identity" in chosen and identity != "full" and chosen["identity"] != identity:
+        raise InputError(f"--construction: identity={chosen['identity']} contradicts --patent-identity {identity}")
+    return chosen
+
+
 def parse_grid(spec: str) -> list[tuple[str, list[tuple[str, str]]]]:
     """``"a=x,b=y;c=z"`` -> combinations, each with its label."""
     combos = []
@@ -349,4 +361,4 @@ def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None,
 
 
 __all__ = ["ConstructionSet", "Construction", "Alternative", "load_constructions", "check_constructions",
-           "construction_params", "construe", "parse_choice", "parse_grid", "resolve_choice", "constructions_path"]
+           "construction_params", "chosen_params", "construe", "parse_choice", "parse_grid", "resolve_choice", "constructions_path"]

@@ -74,9 +74,14 @@ def compare_decisions(default: dict, other: dict, page_of: dict, examples: int =
     """How ``other``'s decisions (page index -> Decision) differ from ``default``'s."""
     differing = sorted(i for i in default.keys() | other.keys() if default.get(i) != other.get(i))
     kinds = Counter(_kind(default.get(i), other.get(i)) for i in differing)
+
+    def action(d):
+        return None if d is None else d.action
+    # examples: pages whose outcome (shared, stored, refused) changed first, then the rest
+    shown = sorted(differing, key=lambda i: (action(default.get(i)) == action(other.get(i)), i))[:examples]
     return {"differs_from_default": len(differing), "differences": dict(sorted(kinds.items())),
             "examples": [{"page": i, "default": describe_decision(default.get(i), page_of),
-                          "this": describe_decision(other.get(i), page_of)} for i in differing[:examples]]}
+                          "this": describe_decision(other.get(i), page_of)} for i in shown]}
 
 
 def construe_runs(workload: Workload, constructions: list[dict], grid: list[dict] = (), *,

@@ -40,6 +40,9 @@ def variant_args(p: argparse.ArgumentParser) -> None:
                    help="patent_claim1: confirm a hash match by a full compare, or hash only (the literal reading)")
     p.add_argument("--predetermined-size", type=nonneg_int("--predetermined-size", 4096), metavar="BYTES",
                    help="the patent's predetermined size, 1 to 4096 (default: zram's huge threshold)")
+    p.add_argument("--construction", metavar="C=A[,...]",
+                   help="patent_claim1 under readings of the claim's words, e.g. large-branch=raw,equal=smaller "
+                        "(ids from 'pagemerge construe'; the others stay at their defaults)")
     p.add_argument("--use-zero-pages", action="store_true", help="KSM use_zero_pages=1")
 
 
@@ -47,8 +50,13 @@ def mechanism_params(a) -> dict:
     from engine.mechanisms import variant_params
     if a.predetermined_size is not None and a.predetermined_size < 1:
         raise InputError("--predetermined-size: must be 1 to 4096 bytes")
-    return variant_params(a.dedup_hash, a.merge_variant, a.fold_variant, a.patent_identity, a.predetermined_size,
-                          a.use_zero_pages)
+    params = variant_params(a.dedup_hash, a.merge_variant, a.fold_variant, a.patent_identity, a.predetermined_size,
+                            a.use_zero_pages)
+    if getattr(a, "construction", None):
+        from claims.constructions import chosen_params
+        params["patent_claim1"].update(chosen_params("US9977598", a.construction, a.predetermined_size,
+                                                     a.patent_identity))
+    return params
 
 
 def mechanism_names(spec: str | None) -> tuple[str, ...]:
