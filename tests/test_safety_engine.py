@@ -279,3 +279,115 @@ def test_signal_during_capture_resumes_the_target_and_removes_the_temp_file(tmp_
             c.kill()
             c.wait()
         reap(p)
+
+
+# ---- 2. core files that lie about their sizes --------------------------------------------------
+def _note(ntype: int, desc: bytes, descsz: int | None = None) -> bytes:
+    name = b"CORE\0"
+    return (struct.pack("<III", len(name), len(desc) if descsz is None else descsz, ntype) + name
+            + b"\0" * (-len(name) % 4) + desc + b"\0" * (-len(desc) % 4))
+
+
+def elf_core(path, loads=(), notes=b"", note_headers=1, data=b""):
+    """An ELF64 little-endian core built by hand: ``note_headers`` PT_NOTE headers all pointing
+    at ``notes``, then one PT_LOAD per ``(vaddr, offset in data, filesz)``; ``data`` starts at
+    the first page boundary after the notes."""
+    phnum = note_headers + len(loads)
+    notes_off = 64 + 56 * phnum
+    data_off = -(-(notes_off + len(notes)) // PAGE_SIZE) * PAGE_SIZE
+    ph = b"".join(struct.pack("<IIQQQQQQ", 4, 0, notes_off, 0, 0, len(notes), 0, 1) for _ in range(note_headers))
+    ph += b"".join(struct.pack("<IIQQQQQQ", 1, 6, data_off + off, va, 0, n, n, PAGE_SIZE) for va, off, n in loads)
+    ehdr = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + bytes(9), 4, 62, 1, 0, 64, 0, 0, 64,
+                       56, phnum, 64, 0, 0)
+    img = ehdr + ph + notes
+    path.write_bytes(img + bytes(data_off - len(img)) + data)
+    return path
+
+
+def run_cli(args, timeout=60):
+    """The CLI in a child process under a time limit: (exit status, stderr, seconds)."""
+    t = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "pagemerge", *args], env=dict(MIN_ENV, PYTHONPATH=REPO),
+                       capture_output=True, text=True, timeout=timeout, cwd="/")
+    return r.returncode, r.stderr, time.monotonic() - t
+
+
+def assert_one_line_refusal(rc, err, *needles):
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("pagemerge: ") and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+
+
+def test_core_nt_file_claiming_2_to_40_entries_is_refused_at_once(tmp_path):
+    desc = struct.pack("<QQ", 1 << 40, PAGE_SIZE) + struct.pack("<QQQ", 0x1000, 0x2000, 0) + b"/lib/x\0"
+    core = elf_core(tmp_path / "c", loads=[(0x1000, 0, PAGE_SIZE)], notes=_note(0x46494C45, desc),
+                    data=b"A" * PAGE_SIZE)
+    out = tmp_path / "o.pages"
+    rc, err, secs = run_cli(["capture", "--core", str(core), "-o", str(out)], timeout=30)
+    assert_one_line_refusal(rc, err, str(core), f"claims {1 << 40} mapped files", "at most 1")
+    assert secs < 20 and sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_core_with_20000_loads_on_one_page_is_refused_not_inflated(tmp_path):
+    core = elf_core(tmp_path / "c", loads=[(0x10000000 + k * PAGE_SIZE, 0, PAGE_SIZE) for k in range(20000)],
+                    data=b"B" * PAGE_SIZE)
+    assert core.stat().st_size < 2 << 20                 # about 1 MiB of headers and one page
+    out = tmp_path / "o.pages"
+    rc, err, secs = run_cli(["capture", "--core", str(core), "-o", str(out)])
+    assert_one_line_refusal(rc, err, str(core), "overlap in the file")
+    assert secs < 30 and sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_core_segments_overlapping_in_memory_are_refused(tmp_path):
+    core = elf_core(tmp_path / "c", loads=[(0x400000, 0, 2 * PAGE_SIZE), (0x401000, 2 * PAGE_SIZE, PAGE_SIZE)],
+                    data=b"C" * 3 * PAGE_SIZE)
+    rc, err, _ = run_cli(["capture", "--core", str(core), "-o", str(tmp_path / "o.pages")])
+    assert_one_line_refusal(rc, err, "overlap in memory")
+
+
+def test_core_note_headers_repeated_past_the_file_size_are_refused(tmp_path):
+    prps = bytearray(136)
+    notes = _note(3, bytes(prps)) * 400                  # about 60 KB of notes
+    core = elf_core(tmp_path / "c", loads=[(0x1000, 0, PAGE_SIZE)], notes=notes, note_headers=5000,
+                    data=b"D" * PAGE_SIZE)
+    rc, err, secs = run_cli(["capture", "--core", str(core), "-o", str(tmp_path / "o.pages")])
+    assert_one_line_refusal(rc, err, "PT_NOTE segments add up to more than the file")
+    assert secs < 30
+
+
+def test_core_note_running_past_its_segment_ends_the_walk(tmp_path):
+    desc = bytes(136)
+    notes = _note(3, desc, descsz=0xFFFFFF00)            # claims a 4 GiB descriptor
+    core = elf_core(tmp_path / "c", loads=[(0x1000, 0, PAGE_SIZE)], notes=notes, data=b"E" * PAGE_SIZE)
+    from engine.workloads.core import capture_core
+    man = capture_core(str(core), str(tmp_path / "o.pages"))
+    assert len(man) == 1 and PageSet.open(tmp_path / "o.pages")[0] == b"E" * PAGE_SIZE
+
+
+def test_core_output_is_the_distinct_file_bytes_and_never_larger_than_the_core(tmp_path):
+    # three segments of 1, 2 and 3 pages at distinct offsets: 6 pages, hand-counted
+    data = b"".join(bytes([k]) * PAGE_SIZE for k in range(1, 7))
+    core = elf_core(tmp_path / "c", loads=[(0x10000, 0, PAGE_SIZE), (0x20000, PAGE_SIZE, 2 * PAGE_SIZE),
+                                           (0x30000, 3 * PAGE_SIZE, 3 * PAGE_SIZE)], data=data)
+    out = tmp_path / "o.pages"
+    from engine.workloads.core import capture_core
+    man = capture_core(str(core), str(out))
+    assert out.stat().st_size == 6 * PAGE_SIZE <= core.stat().st_size
+    assert man.vaddr == [0x10000, 0x20000, 0x21000, 0x30000, 0x31000, 0x32000]
+    assert out.read_bytes() == data
+
+
+def test_core_with_many_mapped_files_is_read_in_near_linear_time(tmp_path):
+    n_files, n_pages = 100_000, 2000
+    starts = [0x7F0000000000 + k * 0x10000 for k in range(n_files)]
+    desc = struct.pack("<QQ", n_files, PAGE_SIZE) + b"".join(struct.pack("<QQQ", s, s + 0x1000, 0) for s in starts) \
+        + b"".join(b"/lib/f%d\0" % k for k in range(n_files))
+    data = bytes(PAGE_SIZE * (n_pages + 1))
+    core = elf_core(tmp_path / "c", loads=[(0x555000000000, 0, PAGE_SIZE * n_pages),
+                                           (starts[500], PAGE_SIZE * n_pages, PAGE_SIZE)],
+                    notes=_note(0x46494C45, desc), data=data)
+    from engine.workloads.core import capture_core
+    t = time.monotonic()
+    man = capture_core(str(core), str(tmp_path / "o.pages"))
+    assert time.monotonic() - t < 10                     # a linear scan per page took minutes
+    assert len(man) == n_pages + 1 and man.region[-1] == "/lib/f500" and set(man.region[:-1]) == {"[anon]"}
