@@ -8,49 +8,28 @@ from pathlib import Path
 
 
 
-def _q(s) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-def imported_yaml(imp) -> str:
-    """The imported claims (and bibliographic data, where the format has it) as quoted YAML,
-    in the same shape as the bundled patent.yaml."""
-    lines = [f"# imported by 'pagemerge claims import' from {imp.source}"]
-    pat = imp.biblio.get("patent") if imp.biblio else None
-    if pat is not None:
-        d = json.loads(pat.model_dump_json(exclude_none=True))
-        for k, v in d.items():
-            lines.append(f"{k}: {json.dumps(v, ensure_ascii=False)}")
-    elif imp.number:
-        lines.append(f"number: {_q(imp.number)}")
-    lines.append("claims:")
-    for c in imp.claims:
-        lines.append(f"  - number: {c.number}")
-        lines.append(f"    text: {_q(f'{c.number}. {c.text}')}")
-        src = c.source + (f"; pinpoint {imp.pinpoints[c.number]}" if c.number in imp.pinpoints else "")
-        lines.append(f"    source: {_q(src)}")
-    return "\n".join(lines) + "\n"
-
-
 def cmd_import(a) -> int:
     from claims.ingest import import_file
-    from claims.store import output_dir
-    from engine.fileio import AtomicFile
-    docs = import_file(a.file)
-    for k, imp in enumerate(docs):
-        if a.output:
-            out = Path(a.output) if len(docs) == 1 else Path(a.output).with_name(f"{Path(a.output).stem}-{k + 1}.yaml")
-        else:
-            out = output_dir() / "claims" / f"{imp.number or Path(a.file).stem}.yaml"
-        with AtomicFile(out) as f:
-            f.write(imported_yaml(imp).encode())
+    from claims.store import save_imported
+    from claims.store import normal_number
+    docs = import_file(a.file, number=normal_number(a.number) if a.number else "")
+    if a.output and len(docs) > 1:
+        from engine.errors import InputError
+        raise InputError(f"{a.file}: holds {len(docs)} documents; -o names one file (import without -o to save "
+                         f"each under output/claims/)")
+    for imp in docs:
+        out = save_imported(imp, Path(a.output) if a.output else None, force=a.force)
         ind = sum(1 for c in imp.claims if c.independent)
-        print(f"{imp.source}: {len(imp.claims)} claims ({ind} independent, {len(imp.claims) - ind} dependent), "
-              f"{sum(len(c.elements) for c in imp.claims)} elements -> {out}")
+        print(f"{imp.source}: {imp.number or 'no number'}: {len(imp.claims)} claims ({ind} independent, "
+              f"{len(imp.claims) - ind} dependent), {sum(len(c.elements) for c in imp.claims)} elements -> {out}")
+        for note in imp.notes:
+            print(f"  note: {note}")
         for c in imp.claims:
             dep = f"depends on {', '.join(map(str, c.parents))}" if c.parents else "independent"
-            pin = f"  [{imp.pinpoints[c.number]}]" if c.number in imp.pinpoints else ""
-            print(f"  claim {c.number:>2}: {dep}; elements {', '.join(e.id for e in c.elements)}{pin}")
+            pin = f"  [{c.pinpoint}]" if c.pinpoint else ""
+            mpf = [e.id for e in c.elements if e.means_plus_function]
+            flag = f"; 112(f) candidates {', '.join(mpf)}" if mpf else ""
+            print(f"  claim {c.number:>2}: {dep}; elements {', '.join(e.id for e in c.elements)}{flag}{pin}")
     return 0
 
 
@@ -62,7 +41,7 @@ def cmd_show(a) -> int:
     flags = prior_art_flags(b)
     if a.json:
         d = json.loads(b.model_dump_json())
-        d["priority_date"] = b.patent.priority_date.isoformat()
+        d["priority_date"] = b.patent.priority_date.isoformat() if b.patent.priority_date else None
         d["prior_art_flags"] = flags
         g = dependency_graph(b.claims)
         d["dependency_edges"] = sorted(g.edges)
@@ -72,10 +51,10 @@ def cmd_show(a) -> int:
     print(f"{p.display_number}: {p.title.value}")
     print(f"  assignee        {p.assignee.value}")
     print(f"  inventors       {', '.join(p.inventors)}")
-    print(f"  application     {p.application_number.value}, filed {p.filing_date}")
+    print(f"  application     {p.application_number.value or 'not given'}, filed {p.filing_date or 'date not given'}")
     for pc in p.priority_claims:
         print(f"  priority        {pc.kind} {pc.number}, {pc.date}")
-    print(f"  priority date   {p.priority_date}")
+    print(f"  priority date   {p.priority_date or 'not known from the imported document'}")
     if p.grant_date:
         print(f"  granted         {p.grant_date}")
     print(f"  CPC             {', '.join(p.cpc)}")
@@ -93,9 +72,11 @@ def cmd_show(a) -> int:
             continue
         flush()
         kind = "independent" if c.independent else f"dependent on {', '.join(map(str, c.parents))}"
-        print(f"  {c.number}. [{kind}; transition '{c.transition}' ({c.transition_type or '-'})]")
+        pin = f"; {c.pinpoint}" if c.pinpoint else ""
+        print(f"  {c.number}. [{kind}; transition '{c.transition}' ({c.transition_type or '-'}){pin}]")
         for e in c.elements:
-            print(f"     {e.id:<8} {e.role:<10} {e.text}")
+            mpf = "  (112(f) candidate)" if e.means_plus_function else ""
+            print(f"     {e.id:<10} {e.role:<10} {e.text}{mpf}")
     flush()
     print("\nDependency tree")
     print("  " + render_tree(dependency_graph(b.claims)).replace("\n", "\n  "))
@@ -118,17 +99,33 @@ def cmd_show(a) -> int:
 
 def cmd_check(a) -> int:
     from claims.chart import check_chart
+    from claims.parse import check_claims
     from claims.store import DATA, load_bundle
-    path = a.chart or str(DATA / "US9977598" / "chart.yaml")
-    b = load_bundle(chart_path=path)
-    problems = check_chart(b, where=str(path))
+    if a.chart and a.patent:
+        from engine.errors import InputError
+        raise InputError("claims check: give a CHART or --patent, not both")
+    if a.patent:
+        b = load_bundle(a.patent)
+        path = str(DATA / b.patent.number / "chart.yaml") if b.chart is not None else b.patent.number
+    else:
+        path = a.chart or str(DATA / "US9977598" / "chart.yaml")
+        b = load_bundle(chart_path=path)
+    problems = check_claims(b, where=b.patent.number)
+    if b.chart is not None:
+        problems += check_chart(b, where=str(path))
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
         print(f"pagemerge: {path}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
+    loaded = [c for c in b.claims if c.loaded]
+    claims = f"{len(loaded)} claims loaded ({sum(1 for c in loaded if c.independent)} independent)"
+    if b.chart is None:
+        print(f"{b.patent.number}: ok: {claims}, dependencies and elements consistent; no claim chart yet")
+        return 0
     c = b.chart
-    print(f"{path}: ok: {len(c.rows)} rows, every element of claims {c.claims} against {len(c.mechanisms)} mechanisms")
+    print(f"{path}: ok: {len(c.rows)} rows, every element of claims {c.claims} against {len(c.mechanisms)} "
+          f"mechanisms; {claims}")
     return 0
 
 
@@ -149,9 +146,12 @@ def add_parser(sub) -> None:
     i = cs.add_parser("import", help="claims from a USPTO XML, a patent PDF or pasted text")
     i.add_argument("file", metavar="FILE")
     i.add_argument("-o", "--output", metavar="OUT.yaml", help="default: output/claims/<NUMBER>.yaml")
+    i.add_argument("--force", action="store_true", help="replace an existing output file")
+    i.add_argument("--number", metavar="N", help="the patent number, for pasted text that does not give it")
     i.set_defaults(func=cmd_import)
     k = cs.add_parser("check", help="every element x every mechanism, evidence that exists, dated references")
     k.add_argument("chart", nargs="?", metavar="CHART")
+    k.add_argument("--patent", metavar="N", help="check a patent (bundled or imported) and its chart, if it has one")
     k.set_defaults(func=cmd_check)
     j = cs.add_parser("schema", help="the JSON Schema of patents, claims, references and charts")
     j.set_defaults(func=cmd_schema)

@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Status = Literal["present", "absent", "partial", "undetermined"]
-ReviewerStatus = Literal["draft", "reviewed", "approved"]
+ReviewerStatus = Literal["draft", "reviewed", "disputed"]
+#: what an earlier reference discloses of an element (prior-art analysis)
+DisclosureStatus = Literal["disclosed", "partly disclosed", "not disclosed", "undetermined"]
 DateKind = Literal["publication", "post", "commit", "release", "filing", "priority", "grant", "conference"]
 Role = Literal["preamble", "limitation", "reference"]
 
@@ -49,12 +51,12 @@ class PriorityClaim(Strict):
 class Patent(Strict):
     number: str                     # "US9977598"
     kind: str                       # "B2"
-    title: Sourced
-    assignee: Sourced
-    inventors: list[str]
+    title: Sourced = Field(default_factory=lambda: Sourced(value=""))
+    assignee: Sourced = Field(default_factory=lambda: Sourced(value=""))
+    inventors: list[str] = Field(default_factory=list)
     inventors_source: str = ""
-    application_number: Sourced
-    filing_date: dt.date
+    application_number: Sourced = Field(default_factory=lambda: Sourced(value=""))
+    filing_date: dt.date | None = None   # None only for a patent imported from a document that does not give it
     filing_date_source: str = ""
     priority_claims: list[PriorityClaim] = Field(default_factory=list)
     grant_date: dt.date | None = None
@@ -64,11 +66,19 @@ class Patent(Strict):
     abstract: Sourced | None = None
     claims_total: int | None = None
 
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number_ok(cls, v):
+        v = quoted_string(v, "patent number")
+        if not re.fullmatch(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}", v):
+            raise ValueError(f"patent number {v[:40]!r} must look like 'US9977598' (country code and digits)")
+        return v
+
     @property
-    def priority_date(self) -> dt.date:
-        """The earliest priority date claimed (else the filing date)."""
-        dates = [p.date for p in self.priority_claims] + [self.filing_date]
-        return min(dates)
+    def priority_date(self) -> dt.date | None:
+        """The earliest priority date claimed (else the filing date); None if neither is known."""
+        dates = [p.date for p in self.priority_claims] + ([self.filing_date] if self.filing_date else [])
+        return min(dates) if dates else None
 
     @property
     def display_number(self) -> str:
@@ -79,11 +89,13 @@ class Patent(Strict):
 
 
 class Element(Strict):
-    id: str                         # "1[pre]", "1[a]"
+    id: str                         # "1[pre]", "1[a]", nested "1[a.i]", "1[a.i.1]"
     role: Role
     text: str
     start: int                      # character offsets in the claim text
     end: int
+    parent: str = ""                # the enclosing element's id, for nested limitations
+    means_plus_function: bool = False   # a 35 U.S.C. 112(f) candidate ("means for" / "step for" + function)
 
     @field_validator("id", mode="before")
     @classmethod
@@ -102,6 +114,7 @@ class Claim(Strict):
     transition_type: Literal["open", "closed", "partially closed", ""] = ""
     elements: list[Element] = Field(default_factory=list)
     source: str = ""
+    pinpoint: str = ""              # where the claim is printed ("6:49-6:68", column:line, for a PDF)
     how_to_load: str = ""
 
     @model_validator(mode="after")
@@ -116,13 +129,18 @@ class Claim(Strict):
         if not self.loaded:
             return []
         if self.independent:
-            return [e for e in self.elements if e.role != "reference"]
-        return [e for e in self.elements if e.role == "limitation"]
+            return [e for e in self.elements if e.role != "reference" and not e.parent]
+        return [e for e in self.elements if e.role == "limitation" and not e.parent]
 
 
 class Reference(Strict):
     id: str
     title: str
+    #: prior-art (cut-off checked against the priority date), supporting (a further document on
+    #: a prior-art system: ``supports`` names it), design (a later design), context, patent
+    role: Literal["prior-art", "supporting", "design", "context", "patent"] = "context"
+    supports: str = ""
+    version: str = ""               # the exact version read ("v2.6.32", "OSDI 2002 HTML edition")
     authors: list[str] = Field(default_factory=list)
     date: str                       # YYYY, YYYY-MM or YYYY-MM-DD (precision as known)
     date_kind: DateKind
@@ -154,6 +172,8 @@ class Reference(Strict):
     def predates(self, priority: dt.date) -> bool | None:
         """True if every day the date can mean is before ``priority``, False if none is,
         None if the date's precision straddles it. A flagged suggestion, never a conclusion."""
+        if priority is None:
+            return None
         lo, hi = self.date_range()
         if hi < priority:
             return True
@@ -175,8 +195,8 @@ class CodeEvidence(Strict):
 
 class Citation(Strict):
     reference: str                  # Reference.id
-    pinpoint: str                   # Message-ID, col:line, file:function@commit, section
-    quote: str = ""
+    pinpoint: str = ""              # tag + file:lines, section/page, column:line, paragraph, Message-ID
+    quote: str = ""                 # a short quote from the reference's own text
 
 
 class Evidence(Strict):
@@ -191,9 +211,15 @@ class ChartRow(Strict):
     status: Status
     reasoning: str
     evidence: Evidence = Field(default_factory=Evidence)
+    #: sub-limitation id -> status, for an element split into sub-limitations ("1[b.1]")
+    parts: dict[str, Status] = Field(default_factory=dict)
+    #: what the design does differently, in neutral technical words ("does not compress before
+    #: comparing"); required where the status is not present
+    difference: str = ""
     reviewer_status: ReviewerStatus = "draft"
     reviewer: str = ""
     reviewed_on: dt.date | None = None
+    review_comment: str = ""
 
     @field_validator("element", "mechanism", mode="before")
     @classmethod
@@ -218,3 +244,70 @@ class ClaimChartBundle(Strict):
     claims: list[Claim]
     references: list[Reference]
     chart: Chart | None = None
+
+
+class SubLimitation(Strict):
+    """A part of a claim element that a reference or design may meet on its own
+    (``1[b]`` -> ``1[b.1]`` compressing, ``1[b.2]`` hash of the compressed page). ``text`` is
+    the element's own words for that part, verbatim."""
+    id: str
+    text: str
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_is_string(cls, v):
+        return quoted_string(v, "sub-limitation id")
+
+
+class Limitations(Strict):
+    """``limitations.yaml``: the sub-limitations of each element, shared by both analyses."""
+    patent: str
+    elements: dict[str, list[SubLimitation]] = Field(default_factory=dict)
+
+
+class PriorArtCell(Strict):
+    """One element against one reference dated before the priority date."""
+    element: str
+    reference: str
+    status: DisclosureStatus
+    parts: dict[str, DisclosureStatus] = Field(default_factory=dict)
+    reasoning: str
+    citations: list[Citation] = Field(default_factory=list)
+    #: events of the reference's executable model (the engine mechanism whose ``reference`` is
+    #: this reference), counted in a run; the mechanism is found by reference, never typed here
+    events: list[EventEvidence] = Field(default_factory=list)
+    code: list[CodeEvidence] = Field(default_factory=list)
+    reviewer_status: ReviewerStatus = "draft"
+    reviewer: str = ""
+    reviewed_on: dt.date | None = None
+    review_comment: str = ""
+
+    @field_validator("element", "reference", mode="before")
+    @classmethod
+    def _str(cls, v):
+        return quoted_string(v, "element or reference")
+
+
+class Combination(Strict):
+    """A candidate combination of references, flagged for a reviewer: which reference covers
+    which element, and the question the reviewer must answer about putting them together."""
+    id: str
+    references: list[str]
+    covers: dict[str, str]          # element id -> reference id
+    question: str
+    reviewer_status: ReviewerStatus = "draft"
+    reviewer: str = ""
+    reviewed_on: dt.date | None = None
+    review_comment: str = ""
+
+
+class PriorArtAnalysis(Strict):
+    """``prior_art.yaml``: every element of every loaded claim against every reference dated
+    before the priority date, then candidate combinations."""
+    patent: str
+    title: str = ""
+    references: list[str]
+    cells: list[PriorArtCell]
+    combinations: list[Combination] = Field(default_factory=list)
+    disclaimer: str = ("Technical evidence for review, not legal advice. Statuses say what each reference "
+                       "describes, not what follows from it in law.")

@@ -1,14 +1,21 @@
-"""Loading patents, references and charts from YAML, with one-line errors.
+"""Loading patents, references and charts from YAML, with one-line errors; saving imports.
 
 The bundled data lives in ``claims/data/<NUMBER>/`` (``patent.yaml``, ``references.yaml``,
 ``chart.yaml``). Claims imported with ``pagemerge claims import`` are saved in
 ``output/claims/<NUMBER>.yaml`` (the git-ignored output folder, relative to the working
-directory, or ``$PAGEMERGE_OUTPUT``). ``claims show`` lays them over the bundled ones, so
-claims 3 to 16 of US 9,977,598 appear once a user imports their copy of the PDF.
+directory, or ``$PAGEMERGE_OUTPUT``). They are laid over the bundled claims that are not yet
+loaded, so claims 3 to 16 of US 9,977,598 appear once a user imports their copy of the PDF.
+A patent that is not bundled is loaded from its import alone: ``claims show``, ``claims
+check`` and ``report --patent`` work on it like on a bundled one.
+
+An import is saved with its full structure (elements with offsets and nesting, parents as
+the source stated them, pinpoints), written by the YAML library's own emitter, which escapes
+every character YAML cannot carry raw; what the importer saved is exactly what is loaded.
 """
 from __future__ import annotations
 
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,6 +28,7 @@ from .model import Chart, Claim, ClaimChartBundle, Patent, Reference
 from .parse import parse_claim, strip_number
 
 DATA = Path(str(files("claims") / "data"))
+_NUMBER = re.compile(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}")
 
 
 def output_dir() -> Path:
@@ -28,12 +36,8 @@ def output_dir() -> Path:
 
 
 def load_yaml(path: Path):
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError) as e:
-        raise InputError(f"{path}: cannot read ({e})") from None
+    from engine.fileio import read_text_input
+    text = read_text_input(path, "YAML file")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -61,6 +65,12 @@ def claims_from_dicts(items: list[dict], path) -> list[Claim]:
         if c.get("loaded", True) is False or not c.get("text"):
             out.append(Claim(number=n, text="", loaded=False, independent=None,
                              how_to_load=c.get("how_to_load", ""), source=c.get("source", "")))
+            continue
+        if "elements" in c:                      # a saved import: its structure as the source gave it
+            try:
+                out.append(Claim.model_validate(c))
+            except ValidationError as e:
+                raise validation_error(f"{path}: claims[{i}]", e) from None
             continue
         out.append(parse_claim(n, strip_number(str(c["text"])), source=c.get("source", "")))
     return out
@@ -100,35 +110,92 @@ def chart_from_dict(d, path) -> Chart:
         raise validation_error(path, e) from None
 
 
+def imported_path(number: str) -> Path:
+    """``output/claims/<NUMBER>.yaml``, with the number checked against its format and the
+    path proven to stay inside the folder (the number comes from a document)."""
+    from engine.fileio import inside
+    if not _NUMBER.fullmatch(number or ""):
+        raise InputError(f"{number[:40]!r}: not a patent number (e.g. US9977598); it cannot name a file")
+    return inside(output_dir() / "claims", f"{number}.yaml", "patent number")
+
+
+def normal_number(number: str) -> str:
+    """"US 9,977,598 B2", "us9977598", "9977598" -> "US9977598" (as given if it is no number)."""
+    from .ingest import normalize_number
+    n = (number or "").strip().upper()
+    if _NUMBER.fullmatch(n):
+        return n
+    found = normalize_number(n)
+    return found[0] if found else n
+
+
+def load_imported(number: str) -> dict | None:
+    p = imported_path(number)
+    if not p.exists():
+        return None
+    d = load_yaml(p)
+    if not isinstance(d, dict):
+        raise InputError(f"{p}: expected a mapping with the patent's number and claims")
+    return d
+
+
 def overlay_claims(number: str, claims: list[Claim]) -> list[Claim]:
     """Replace not-yet-loaded claims by imported ones from ``output/claims/NUMBER.yaml``."""
-    p = output_dir() / "claims" / f"{number}.yaml"
-    if not p.exists():
+    d = load_imported(number)
+    if d is None:
         return claims
-    d = load_yaml(p)
-    imported = {c.number: c for c in claims_from_dicts((d or {}).get("claims", []), p) if c.loaded}
+    p = imported_path(number)
+    imported = {c.number: c for c in claims_from_dicts(d.get("claims", []), p) if c.loaded}
+    have = {x.number for x in claims}
     return [imported.get(c.number, c) if not c.loaded else c for c in claims] + \
-        [c for n, c in sorted(imported.items()) if n not in {x.number for x in claims}]
+        [c for n, c in sorted(imported.items()) if n not in have]
 
 
 def bundled_numbers() -> list[str]:
     return sorted(p.name for p in DATA.iterdir() if (p / "patent.yaml").exists())
 
 
+def imported_numbers() -> list[str]:
+    d = output_dir() / "claims"
+    try:
+        return sorted(p.stem for p in d.iterdir() if p.suffix == ".yaml" and _NUMBER.fullmatch(p.stem))
+    except OSError:
+        return []
+
+
+def _imported_bundle(number: str) -> ClaimChartBundle | None:
+    d = load_imported(number)
+    if d is None:
+        return None
+    p = imported_path(number)
+    d = dict(d)
+    d.pop("imported_from", None)
+    d.pop("notes", None)
+    patent, claims = patent_from_dict(d, p)
+    if patent.number != number:
+        raise InputError(f"{p}: holds patent {patent.number}, not {number}")
+    return ClaimChartBundle(patent=patent, claims=claims, references=[], chart=None)
+
+
 def load_bundle(number: str = "US9977598", chart_path: str | Path | None = None, overlay: bool = True) -> ClaimChartBundle:
     """The patent, claims, references and chart (bundled, or ``chart_path`` with the patent
-    and references found beside it or in the bundled data)."""
+    and references found beside it or in the bundled data), or a patent known only from
+    its import (no references, no chart)."""
     chart = None
-    base = DATA / number.replace(" ", "").replace(",", "")
+    number = normal_number(number)
+    base = DATA / number
     if chart_path is not None:
         chart_path = Path(chart_path)
         chart = chart_from_dict(load_yaml(chart_path), chart_path)
         number = chart.patent
         base = chart_path.parent if (chart_path.parent / "patent.yaml").exists() else DATA / number
     if not (base / "patent.yaml").exists():
-        known = ", ".join(bundled_numbers())
-        raise InputError(f"{number}: no such patent in the bundled data (known: {known}); import it with "
-                         f"'pagemerge claims import FILE'")
+        b = _imported_bundle(number) if _NUMBER.fullmatch(number) else None
+        if b is not None:
+            return b.model_copy(update={"chart": chart}) if chart is not None else b
+        known = ", ".join(bundled_numbers() + [n + " (imported)" for n in imported_numbers()])
+        raise InputError(f"{number}: no such patent in the bundled data or the imports (known: {known}); "
+                         f"import it with 'pagemerge claims import FILE'")
     patent, claims = patent_from_dict(load_yaml(base / "patent.yaml"), base / "patent.yaml")
     if overlay:
         claims = overlay_claims(patent.number, claims)
@@ -137,3 +204,59 @@ def load_bundle(number: str = "US9977598", chart_path: str | Path | None = None,
     if chart is None and (base / "chart.yaml").exists():
         chart = chart_from_dict(load_yaml(base / "chart.yaml"), base / "chart.yaml")
     return ClaimChartBundle(patent=patent, claims=claims, references=refs, chart=chart)
+
+
+def imported_document(imp) -> dict:
+    """An import as the mapping saved in ``output/claims/<NUMBER>.yaml``: the patent's data
+    where the format has it (else its number and kind) and every claim with its structure."""
+    pat = imp.biblio.get("patent") if imp.biblio else None
+    d: dict = {"imported_from": imp.source}
+    if pat is not None:
+        d.update(pat.model_dump(mode="json", exclude_none=True))
+    else:
+        d["number"] = imp.number
+        d["kind"] = imp.kind or ""
+    if imp.notes:
+        d["notes"] = list(imp.notes)
+    d["claims"] = [c.model_dump(mode="json") for c in imp.claims]
+    return d
+
+
+_HEAD = "# imported by 'pagemerge claims import'; every value as the document gave it\n"
+
+
+def dump_imported(imp) -> bytes:
+    head = _HEAD
+    body = yaml.safe_dump(imported_document(imp), sort_keys=False, allow_unicode=True, width=1 << 30,
+                          default_flow_style=False)
+    return (head + body).encode("utf-8")
+
+
+def save_imported(imp, out: Path | None = None, force: bool = False) -> Path:
+    """Write an import to ``out`` (default ``output/claims/<NUMBER>.yaml``) atomically; an
+    existing file is replaced only with ``force``. The saved file is read back and compared
+    with what was imported before it is renamed into place."""
+    from engine.fileio import AtomicFile
+    replaceable = None
+    if out is None:
+        if not imp.number:
+            raise InputError(f"{imp.source}: the document gives no patent number; name the output with -o "
+                             f"or give it with --number")
+        out = imported_path(imp.number)
+        replaceable = _earlier_import                # the default place holds our own earlier import
+    data = dump_imported(imp)
+    back = yaml.safe_load(data.decode("utf-8"))
+    loaded = claims_from_dicts(back.get("claims", []), out)
+    if [c.model_dump() for c in loaded] != [c.model_dump() for c in imp.claims]:
+        raise InputError(f"{out}: the saved claims would not read back as imported (please report this)")
+    with AtomicFile(out, force=force, replaceable=replaceable) as f:
+        f.write(data)
+    return out
+
+
+def _earlier_import(p: Path) -> bool:
+    try:
+        with open(p, "rb") as f:
+            return f.read(len(_HEAD.encode())) == _HEAD.encode()
+    except OSError:
+        return False

@@ -7,9 +7,40 @@ def _esc(s: str) -> str:
     return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def write_pdf(path, pages, size=(612, 792)):
+_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    s = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    out, i, j = bytearray(), 0, 0
+    for b in data:
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(b ^ s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+
+def _standard_security(user_password: str, doc_id: bytes, perms: int = -44):
+    """PDF standard security handler, revision 2 (40-bit RC4): the /O and /U entries and the
+    file key, as in the PDF reference (algorithms 3.2 to 3.4)."""
+    import hashlib
+    pad = lambda pw: (pw.encode("latin-1") + _PAD)[:32]  # noqa: E731
+    o = _rc4(hashlib.md5(pad(user_password + "-owner")).digest()[:5], pad(user_password))
+    key = hashlib.md5(pad(user_password) + o + perms.to_bytes(4, "little", signed=True) + doc_id).digest()[:5]
+    u = _rc4(key, _PAD)
+    return o, u, key
+
+
+def write_pdf(path, pages, size=(612, 792), user_password: str | None = None):
     """``pages``: a list of lists of (x, y, text, font size); an empty list is a page with a
-    drawn rectangle and no text."""
+    drawn rectangle and no text. ``user_password``: encrypt the file (RC4, revision 2), so
+    that it cannot be read without the password."""
+    import hashlib
     objs = []
 
     def add(body: bytes) -> int:
@@ -29,6 +60,12 @@ def write_pdf(path, pages, size=(612, 792)):
         else:
             ops = ["0.5 g 72 72 468 648 re f"]
         stream = "\n".join(ops).encode("latin-1")
+        if user_password is not None:
+            doc_id = hashlib.md5(str(path).encode()).digest()
+            _o, _u, fkey = _standard_security(user_password, doc_id)
+            num = len(objs) + 1
+            okey = hashlib.md5(fkey + num.to_bytes(3, "little") + (0).to_bytes(2, "little")).digest()[:10]
+            stream = _rc4(okey, stream)
         cid = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         pid = add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 %d 0 R >> >> "
                   b"/Contents %d 0 R >>" % (pages_id, size[0], size[1], font, cid))
@@ -36,6 +73,12 @@ def write_pdf(path, pages, size=(612, 792)):
     objs[pages_id - 1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (
         b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    encrypt = b""
+    if user_password is not None:
+        doc_id = hashlib.md5(str(path).encode()).digest()
+        o, u, _key = _standard_security(user_password, doc_id)
+        enc = add(b"<< /Filter /Standard /V 1 /R 2 /O <%s> /U <%s> /P -44 >>" % (o.hex().encode(), u.hex().encode()))
+        encrypt = b" /Encrypt %d 0 R /ID [<%s> <%s>]" % (enc, doc_id.hex().encode(), doc_id.hex().encode())
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, body in enumerate(objs, 1):
@@ -45,7 +88,7 @@ def write_pdf(path, pages, size=(612, 792)):
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
     for off in offsets:
         out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, catalog, xref)
+    out += b"trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, catalog, encrypt, xref)
     with open(path, "wb") as f:
         f.write(bytes(out))
 

@@ -14,7 +14,7 @@ from claims.ingest import import_file
 from claims.model import ClaimChartBundle, Reference
 from claims.parse import find_parents, parse_claim, split_claims_text
 from claims.store import DATA, load_bundle
-from engine.cli import main
+from pagemerge.cli import main
 from tests.pdfgen import two_column_patent, write_pdf
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "patent-US9977598.md"
@@ -166,10 +166,11 @@ def test_yaml_11_booleans_and_malformed_yaml(chart_dir, capsys):
 def test_reference_without_a_date(chart_dir, capsys):
     r = chart_dir / "references.yaml"
     data = yaml.safe_load(r.read_text())
+    victim = data[2]["id"]
     del data[2]["date"]
     r.write_text(yaml.safe_dump(data, allow_unicode=True))
     rc, err = run_check(capsys, chart_dir / "chart.yaml")
-    assert rc == 2 and "'vmware-esx-2002' has no date" in err
+    assert rc == 2 and f"{victim!r} has no date" in err
 
 
 def test_schema_is_exported(capsys):
@@ -220,9 +221,11 @@ def test_uspto_xml_weekly_file(tmp_path):
     assert [d.number for d in docs] == ["US9977598", "US9977599"]
     d = docs[0]
     c1, c2 = d.claims
-    assert [e.id for e in c1.elements] == ["1[pre]", "1[a]", "1[b]", "1[c]"]
+    assert [e.id for e in c1.elements] == ["1[pre]", "1[a]", "1[b]", "1[b.i]", "1[c]"]
     assert c1.elements[0].text == "A method for managing memory space, the method comprising:"
     assert c1.elements[2].text.startswith("compressing") and c1.elements[2].text.endswith("compressed page; and")
+    assert c1.elements[3].text == "the hash is of the compressed page; and" and c1.elements[3].parent == "1[b]"
+    assert [e.id for e in c1.charted_elements()] == ["1[pre]", "1[a]", "1[b]", "1[c]"]
     assert c2.parents == [1] and not c2.independent
     pat = d.biblio["patent"]
     assert str(pat.priority_date) == "2014-10-27" and pat.title.value == "Electronic device & a method"
@@ -310,7 +313,7 @@ def test_split_claims_text_keeps_numbers_in_sequence():
 
 def test_import_errors(tmp_path, capsys):
     assert main(["claims", "import", str(tmp_path / "missing.pdf")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "no such patent file" in capsys.readouterr().err
     e = tmp_path / "empty.txt"
     e.write_text("")
     assert main(["claims", "import", str(e)]) == 2
@@ -319,3 +322,287 @@ def test_import_errors(tmp_path, capsys):
     n.write_text("some notes without claims")
     assert main(["claims", "import", str(n)]) == 2
     assert "no numbered claims" in capsys.readouterr().err
+
+
+# ---- dependency grammar --------------------------------------------------------------------
+@pytest.mark.parametrize("text,number,parents", [
+    ("The method of claims 1, 2, and 4, wherein x.", 5, [1, 2, 4]),
+    ("The method of claims 1-3 and 5, wherein x.", 7, [1, 2, 3, 5]),
+    ("The method of claim 1 through 3, wherein x.", 5, [1, 2, 3]),
+    ("The method according to any preceding claim, wherein x.", 4, [1, 2, 3]),
+    ("The method of any one of the preceding claims, wherein x.", 3, [1, 2]),
+    ("The device of either claim 1 or claim 2, wherein x.", 3, [1, 2]),
+    ("The method of claim l, wherein x.", 2, [1]),                         # OCR: l for 1
+    ("The method of claim lO, wherein x.", 11, [10]),                      # OCR: l and O in 10
+    ("The apparatus defined by claim : 3 wherein said x.", 4, [3]),        # OCR: a stray colon
+    ("A method as in claim 1 of the related application, comprising x.", 2, []),
+    ("The method of claim 1 of U.S. Pat. No. 8,000,000, wherein x.", 3, []),
+    ("A method comprising storing a value in claim 3 of the register file.", 5, []),
+    ("The method of claim 7, wherein x.", 4, []),                          # not an earlier claim
+])
+def test_dependency_grammar(text, number, parents):
+    assert find_parents(text, number) == parents
+
+
+def test_dependent_claims_split_after_wherein_and_colon_bodies():
+    c = parse_claim(2, "The system of claim 1, wherein the first layer is adapted to reconstruct a waveform.")
+    assert [(e.id, e.role, e.text) for e in c.elements] == [
+        ("2[pre]", "reference", "The system of claim 1, wherein"),
+        ("2[a]", "limitation", "the first layer is adapted to reconstruct a waveform.")]
+    c = parse_claim(1, "A non-transitory medium storing instructions that cause a processor to: receive a page; "
+                       "and store the page.")
+    assert c.preamble == "A non-transitory medium storing instructions that cause a processor to:"
+    assert [e.text for e in c.elements[1:]] == ["receive a page; and", "store the page."]
+    c = parse_claim(1, "An apparatus comprising: timing means for providing a signal; wherein: the signal is "
+                       "periodic; and a counter coupled to the timing means.")
+    assert [e.text for e in c.elements[1:]] == ["timing means for providing a signal;",
+                                                "wherein: the signal is periodic; and",
+                                                "a counter coupled to the timing means."]
+    assert [e.means_plus_function for e in c.elements] == [False, True, False, False]
+
+
+# ---- real USPTO grants (PatentPublicData samples, public domain) -----------------------------
+USPTO = Path(__file__).parent / "data" / "uspto"
+
+
+def xml_doc(name):
+    [d] = import_file(USPTO / name)
+    return d, {c.number: c for c in d.claims}
+
+
+def deps(claims):
+    return {n: c.parents for n, c in claims.items() if c.parents}
+
+
+def test_uspto_2014_claims_with_two_claim_texts_and_a_formula_keep_all_their_text():
+    d, c = xml_doc("US08927118.xml")
+    assert d.number == "US8927118" and d.kind == "B2" and len(c) == 45
+    assert [n for n, x in c.items() if x.independent] == [1, 2, 3, 4]
+    c1 = c[1]
+    assert c1.text.startswith("A material for an organic electroluminescence device represented by the formula (5): "
+                              "[chemistry CHEM-US-00849] wherein: X5 and X6 represent N\u2014R1; R1 represents")
+    assert c1.text.endswith("A1, A2, L1, and L2 are each free of any carbonyl group.") and len(c1.text) > 2000
+    assert c1.preamble == "A material for an organic electroluminescence device represented by the formula (5):"
+    assert c1.elements[1].id == "1[a]" and c1.elements[1].text.startswith("[chemistry CHEM-US-00849]")
+    assert c1.elements[2].id == "1[a.i]" and c1.elements[2].text == "wherein: X5 and X6 represent N\u2014R1;"
+    assert c1.elements[-1].id == "1[a.viii]"
+    for n in (2, 3, 4):
+        assert f"[chemistry CHEM-US-0085{n - 2}]" in c[n].text and c[n].text.endswith("free of any carbonyl group.")
+    # claim 5 is a device "comprising ... the material ... according to claim 1": claim-ref decides
+    assert c[5].parents == [1] and c[45].parents == [5] and c[29].parents == [25] and c[41].parents == [1]
+    assert deps(c) == {5: [1], 6: [2], 7: [3], 8: [4], **{n: [5 + (n - 9) % 4] for n in range(9, 29)},
+                       29: [25], 30: [26], 31: [27], 32: [28], **{n: [5 + (n - 33) % 4] for n in range(33, 41)},
+                       41: [1], 42: [2], 43: [3], 44: [4], 45: [5]}
+    assert d.biblio["patent"].inventors[0] == "Tomoki Kato"
+
+
+def test_uspto_2014_sip_claims():
+    d, c = xml_doc("US08930553.xml")
+    assert len(c) == 8 and [n for n, x in c.items() if x.independent] == [1, 8]
+    assert deps(c) == {2: [1], 3: [1], 4: [1], 5: [4], 6: [4], 7: [1]}
+    assert c[3].text == ("The system according to claim 1 wherein the unknown message hardware processor is configured "
+                         "to provide the mid-dialog SIP message in an out-of-SIP-protocol callback to the application.")
+    assert c[1].preamble == "A system for processing mid-dialog SIP messages, the system comprising:"
+    assert [e.id for e in c[1].elements] == ["1[pre]"] + [f"1[{x}]" for x in "abcdefg"]
+    assert c[1].elements[2].text == "an unknown message hardware processor configured to"
+    assert len(c[8].elements) == 1 + 9
+    p = d.biblio["patent"]
+    assert p.inventors == ["Nitzan Nissim", "Brian Pulito", "Asaf Zinger"] and str(p.filing_date) == "2012-10-09"
+
+
+def test_uspto_2014_physiological_monitoring_claims():
+    d, c = xml_doc("US08926509.xml")
+    assert len(c) == 31 and [n for n, x in c.items() if x.independent] == [1, 6, 11, 17, 22, 27]
+    want = {2: [1], 3: [2], 4: [1], 5: [1]}
+    for base, kids in ((6, range(7, 11)), (11, range(12, 17)), (17, range(18, 22)), (22, range(23, 27)), (27, range(28, 32))):
+        want.update({k: [base] for k in kids})
+    assert deps(c) == want
+
+
+def test_uspto_2006_nested_claim_text_is_nested_elements():
+    d, c = xml_doc("US07272630B2.xml")
+    assert len(c) == 17 and [n for n, x in c.items() if x.independent] == [1, 10, 14]
+    assert deps(c) == {**{n: [1] for n in range(2, 10)}, **{n: [10] for n in range(11, 14)}, **{n: [14] for n in range(15, 18)}}
+    assert [e.id for e in c[14].elements] == ["14[pre]", "14[a]", "14[b]", "14[b.i]", "14[b.ii]", "14[b.iii]"]
+    assert c[14].elements[1].text == "a processor;"
+    assert c[14].elements[5].text == "send the object information to each of the identified one or more additional computing devices."
+    assert c[14].elements[5].parent == "14[b]"
+    assert d.biblio["patent"].inventors == ["John R. Douceur", "Marvin M. Theimer", "Atul Adya", "William J. Bolosky"]
+
+
+def test_uspto_2004_applicant_inventors_and_dependencies():
+    d, c = xml_doc("US06859910.xml")
+    assert len(c) == 2 and c[2].parents == [1] and c[1].independent
+    assert d.biblio["patent"].inventors == ["John Charles Croy"]              # v4.0: applicant-inventor
+    assert c[2].text == "A method of claim 1, further comprising: caching static content from the set of pages."
+    assert [e.id for e in c[1].elements] == ["1[pre]"] + [f"1[{x}]" for x in "abcdefg"]
+    d, c = xml_doc("US06970935.xml")
+    assert len(c) == 30 and [n for n, x in c.items() if x.independent] == [1, 22, 30]
+    want = {n: [1] for n in range(2, 22)}
+    want.update({4: [3], 7: [6], 9: [8], 12: [11], 13: [12], 16: [6], 17: [6],
+                 23: [22], 24: [23], 25: [23], 26: [25], 27: [22], 28: [22], 29: [22]})
+    assert deps(c) == want
+    assert d.biblio["patent"].inventors == ["Stephane H. Maes"]
+
+
+def test_claim_ref_is_the_authority_in_xml(tmp_path):
+    x = ICE.format(num=9977598).replace(
+        "maintaining a data structure.</claim-text>",
+        "maintaining a data structure as in claim 1 of the related application.</claim-text>").replace(
+        "<claim-text>mapping a virtual address.</claim-text>",
+        "<claim-text>mapping a virtual address as in claim 1 of the parent application.</claim-text>")
+    f = tmp_path / "x.xml"
+    f.write_text(x)
+    [d] = import_file(f)
+    assert d.claims[0].independent and d.claims[0].parents == [] and d.claims[1].parents == [1]
+
+
+# ---- safety: names, dates, sizes, overwrites, round trips ----------------------------------
+@pytest.mark.parametrize("country,doc,date,expect", [
+    ("../../../../tmp/x", "09977598", "20180522", "country '../../../../tmp/x' is not a two-letter country code"),
+    ("/tmp", "09977598", "20180522", "country '/tmp' is not a two-letter country code"),
+    ("US", "../../x", "20180522", "doc-number '../../x' is not a patent number"),
+    ("US", "9" * 5000, "20180522", "doc-number '999999999999999999999999... (5000 characters)' is not a patent number"),
+    ("US", "09977598", "20151399", "publication date '20151399' is not a valid date"),
+])
+def test_names_and_dates_from_documents_are_checked(tmp_path, capsys, monkeypatch, country, doc, date, expect):
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    x = ICE.format(num=1).replace("<country>US</country><doc-number>00000001</doc-number><kind>B2</kind><date>20180522</date>",
+                                  f"<country>{country}</country><doc-number>{doc}</doc-number><kind>B2</kind><date>{date}</date>")
+    f = tmp_path / "bad.xml"
+    f.write_text(x)
+    before = sorted(p for p in Path("/tmp").iterdir()) if Path("/tmp").exists() else []
+    assert main(["claims", "import", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expect in err and "Traceback" not in err
+    assert not (tmp_path / "output").exists() and not Path("/tmp/x.yaml").exists()
+    assert sorted(p for p in Path("/tmp").iterdir()) == before or True   # other processes may write /tmp
+    assert not any(tmp_path.rglob("*.yaml"))
+
+
+def test_output_number_is_proven_inside_its_folder(tmp_path, monkeypatch):
+    from claims.store import imported_path
+    from engine.errors import InputError
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path))
+    assert imported_path("US9977598") == tmp_path / "claims" / "US9977598.yaml"
+    for bad in ("../US1", "/etc/passwd", "US1/../../x", "", "US123\n"):
+        with pytest.raises(InputError):
+            imported_path(bad)
+
+
+def test_import_never_overwrites_without_force(tmp_path, capsys):
+    t = tmp_path / "claims.txt"
+    t.write_text("1. A method comprising: a step.\n2. The method of claim 1, wherein the step is quick.\n")
+    out = tmp_path / "out.yaml"
+    out.write_text("precious\n")
+    assert main(["claims", "import", str(t), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "exists; refusing to overwrite it (use --force)" in err and err.count("\n") == 1
+    assert out.read_text() == "precious\n"
+    assert main(["claims", "import", str(t), "-o", str(out), "--force"]) == 0
+    assert "claims:" in out.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []       # no temp files left
+
+
+def test_import_refuses_fifos_and_directories(tmp_path, capsys):
+    import os
+    fifo = tmp_path / "claims.fifo"
+    os.mkfifo(fifo)
+    assert main(["claims", "import", str(fifo), "-o", str(tmp_path / "o.yaml")]) == 2
+    assert "FIFO" in capsys.readouterr().err
+    assert main(["claims", "import", str(tmp_path), "-o", str(tmp_path / "o.yaml")]) == 2
+    assert "directory" in capsys.readouterr().err
+    assert not (tmp_path / "o.yaml").exists()
+
+
+def test_what_is_written_is_what_is_loaded(tmp_path, monkeypatch, capsys):
+    """Control characters (DEL, C0), byte-order marks, non-BMP characters and YAML specials
+    survive the file: the loaded claims equal the imported ones, and show works after."""
+    from claims.store import load_bundle as load
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    weird = ("1. A method comprising: storing a page\x7f with a DEL; reading it back\x01\x1b with C0 controls; "
+             "keeping \u201cquotes\u201d, 'no', yes: 1.10 and #hash; and a \U0001d400 bold letter \ufeff.\n"
+             "2. The method of claim 1, wherein the page is \u00b5-sized.\n")
+    t = tmp_path / "claims.txt"
+    t.write_bytes("\ufeffUS 1,234,567 B1\n".encode("utf-8") + weird.encode("utf-8"))
+    [imp] = import_file(t)
+    assert imp.number == "US1234567" and "\x7f" not in imp.claims[0].text and "\x01" not in imp.claims[0].text
+    assert main(["claims", "import", str(t)]) == 0
+    b = load("US1234567")
+    assert [c.model_dump() for c in b.claims] == [c.model_dump() for c in imp.claims]
+    assert "\U0001d400 bold letter" in b.claims[0].text and "'no', yes: 1.10 and #hash" in b.claims[0].text
+    capsys.readouterr()
+    assert main(["claims", "show", "US1234567"]) == 0
+    # the same claims as UTF-16 text with a byte-order mark
+    t16 = tmp_path / "claims16.txt"
+    t16.write_bytes(("US 1,234,567 B1\n" + weird).encode("utf-16"))
+    [imp16] = import_file(t16)
+    assert [c.text for c in imp16.claims] == [c.text for c in imp.claims]
+
+
+def test_utf16_xml_with_a_byte_order_mark(tmp_path):
+    x = ICE.format(num=9977598).replace('encoding="UTF-8"', 'encoding="UTF-16"').replace(
+        "selecting a candidate page;", "selecting a candidate page \u2014 \u00b5-sized\x7f;")
+    f = tmp_path / "u16.xml"
+    f.write_bytes(x.encode("utf-16"))
+    [d] = import_file(f)
+    assert d.number == "US9977598" and d.claims[0].elements[1].text == "selecting a candidate page \u2014 \u00b5-sized;"
+    f.write_bytes(b"\xef\xbb\xbf" + ICE.format(num=9977598).encode("utf-8"))
+    [d8] = import_file(f)
+    assert d8.claims[0].text == import_file(f)[0].claims[0].text and d8.claims[0].text.startswith("A method")
+
+
+def test_claim_parsing_is_linear_in_the_text():
+    """A multi-megabyte claim parses in time proportional to its length: compare against a
+    linear baseline (a regex scan over the same text), not a fixed time."""
+    import time
+    unit = "storing a page in a slot of the second memory space; and "
+    small, big = unit * 2_000, unit * 80_000                              # ~110 KB and ~4.4 MB
+    text = lambda body: "A method comprising: " + body + "mapping it."  # noqa: E731
+
+    def best(fn, arg, k=3):
+        t = []
+        for _ in range(k):
+            t0 = time.perf_counter()
+            fn(arg)
+            t.append(time.perf_counter() - t0)
+        return min(t)
+    baseline = lambda s: len(re.findall(r"\bslot\b|;", s))            # noqa: E731
+    ts, tb = best(lambda s: parse_claim(1, s), text(small)), best(lambda s: parse_claim(1, s), text(big), 1)
+    bs, bb = best(baseline, text(small)), best(baseline, text(big))
+    c = parse_claim(1, text(big))
+    assert len(c.elements) == 80_000 + 2
+    # 40x the text: a linear parser takes about 40x as long (allow 3x slack for noise and GC);
+    # the quadratic splitter this replaced took over 1000x
+    assert tb / ts < 40 * 3, (ts, tb)
+    assert tb < (bb / bs) * ts * 3 + 1.0
+    parts = split_claims_text("1. A method comprising: x.\n" +
+                              "".join(f"{i}. The method of claim {i - 1}, wherein x is {i}.\n" for i in range(2, 900)))
+    assert len(parts) == 899
+
+
+def test_encrypted_pdf_says_password(tmp_path, capsys):
+    from tests.pdfgen import write_pdf as wp
+    pdf = tmp_path / "locked.pdf"
+    wp(pdf, [[(72, 700, "What is claimed is: 1. A method comprising: a step.", 10)]], user_password="secret")
+    assert main(["claims", "import", str(pdf), "-o", str(tmp_path / "o.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "encrypted" in err and "password" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.yaml").exists()
+
+
+def test_imported_xml_patent_is_first_class(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    assert main(["claims", "import", str(USPTO / "US08930553.xml")]) == 0
+    assert (tmp_path / "output" / "claims" / "US8930553.yaml").exists()
+    capsys.readouterr()
+    assert main(["claims", "show", "US8930553"]) == 0
+    out = capsys.readouterr().out
+    assert "Managing mid-dialog session initiation protocol (SIP) messages" in out and "1[g]" in out
+    assert main(["claims", "show", "US 8,930,553 B2", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["dependency_edges"] == [[1, 2], [1, 3], [1, 4], [1, 7], [4, 5], [4, 6]]
+    assert main(["claims", "check", "--patent", "US8930553"]) == 0
+    assert "8 claims loaded (2 independent)" in capsys.readouterr().out
+    # a second import replaces the earlier import of the same patent (it is ours), -o does not
+    assert main(["claims", "import", str(USPTO / "US08930553.xml")]) == 0

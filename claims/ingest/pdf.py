@@ -68,6 +68,27 @@ def _gutter(words, width):
     return (best[0] + best[1]) / 2
 
 
+def open_pdf(path: Path):
+    """pdfplumber's document, after the file was checked to be a regular file within the size
+    limit; an encrypted file is one line that says it needs a password."""
+    import pdfplumber
+    from engine.fileio import open_input, LIMITS
+    with open_input(path, "PDF file") as f:
+        import os
+        size = os.fstat(f.fileno()).st_size
+    if size > LIMITS["PDF file"]:
+        raise InputError(f"{path}: PDF file is larger than the limit of {LIMITS['PDF file'] >> 20} MiB")
+    try:
+        return pdfplumber.open(str(path))
+    except Exception as e:  # pdfminer raises several types for broken files
+        inner = [e] + [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+        names = " ".join(type(x).__name__ for x in inner)
+        if "Password" in names or "Encrypt" in names:
+            raise InputError(f"{path}: the PDF is encrypted and needs a password to be read; decrypt it first "
+                             f"(e.g. 'qpdf --password=PASSWORD --decrypt {path} plain.pdf')") from None
+        raise InputError(f"{path}: not a readable PDF ({names})") from None
+
+
 def read_columns(path: Path, headers: list | None = None):
     """Yield (column number, line number, text) through the document's two-column pages;
     the page headers dropped on the way are appended to ``headers``."""
@@ -75,10 +96,7 @@ def read_columns(path: Path, headers: list | None = None):
         import pdfplumber
     except ImportError:                      # pragma: no cover
         raise InputError("pdfplumber is not installed (pip install pdfplumber)") from None
-    try:
-        pdf = pdfplumber.open(str(path))
-    except Exception as e:  # pdfminer raises several types for broken files
-        raise InputError(f"{path}: not a readable PDF ({type(e).__name__})") from None
+    pdf = open_pdf(path)
     with pdf:
         first = pdf.pages[:5]
         if sum(len(p.chars) for p in first) < 20:
