@@ -67,6 +67,40 @@ def cmd_events(a) -> int:
     return 0
 
 
+def cmd_mechanisms(a) -> int:
+    from engine.mechanisms import catalogue
+    rows = catalogue()
+    if a.json:
+        print(json.dumps([{k: r[k] for k in ("name", "kind", "date", "reference", "summary")} for r in rows],
+                         indent=2))
+        return 0
+    print(f"{'name':<24} {'kind':<10} {'date':<11} {'reference':<24} summary")
+    for r in rows:
+        print(f"{r['name']:<24} {r['kind']:<10} {r['date']:<11} {r['reference']:<24} {r['summary']}")
+    return 0
+
+
+def cmd_combine(a) -> int:
+    from engine.mechanisms.combine import check_pair, compare_with_claim, summary_line
+    check_pair(a.sharer, a.store)
+    pages = PageSet.open(a.pages)
+    r = compare_with_claim(a.sharer, a.store, pages, a.against, load_manifest(a, pages), a.algo, a.examples)
+    if a.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(summary_line(r))
+        for e in r["examples"]:
+            print(f"  page {e['page']} (pid {e['pid']} va {e['vaddr']:#x}): {e['reason']}; "
+                  f"combination {e['combination']}, claimed {e['claimed']}")
+        print(r["note"])
+    lost = [s["name"] for s in (r["combination"], r["claimed"]) if not s["verified_readback"]]
+    if lost:
+        print(f"pagemerge: {a.pages}: read-back differs from what was written under {', '.join(lost)} (LOST DATA)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_parsers(sub, families: dict) -> None:
     k = families["simulate"].add_parser("all", help="every mechanism on the same workload: savings, metadata, "
                                                     "work, read-back (exit 1 if any read-back fails)")
@@ -82,3 +116,21 @@ def add_parsers(sub, families: dict) -> None:
     e.add_argument("--json", action="store_true", help="print JSON")
     e.add_argument("--markdown", action="store_true", help="the table in docs/events.md")
     e.set_defaults(func=cmd_events)
+
+    m = sub.add_parser("mechanisms", help="every mechanism: name, kind (prior-art, design, claimed, baseline), "
+                                          "date, reference, summary")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m.set_defaults(func=cmd_mechanisms)
+
+    c = sub.add_parser("combine", help="a mechanism composed of two prior-art ones (A's identity test and "
+                                       "remapping on B's store) against the claimed method, page by page")
+    c.add_argument("sharer", metavar="A", help="the sharer: ksm_2_6_32, esx_2002 or difference_engine_2008")
+    c.add_argument("store", metavar="B", help="the store with its size rule: zram_3_14 or zswap_3_11")
+    c.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
+    manifest_args(c)
+    c.add_argument("--against", default="patent_claim1", help="the claimed method (default patent_claim1)")
+    c.add_argument("--algo", metavar="NAME", help="compressor for both sides (default: the store's era, kernel-lzo)")
+    c.add_argument("--examples", type=nonneg_int("--examples", 10000), default=10,
+                   help="how many differing pages to show (default 10)")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=cmd_combine)
