@@ -143,8 +143,7 @@ def check_constructions(bundle_or_patent: ClaimChartBundle | str, path: str | Pa
     constructions file other than the bundled one. Malformed files raise InputError."""
     from .chart import LEGAL_CONCLUSIONS
     if isinstance(bundle_or_patent, str):
-        from .store import load_bundle
-        bundle = load_bundle(bundle_or_patent)
+        bundle = _claims_only(bundle_or_patent)
     else:
         bundle = bundle_or_patent
     where = str(path) if path is not None else str(constructions_path(bundle.patent.number))
@@ -216,9 +215,19 @@ def _wording(tag: str, text: str, legal) -> list[str]:
     return out
 
 
+def _claims_only(patent: str) -> ClaimChartBundle:
+    """The patent and its claims (with imported claims laid over), without its chart, so a
+    chart being edited does not stop the constructions from loading."""
+    from .store import DATA, load_bundle, load_yaml, normal_number, overlay_claims, patent_from_dict
+    base = DATA / normal_number(patent)
+    if not (base / "patent.yaml").exists():
+        return load_bundle(patent)                 # known only from an import (or unknown: one line)
+    pat, claims = patent_from_dict(load_yaml(base / "patent.yaml"), base / "patent.yaml")
+    return ClaimChartBundle(patent=pat, claims=overlay_claims(pat.number, claims), references=[], chart=None)
+
+
 def _checked(patent: str) -> tuple[ConstructionSet, ClaimChartBundle]:
-    from .store import load_bundle
-    bundle = load_bundle(patent)
+    bundle = _claims_only(patent)
     cset = load_constructions(bundle.patent.number)
     if cset is None:
         raise InputError(f"{bundle.patent.number}: no claim constructions ({constructions_path(bundle.patent.number)} "
