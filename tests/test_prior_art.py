@@ -155,6 +155,9 @@ def test_ksm_2_6_32_checksum_is_jhash2_lookup2_over_1024_words_with_initval_17()
         assert jhash2_2632(p) == expect
         assert expect != xxhash32(p) and expect != jhash(p, 17)      # neither today's checksum nor lookup3
     assert lookup2_jhash2([], 0) == jhash2_2632(b"", 0)
+    # the zero page's checksum, from 2.6.32's include/linux/jhash.h built in user space (outside this
+    # repository): jhash2(page, 1024, 17) = 0x31cbe0fa
+    assert jhash2_2632(bytes(PAGE_SIZE)) == 0x31CBE0FA
 
 
 def test_ksm_2_6_32_searches_the_stable_tree_before_taking_the_checksum():

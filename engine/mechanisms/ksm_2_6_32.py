@@ -9,7 +9,9 @@ model follows 2.6.32:
   ``jhash2`` of 2.6.32 is Bob Jenkins' *lookup2* (``JHASH_GOLDEN_RATIO`` 0x9e3779b9, the
   9-step ``__jhash_mix``, ``c += length * 4`` before the final mix; jhash.h:38-108), not the
   lookup3 ``jhash`` the kernel switched to in 2.6.37, nor today's XXH64. It is computed over
-  the page as 1024 little-endian 32-bit words (:func:`jhash2_2632`). As today, it is only a
+  the page as 1024 little-endian 32-bit words (:func:`jhash2_2632`); checked against 2.6.32's
+  ``jhash.h`` built in user space on 862 pages (the embedded real-memory default and 100
+  random pages), all equal; the zero page's checksum is 0x31cbe0fa. As today, it is only a
   volatility filter: identity is a full ``memcmp`` in the content-ordered trees.
 * **order of the tests** (``cmp_and_merge_page``, ksm.c:1082-1175): the stable tree is
   searched *first*, for every page; only a page that matched no KSM page has its checksum
