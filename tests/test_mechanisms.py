@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pagemerge.cli import main
-from engine.compress import KernelLZ4
+from engine.compress import DEFAULT_COMPRESSOR, get_compressor
 from engine.events import Recorder
 from engine.mechanisms import Workload, compare, make
 from engine.mechanisms.events import LINK_HANDLE_OBJECT, LINK_PTE, LINK_SLOT_HANDLE, LINK_VA_STORED
@@ -18,7 +18,7 @@ def text12():
 
 
 def lengths(ps):
-    c = KernelLZ4()
+    c = get_compressor(DEFAULT_COMPRESSOR)      # the mechanisms' default: the kernel's lzo-rle
     return [len(c.compress(p)[0]) for p in ps]
 
 

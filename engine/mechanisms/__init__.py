@@ -104,7 +104,7 @@ def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = 
         row = {"mechanism": name, "title": r["title"], "variant": r["variant"], "link": r["link"],
                "when": r["when"], "saved_bytes": r["saved_bytes"], "metadata_bytes": r["metadata_bytes"],
                "net_saved_bytes": r["net_saved_bytes"], "pages_merged": r["pages_merged"],
-               "verified_readback": r["verified_readback"]}
+               "verified_readback": r["verified_readback"], "comp_algorithm": r["comp_algorithm"]}
         row.update(r["work"])
         if "mm_stat" in r:
             row["mem_used_total"] = r["mm_stat"]["mem_used_total"]

@@ -27,6 +27,7 @@ from abc import ABC
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..mm import Machine, Mm
 from ..pages import PAGE_SIZE, PageSet
 from ..swap import SwapDevice, peek, select_candidates
@@ -117,7 +118,7 @@ class Mechanism(ABC):
     #: where its modelled behaviour is written down, as :class:`Citation` tuples
     citations: ClassVar[tuple] = ()
 
-    def __init__(self, algo: str = "kernel-lz4", mem_limit: int = 0):
+    def __init__(self, algo: str = DEFAULT_COMPRESSOR, mem_limit: int = 0):
         self.algo = algo
         self.mem_limit = mem_limit
         self.variant = ""
@@ -209,11 +210,18 @@ class Mechanism(ABC):
         cur[off:off + len(data)] = data
         self.expected_[(mm.pid, base)] = bytes(cur)
 
+    @property
+    def comp_algorithm(self) -> str:
+        """The kernel's name of the compressor behind this mechanism's store (``lzo-rle``...)."""
+        from ..compress import get_compressor
+        return get_compressor(self.algo).kernel_name
+
     def result(self) -> dict:
         d = {"title": self.title, "variant": self.variant, "link": self.link, "when": self.when,
              "saved_bytes": self.saved_bytes_, "metadata_bytes": self.metadata_bytes_,
              "net_saved_bytes": self.net_saved_bytes_, "pages_merged": self.pages_merged_,
-             "work": self.work_, "verified_readback": self.verified_readback_}
+             "work": self.work_, "verified_readback": self.verified_readback_,
+             "comp_algorithm": self.comp_algorithm}
         if self.mm_stat_ is not None:
             d["mm_stat"] = self.mm_stat_
         return d
@@ -266,7 +274,7 @@ class OfflineZramMechanism(ZramLevelMechanism):
 
     offline_step: ClassVar[str] = ""
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", variant="posted"):
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0, hash="xxhash64", variant="posted"):
         super().__init__(algo, mem_limit)
         if variant not in ("posted", "corrected"):
             raise ValueError("variant is 'posted' or 'corrected'")

@@ -22,6 +22,7 @@ the paper's structure sizes are not modelled (a model assumption).
 """
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..pages import PAGE_SIZE
 from ..zram import ZramDevice
@@ -56,7 +57,7 @@ class DifferenceEngine2008(ZramLevelMechanism):
                  "these--in addition to standard copy-on-write full page sharing"),
     )
 
-    def __init__(self, hash="xxhash64", algo="kernel-lz4", mem_limit=0):
+    def __init__(self, hash="xxhash64", algo=DEFAULT_COMPRESSOR, mem_limit=0):
         super().__init__(algo, mem_limit)
         self.hash_name, self.hash_fn = get_hash(hash)
         self.variant = f"hash={self.hash_name}, compressor={algo}, patching not modelled"

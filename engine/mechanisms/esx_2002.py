@@ -31,6 +31,7 @@ the zero-page special case and hot I/O page remapping.
 """
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..pages import PAGE_SIZE
 from . import events as dev
@@ -73,7 +74,7 @@ class Esx2002(ZramLevelMechanism):
         Citation(REF, "section 4.3", "The current ESX Server page sharing implementation scans guest pages randomly."),
     )
 
-    def __init__(self, hash="xxhash64", seed=0, algo="kernel-lz4", mem_limit=0):
+    def __init__(self, hash="xxhash64", seed=0, algo=DEFAULT_COMPRESSOR, mem_limit=0):
         super().__init__(algo, mem_limit)
         self.hash_name, self.hash_fn = get_hash(hash)
         self.seed = seed

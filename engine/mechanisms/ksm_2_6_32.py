@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..ksm import Ksmd, PagesMerged, RMAP_ITEM_SIZE
 from ..pages import PAGE_SIZE
 from . import events as dev
@@ -218,7 +219,7 @@ class Ksm2632(KsmMechanism):
                  "cannot be swapped out like the user pages they replace"),
     )
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, max_kernel_pages=0, hash=None):
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0, max_kernel_pages=0, hash=None):
         super().__init__(algo, mem_limit, hash=hash)
         self.max_kernel_pages = max_kernel_pages
         self.variant = f"max_kernel_pages={max_kernel_pages or 'no limit'}"

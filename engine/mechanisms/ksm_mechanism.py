@@ -2,6 +2,7 @@
 page``) before swap-out; pages it could not merge go to upstream zram when swapped."""
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..ksm import Ksmd, RMAP_ITEM_SIZE, STABLE_NODE_SIZE
 from ..pages import PAGE_SIZE
 from . import events as dev
@@ -23,7 +24,7 @@ class KsmMechanism(ZramLevelMechanism):
     reference = "linux-mm-ksm"
     summary = "KSM as in Linux 6.12-6.18: XXH64 volatility checksum, memcmp trees, chains, use_zero_pages, smart scan"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, use_zero_pages=False, max_page_sharing=256, smart_scan=False,
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0, use_zero_pages=False, max_page_sharing=256, smart_scan=False,
                  hash=None):
         super().__init__(algo, mem_limit)
         self.tree_key = None

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..pages import PAGE_SIZE
 from ..swap import SwapDevice
@@ -205,7 +206,7 @@ class PatentClaim1(Mechanism):
     reference = "us9977598"
     summary = "claim 1: compress on swap-out, hash the compressed page, compare within the size branch, map the VA"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="xxhash64", predetermined_size=None,
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0, hash="xxhash64", predetermined_size=None,
                  identity="full", same_filled=False, large_branch="compressed", hash_input="compressed-bytes",
                  equal="larger", mapping="pte-swap-entry", second_space="carved-pool"):
         super().__init__(algo, mem_limit)

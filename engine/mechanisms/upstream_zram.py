@@ -1,6 +1,7 @@
 """Upstream zram: no deduplication beyond same-filled pages. The baseline."""
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from .base import ZramLevelMechanism, register
 from .events import LINK_NONE, WHEN_INLINE
 
@@ -20,6 +21,6 @@ class UpstreamZram(ZramLevelMechanism):
     reference = "linux-zram-zsmalloc"
     summary = "zram as in Linux 6.12-6.18: compress on store, same-filled pages kept as their fill word, no dedup"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0):
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0):
         super().__init__(algo, mem_limit)
         self.variant = "mainline"

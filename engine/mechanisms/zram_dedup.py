@@ -16,6 +16,7 @@ every freed slot).
 """
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash, hash_rows
 from ..pages import PAGE_SIZE
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
@@ -41,7 +42,7 @@ class ZramDedupDevice(ZramDevice):
 
     mechanism = "zram_dedup"
 
-    def __init__(self, disksize, algo="kernel-lz4", mem_limit=0, bus=None, hash="jhash", compare="all",
+    def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="jhash", compare="all",
                  accounting="consistent", work=None):
         super().__init__(disksize, algo, mem_limit, bus)
         self.hash_name, self.hash_fn = get_hash(hash)
@@ -177,7 +178,7 @@ class ZramDedup(ZramLevelMechanism):
     reference = "kim-dedup-2017-v5"
     summary = "inline zram dedup: jhash of the uncompressed page, full compare, slot repointed to a refcounted entry"
 
-    def __init__(self, algo="kernel-lz4", mem_limit=0, hash="jhash", compare="all", accounting="consistent"):
+    def __init__(self, algo=DEFAULT_COMPRESSOR, mem_limit=0, hash="jhash", compare="all", accounting="consistent"):
         super().__init__(algo, mem_limit)
         self.hash = hash
         self.compare = compare

@@ -20,6 +20,7 @@ slots that point at another slot's object.
 """
 from __future__ import annotations
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
 from . import events as dev
@@ -33,7 +34,7 @@ HLIST_HEAD_SIZE = 8         # temporary table: one hlist_head per slot, during t
 class ZramMergeDevice(ZramDevice):
     mechanism = "zram_merge"
 
-    def __init__(self, disksize, algo="kernel-lz4", mem_limit=0, bus=None, hash="xxhash64", variant="posted",
+    def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
         super().__init__(disksize, algo, mem_limit, bus)
         self.hash_name, self.hash_fn = get_hash(hash)

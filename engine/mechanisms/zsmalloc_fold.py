@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import struct
 
+from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..zram import ZramDevice
 from ..zsmalloc import GROUP_EMPTY, GROUP_FULL, OBJ_ALLOCATED_TAG, ZS_HANDLE_SIZE, ZsPool
@@ -204,7 +205,7 @@ class FoldingZsPool(ZsPool):
 
 
 class ZramFoldDevice(ZramDevice):
-    def __init__(self, disksize, algo="kernel-lz4", mem_limit=0, bus=None, hash="xxhash64", variant="posted",
+    def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
         super().__init__(disksize, algo, mem_limit, bus)
         self.pool = FoldingZsPool("zram", bus=self.bus, hash=hash, variant=variant, work=work)

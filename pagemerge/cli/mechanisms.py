@@ -38,7 +38,9 @@ def cmd_simulate_all(a) -> int:
     if a.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{len(pages)} pages from {a.pages}; swap-out {a.swap_fraction:.0%} by {a.policy}")
+        algos = sorted({r["comp_algorithm"] for r in out["mechanisms"].values()})
+        print(f"{len(pages)} pages from {a.pages}; swap-out {a.swap_fraction:.0%} by {a.policy}; "
+              f"compressor {', '.join(algos)}")
         print(f"  {'mechanism':<15} {'saved':>12} {'metadata':>10} {'net':>12} {'merged':>8} {'mem_used':>12}  "
               f"read-back  variant")
         for name, r in out["mechanisms"].items():
