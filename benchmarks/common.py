@@ -38,16 +38,17 @@ def repeat_to(ps: PageSet, nbytes: int) -> np.ndarray:
     return np.tile(ps.array, (reps, 1))[: max(len(ps), nbytes // PAGE_SIZE)]
 
 
-def kernel_zram_rate(arr: np.ndarray, rounds: int = 3):
-    """The live zram0's write rate (pages/s, best of ``rounds``) on these pages (lz4, 1 MiB
-    O_DIRECT writes) and the kernel's stats of the last round; (None, None) without zram0."""
+def kernel_zram_rate(arr: np.ndarray, rounds: int = 3, algo: str = "lz4"):
+    """The live zram0's write rate (pages/s, best of ``rounds``) on these pages (backend
+    ``algo``, 1 MiB O_DIRECT writes) and the kernel's stats of the last round; (None, None)
+    without zram0."""
     import time
     from engine.kernel.zram0 import KernelZram, zram_unavailable_reason
     if zram_unavailable_reason():
         return None, None
     best, stats = None, None
     for _ in range(rounds):
-        with KernelZram(arr.shape[0] * PAGE_SIZE, "lz4") as k:
+        with KernelZram(arr.shape[0] * PAGE_SIZE, algo, io_pages=256) as k:
             t = time.perf_counter()
             k.write_pages(arr)
             dt = time.perf_counter() - t
