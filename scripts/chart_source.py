@@ -1,12 +1,26 @@
-"""The source of claims/data/US9977598/chart.yaml (run it to regenerate the YAML).
+"""The source of claims/data/US9977598/chart.yaml (designs) and prior_art.yaml (prior art).
 
-Reasoning states technical facts about each mechanism against each element's words and
-names the open construction questions; it draws no legal conclusion.
+Run it to regenerate both files. Regeneration merges, it does not overwrite: a cell a
+reviewer has touched (reviewer status other than draft) is kept exactly as the reviewer left
+it, and every cell keeps its reviewer fields (status, reviewer, date, comment). Cells that are
+still drafts take the text below.
+
+Reasoning states what each mechanism or document does against each element's words, in
+neutral technical terms, and names open construction questions; it draws no legal
+conclusion. Citations point into each reference's own text (sources/<id>.txt keeps the short
+excerpts they quote); statuses of dependent claims are computed by claims/analysis.py, never
+written here.
 """
+from __future__ import annotations
+
 import json
 import os
+import sys
 
-M = ["upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "..", "claims", "data", "US9977598")
+ELEMENTS = ["1[pre]", "1[a]", "1[b]", "1[c]", "1[d]", "1[e]", "1[f]", "2[a]"]
+REVIEW_FIELDS = ("reviewer_status", "reviewer", "reviewed_on", "review_comment")
 
 
 def ev(kind, shows, **where):
@@ -14,306 +28,792 @@ def ev(kind, shows, **where):
 
 
 def code(ref, note=""):
-    return {"ref": ref, "note": note}
+    return {"ref": ref, "note": note} if note else {"ref": ref}
 
 
 def cite(ref, pinpoint, quote=""):
-    return {"reference": ref, "pinpoint": pinpoint, "quote": quote}
+    d = {"reference": ref, "pinpoint": pinpoint}
+    if quote:
+        d["quote"] = quote
+    return d
 
 
-ROMANOV_Q = ("I think the patent is talking about \"mapping the virtual address\" (like in KSM). But zram works with "
-             "the \"handle\" abstraction … Also, the patent speaks of \"compressing\" pages.")
-SERGEY_Q = ("We had that KSM-ish thing in the past in zram. Very briefly as we quickly found out that the idea was "
-            "patented by some company in China and we couldn't figure our if it was safe to land that code upstream. "
-            "So we ended up dropping the patches.")
-CLAIM = cite("us9977598", "claim 1 (col:line pinpoints follow once the PDF is imported)")
+def parts(el, *statuses):
+    return {f"{el[:-1]}.{i + 1}]": s for i, s in enumerate(statuses)}
 
-R = {}   # (element, mechanism) -> row
 
-# ---- 1[pre] -----------------------------------------------------------------------------------
-pre_zram = ("The device has a first memory space (process address spaces in RAM) and a second memory space "
-            "(the zram block device, whose objects live in a zsmalloc pool carved from RAM). Pages move from the "
-            "first to the second on swap-out. Whether a RAM-backed compressed store is a 'second memory space' is "
-            "a construction question for the reviewer; technically the two spaces are distinct address spaces.")
-for m in ("upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold"):
-    R[("1[pre]", m)] = dict(status="present", reasoning=pre_zram, events=[
-        ev("swap.out", "pages leave a process's address space for zram slots"),
-        ev("zram.slot_written", "the page is stored in the second memory space")],
-        code=[code("engine/swap.py:SwapDevice.swap_out"), code("kernel: drivers/block/zram/zram_drv.c zram_write_page()")],
-        cites=[cite("linux-zram-zsmalloc", "drivers/block/zram/zram_drv.c")])
-R[("1[pre]", "ksm")] = dict(status="partial", reasoning=(
-    "KSM manages memory in one space only: it merges resident anonymous pages in RAM. No second memory space "
-    "takes part in merging; pages that KSM merges stay resident. The method-for-managing-memory part is met, "
-    "the two-spaces part is not used by the merging itself."),
-    events=[ev("ksm.merge", "PTEs of resident pages repointed to one KSM page")],
-    code=[code("engine/ksm.py:Ksmd._cmp_and_merge_page"), code("kernel: mm/ksm.c cmp_and_merge_page()")],
-    cites=[cite("ksm-ols-2009", "Linux Symposium 2009 paper")])
-R[("1[pre]", "patent_claim1")] = dict(status="present", reasoning=(
-    "The engine's implementation of the claimed method runs between process address spaces (first memory space) "
-    "and a compressed store (second memory space)."),
-    events=[ev("swap.out", "candidate pages leave the first memory space")],
-    code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1")], cites=[CLAIM])
+# ---- quotes of the references' own text (each is in sources/<id>.txt at its pinpoint) ------------
+CLAIM_AB = cite("us9977598", "claim 1, preamble to 1[b]",
+                "compressing the candidate page to obtain a first compressed page and a first hash value of the first compressed page")
+CLAIM_PRE = cite("us9977598", "claim 1, preamble to 1[b]",
+                 "wherein the electronic device comprises a first memory space and a second memory space")
+CLAIM_SEL = cite("us9977598", "claim 1, preamble to 1[b]",
+                 "selecting a candidate page from the first memory space of the electronic device for swapping")
+CLAIM_C = cite("us9977598", "claim 1, 1[c]", "if the first compressed page is smaller than a predetermined size")
+CLAIM_D = cite("us9977598", "claim 1, 1[d]", "mapping a virtual address of the first compressed page")
+CLAIM_E = cite("us9977598", "claim 1, 1[e] and 1[f]", "if the first compressed page is larger than the predetermined size")
+CLAIM_F = cite("us9977598", "claim 1, 1[e] and 1[f]", "mapping a virtual address of the candidate page")
+CLAIM_2 = cite("us9977598", "claim 2", "maintaining a specific data structure under which the comparison is performed")
 
-# ---- 1[a] selecting a candidate page for swap-out --------------------------------------------
-sel = ("A reclaim policy (LRU-like in the engine, as in Linux's reclaim) selects a candidate page of a process and "
-       "swaps it out: its PTE becomes a swap entry naming a zram slot in the second memory space.")
-for m, extra in (("upstream_zram", ""), ("zram_dedup", " Deduplication then happens inline on this store."),
-                 ("zram_merge", " Deduplication happens later, on an offline trigger, not for this candidate at swap-out."),
-                 ("zsmalloc_fold", " Folding happens later, on an offline trigger inside the allocator, not for this candidate.")):
-    R[("1[a]", m)] = dict(status="present", reasoning=sel + extra, events=[
-        ev("swap.out", "a selected candidate's PTE now names a swap slot")],
-        code=[code("engine/swap.py:select_candidates"), code("kernel: mm/vmscan.c shrink_folio_list()")], cites=[])
-R[("1[a]", "ksm")] = dict(status="absent", reasoning=(
-    "ksmd does not select pages for swapping. It walks every mergeable VMA in address order in a background scan "
-    "and keeps one rmap_item per present anonymous page; no page leaves memory."),
-    events=[ev("ksm.rmap_item_created", "pages are visited by the background scan, not selected for swap-out"),
-            ev("ksm.full_scan", "the scan covers all mergeable memory")],
-    code=[code("engine/ksm.py:Ksmd._scan_get_next"), code("kernel: mm/ksm.c scan_get_next_rmap_item()")], cites=[])
-R[("1[a]", "patent_claim1")] = dict(status="present", reasoning="The method starts from swap candidates chosen by the same policy.",
-    events=[ev("swap.out", "candidate pages are swapped out through the claimed method")],
-    code=[code("engine/swap.py:select_candidates")], cites=[CLAIM])
+ESX_FULL = cite("vmware-esx-2002", "section 4.2 (Content-Based Page Sharing)",
+                "A successful match is followed by a full comparison of the page contents to verify that the pages are identical.")
+ESX_COW = cite("vmware-esx-2002", "section 4.2", "Any subsequent attempt to write to the shared page will generate a fault, "
+               "transparently creating a private copy of the page for the writer.")
+ESX_TABLE = cite("vmware-esx-2002", "section 4.3 (Implementation)",
+                 "A single global hash table contains frames for all scanned pages, and chaining is used to handle collisions.")
+ESX_HINT = cite("vmware-esx-2002", "section 4.3", "A hint frame is similar, but encodes a truncated hash value to make room "
+                "for a reference back to the corresponding guest page")
+ESX_SCAN = cite("vmware-esx-2002", "section 4.3", "The current ESX Server page sharing implementation scans guest pages randomly.")
+ESX_FALSE = cite("vmware-esx-2002", "section 4.3", "Any page that happens to yield a false match is considered ineligible for sharing.")
+ESX_16 = cite("vmware-esx-2002", "section 4.3", "Each frame is encoded compactly in 16 bytes.")
+DE_COMP = cite("difference-engine-2008", "Abstract", "significant additional gains can be had by leveraging both sub-page "
+               "level sharing (through page patching) and in-core memory compression")
+DE_SHARE = cite("difference-engine-2008", "Abstract", "We build Difference Engine, an extension to the Xen virtual machine "
+                "monitor, to support each of these--in addition to standard copy-on-write full page sharing")
+DE_CBPS = cite("difference-engine-2008", "Abstract", "Previous efforts have shown that content-based page sharing provides "
+               "modest decreases in the memory footprint of VMs")
+SAT_ENL = cite("satori-2009", "Abstract", "Satori uses enlightenments in guest operating systems to detect sharing "
+               "opportunities and manage the surplus memory that results from sharing.")
+SAT_SHORT = cite("satori-2009", "Abstract", "it is better able to detect short-lived sharing opportunities")
+SAT_INTRO = cite("satori-2009", "section 1 (Introduction)", "Previous work has shown that it is possible to save memory in "
+                 "virtualised systems by sharing pages that have identical [23] and/or similar [4] contents.")
+SAT_SYS = cite("satori-2009", "Abstract", "We introduce Satori, an efficient and effective system for sharing memory in "
+               "virtualised systems.")
+KSM_SUM = cite("ksm-linux-2.6.32", "v2.6.32.2 mm/ksm.c:589", "checksum = jhash2(addr, PAGE_SIZE / 4, 17);")
+KSM_STABLE = cite("ksm-linux-2.6.32", "v2.6.32.2 mm/ksm.c:1092",
+                  "/* We first start with searching the page inside the stable tree */")
+KSM_VOL = cite("ksm-linux-2.6.32", "v2.6.32.2 mm/ksm.c:1129", "if (rmap_item->oldchecksum != checksum) {")
+KSM_LOCK = cite("ksm-linux-2.6.32", "v2.6.32.2 Documentation/vm/ksm.txt:19-21",
+                "KSM's merged pages are at present locked into kernel memory for as long as they are shared: so cannot "
+                "be swapped out like the user pages they replace")
+KSM_MAXK = cite("ksm-linux-2.6.32", "v2.6.32.2 mm/ksm.c:834-835",
+                "if (ksm_max_kernel_pages && ksm_max_kernel_pages <= ksm_pages_shared)")
+KSM_UNSH = cite("ksm-linux-2.6.32", "v2.6.32.2 mm/ksm.c:1328", "Replace now-unshared ksm page by ordinary page.")
+RZ_W = "v2.6.33 drivers/staging/ramzswap/ramzswap_drv.c ramzswap_write()"
+RZ_COMP = cite("compcache-ramzswap-2.6.33", RZ_W, "ret = lzo1x_1_compress(user_mem, PAGE_SIZE, src, &clen,")
+RZ_INC = cite("compcache-ramzswap-2.6.33", RZ_W, "Page is incompressible. Forward it to backing swap if present. "
+              "Otherwise, store it as-is (uncompressed)")
+RZ_THR = cite("compcache-ramzswap-2.6.33", RZ_W, "if (unlikely(clen > max_zpage_size)) {")
+RZ_FLAG = cite("compcache-ramzswap-2.6.33", RZ_W, "rzs_set_flag(rzs, index, RZS_UNCOMPRESSED);")
+RZ_INIT = cite("compcache-ramzswap-2.6.33", "v2.6.33 drivers/staging/ramzswap/ramzswap_drv.c ramzswap_ioctl_init_device()",
+               "Pages that compress to size greater than this are forwarded to physical swap disk (if backing dev is provided)")
+ZS_LEN = cite("zswap-3.11", "v3.11 mm/zswap.c:649", "len = dlen + sizeof(struct zswap_header);")
+ZS_POOR = cite("zswap-3.11", "v3.11 mm/zswap.c:652-653", "if (ret == -ENOSPC) { zswap_reject_compress_poor++;")
+ZS_ZBUD = cite("zswap-3.11", "v3.11 mm/zbud.c:260", "if (size > PAGE_SIZE - ZHDR_SIZE_ALIGNED - CHUNK_SIZE)")
+ZS_TREE = cite("zswap-3.11", "v3.11 mm/zswap.c:675", "ret = zswap_rb_insert(&tree->rbroot, entry, &dupentry);")
+ZS_LZO = cite("zswap-3.11", "v3.11 mm/zswap.c:83", '#define ZSWAP_COMPRESSOR_DEFAULT "lzo"')
+Z14_DOC = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.h:31-32",
+               "Pages that compress to size greater than this are stored uncompressed in memory.")
+Z14_MAX = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.h:34", "static const size_t max_zpage_size = PAGE_SIZE / 4 * 3;")
+Z14_THR = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:475", "if (unlikely(clen > max_zpage_size)) {")
+Z14_COMP = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:462", "ret = lzo1x_1_compress(uncmem, PAGE_SIZE, src, &clen,")
+Z14_ZERO = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:449", "if (page_zero_filled(uncmem)) {")
+KIM_SUM = cite("kim-dedup-code", "@09de59f5 drivers/block/zram/zram_dedup.c zram_dedup_checksum()",
+               "return jhash(mem, PAGE_SIZE, 0);")
+KIM_V5 = cite("kim-dedup-2017-v5", "Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com")
+ROM_MERGE = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru")
+ROM_REPLY = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
+                 'But zram works with the "handle" abstraction')
+ROM_REPLY_VA = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
+                    'I think the patent is talking about "mapping the virtual address" (like in KSM).')
+ROM_REPLY_ZS = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
+                    "we can add zs_merge() function (like zs_compact())")
+ROM_FOLD = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
+                "when calling the fold mechanism, we can save up to 15-20% of the memory usage")
+ROM_FOLD0 = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru")
+ZRAM_TODAY = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_page()")
+ZRAM_TODAY_SAME = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_same_filled_page()")
+KSM_TODAY = cite("linux-mm-ksm", "v6.12 mm/ksm.c calc_checksum()", "checksum = xxhash(addr, PAGE_SIZE, 0);")
+KSM_TODAY_CMP = cite("linux-mm-ksm", "v6.12 mm/ksm.c cmp_and_merge_page()")
 
-# ---- 1[b] compressing; hash of the compressed page ---------------------------------------------
-R[("1[b]", "upstream_zram")] = dict(status="partial", reasoning=(
-    "Every stored page that is not same-filled is compressed (lz4/lzo). No hash of any kind is computed."),
-    events=[ev("zram.compressed", "the page is compressed on store")],
-    code=[code("engine/zram.py:ZramDevice._store_object"), code("kernel: drivers/block/zram/zram_drv.c zram_write_page()")], cites=[])
-R[("1[b]", "zram_dedup")] = dict(status="partial", reasoning=(
-    "The hash is a 32-bit checksum (jhash as posted, xxhash in later ports) of the uncompressed page, computed "
-    "before compression; a page found to be a duplicate is not compressed at all. A hash of the compressed page "
-    "is never taken."),
-    events=[ev("dedup.hash", "what is hashed: the uncompressed page, inline on store", mechanism="zram_dedup", what="uncompressed page"),
-            ev("zram.compressed", "compression happens only for pages with no stored duplicate")],
-    code=[code("engine/mechanisms/zram_dedup.py:ZramDedupDevice._store_nonsame"),
-          code("kernel tree: drivers/block/zram/zram_dedup.c zram_dedup_checksum()")],
-    cites=[cite("kim-dedup-code", "drivers/block/zram/zram_dedup.c@09de59f5", "jhash(mem, PAGE_SIZE, 0)")])
-R[("1[b]", "zram_merge")] = dict(status="partial", reasoning=(
-    "Pages are compressed when stored. A hash of the compressed object (XXH64) is taken, but only later, when the "
-    "offline merge is triggered, over all stored objects; it is not obtained together with compressing the "
-    "candidate page. Whether a later hash of the stored compressed bytes meets this element is a construction "
-    "question."),
-    events=[ev("zram.compressed", "compression at store time"),
-            ev("dedup.hash", "the compressed object is hashed on the offline trigger", mechanism="zram_merge", what="compressed object")],
-    code=[code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
-    cites=[cite("romanov-merge-2022", "patch 1/4 zram_cmp_obj_and_merge (Message-ID 20221121190020.66548-2-avromanov@sberdevices.ru)")])
-R[("1[b]", "zsmalloc_fold")] = dict(status="partial", reasoning=(
-    "zram compresses at store time. The allocator, which does not know the data is compressed, later hashes "
-    "each object's slot bytes on the fold trigger (as posted: class-size bytes after the handle header, tail "
-    "included). The hash is of allocator slots, taken apart from compression."),
-    events=[ev("zram.compressed", "compression at store time"),
-            ev("dedup.hash", "slot bytes hashed inside zsmalloc on the fold trigger", mechanism="zsmalloc_fold")],
-    code=[code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
-    cites=[cite("romanov-fold-2023", "patch 3/5 mm/zsmalloc: introduce objects folding mechanism")])
-R[("1[b]", "ksm")] = dict(status="absent", reasoning=(
-    "KSM compresses nothing. Its only hash is a 32-bit checksum (low bits of XXH64) of the raw page, used to skip "
-    "pages that changed since the last scan; identity is decided by full memcmp."),
-    events=[ev("ksm.checksum", "the raw page is hashed as a volatility filter during the background scan")],
-    code=[code("engine/ksm.py:Ksmd._cmp_and_merge_page"), code("kernel: mm/ksm.c calc_checksum()")], cites=[])
-R[("1[b]", "patent_claim1")] = dict(status="present", reasoning=(
-    "The candidate page is compressed and the first hash value is taken over the compressed bytes, on swap-out."),
-    events=[ev("dedup.hash", "the compressed page is hashed on swap-out", mechanism="patent_claim1", what="compressed object")],
-    code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1._swap_out_one")], cites=[CLAIM])
+# ============================================================================================
+# Designs: every element x every later design (and the engine's model of claim 1 for calibration)
+# ============================================================================================
+M = ["upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1"]
+D = {}   # (element, mechanism) -> cell
 
-# ---- 1[c] small branch: compare with stored compressed pages ------------------------------------
-R[("1[c]", "upstream_zram")] = dict(status="absent", reasoning="No comparison between pages is made; identical pages are stored twice.",
-    events=[ev("zram.slot_written", "every page gets its own object")], code=[code("engine/mechanisms/upstream_zram.py")], cites=[])
-R[("1[c]", "zram_dedup")] = dict(status="partial", reasoning=(
-    "Checksums of the uncompressed candidate are compared with checksums of stored entries, then confirmed by "
-    "decompressing and comparing the page. There is no branch on the compressed size and the hash is not of a "
-    "compressed page; stored compressed and whole-page entries sit in the same buckets."),
-    events=[ev("dedup.compare", "identity by full compare of the uncompressed page", mechanism="zram_dedup"),
-            ev("dedup.share", "slot repointed to the existing entry", mechanism="zram_dedup")],
-    code=[code("engine/mechanisms/zram_dedup.py:ZramDedupDevice._store_nonsame"),
-          code("kernel tree: drivers/block/zram/zram_dedup.c zram_dedup_find()")],
-    cites=[cite("kim-dedup-2017-v5", "Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com")])
-R[("1[c]", "zram_merge")] = dict(status="partial", reasoning=(
-    "Stored compressed objects are compared with each other by XXH64 bucket and memcmp of the compressed bytes, "
-    "only between objects of equal size. The comparison is among stored objects on a trigger, not for a "
-    "candidate at swap-out, and there is no smaller-than-a-predetermined-size branch: whole-page (huge) objects "
-    "take part in the same pass."),
-    events=[ev("dedup.compare", "memcmp of compressed objects of equal size", mechanism="zram_merge"),
-            ev("dedup.hash", "compressed objects hashed on the trigger", mechanism="zram_merge")],
-    code=[code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
-    cites=[cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan", ROMANOV_Q)])
-R[("1[c]", "zsmalloc_fold")] = dict(status="partial", reasoning=(
-    "Objects are compared only within one zsmalloc size class (a partition by size), by hash bucket and memcmp. "
-    "Size classes are not a single predetermined size, and the comparison is between stored objects on a trigger. "
-    "As posted, the compared bytes include the slot tail and the next slot's header."),
-    events=[ev("dedup.compare", "memcmp of slot bytes within a size class", mechanism="zsmalloc_fold")],
-    code=[code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
-    cites=[cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru")])
-R[("1[c]", "ksm")] = dict(status="absent", reasoning="KSM has no compressed pages and no size condition.",
-    events=[ev("ksm.merge", "merges compare whole uncompressed pages")], code=[code("engine/ksm.py")], cites=[])
-R[("1[c]", "patent_claim1")] = dict(status="present", reasoning=(
-    "When the compressed page is smaller than the predetermined size (default: zram's huge threshold), its hash is "
-    "looked up among stored compressed pages, which are all smaller than that size; a match is confirmed by "
-    "comparing the compressed bytes (identity=full) or taken on the hash alone (identity=hash-only)."),
-    events=[ev("dedup.compare", "comparison among stored compressed pages", mechanism="patent_claim1", of="compressed page")],
-    code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1._swap_out_one")], cites=[CLAIM])
 
-# ---- 1[d] / 1[f] mapping a virtual address ----------------------------------------------------
-def mapping_rows(el, kind):
-    R[(el, "upstream_zram")] = dict(status="absent", reasoning="Nothing is repointed to shared data.",
-        events=[ev("swap.out", "each PTE names its own slot")], code=[code("engine/mechanisms/upstream_zram.py")], cites=[])
-    R[(el, "zram_dedup")] = dict(status="undetermined", reasoning=(
-        "What is repointed is the zram slot: it points at a shared, refcounted zram_entry/handle (slot -> handle). "
-        "The process's virtual address still maps, through its PTE, to a swap entry naming its own slot. Whether "
-        "repointing a slot is 'mapping a virtual address' is the construction question raised in the 2022 thread."),
-        events=[ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_dedup", link="slot -> handle")],
-        code=[code("engine/mechanisms/zram_dedup.py:ZramDedupDevice._share")],
-        cites=[cite("senozhatsky-2022", "Message-ID Y3w7VP5CKvm6XmoJ@google.com", SERGEY_Q)])
-    R[(el, "zram_merge")] = dict(status="undetermined", reasoning=(
-        "The merge repoints zram slots to one handle (slot -> handle); virtual addresses and PTEs are untouched. "
-        "Romanov argued in the RFC thread that handles are not virtual addresses; the construction is for the reviewer."),
-        events=[ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_merge", link="slot -> handle")],
-        code=[code("engine/mechanisms/zram_merge.py:ZramMergeDevice._merge_into")],
-        cites=[cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan", ROMANOV_Q)])
-    R[(el, "zsmalloc_fold")] = dict(status="undetermined", reasoning=(
-        "Folding repoints a zsmalloc handle to another object (handle -> object), one level below zram slots and two "
-        "below PTEs; virtual addresses and slots are untouched."),
-        events=[ev("dedup.share", "the link repointed is handle -> object", mechanism="zsmalloc_fold", link="handle -> object")],
-        code=[code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool._fold_into")],
-        cites=[cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru")])
+def d(el, mech, status, reasoning, cites, events=(), codes=(), part=None, diff=""):
+    D[(el, mech)] = {"status": status, "reasoning": reasoning, "cites": list(cites), "events": list(events),
+                     "code": list(codes), "parts": part or {}, "difference": diff}
+
+
+# 1[pre]
+d("1[pre]", "upstream_zram", "present",
+  "Today's zram is a block device used as swap: pages leave process address spaces in RAM (a first memory space) "
+  "for zram slots whose objects sit in a zsmalloc pool (a second memory space, carved from the same RAM). Whether a "
+  "RAM-backed compressed store is a separate 'memory space' is a construction question for the reviewer.",
+  [ZRAM_TODAY], [ev("swap.out", "pages leave a process's address space for zram slots"),
+                 ev("zram.slot_written", "each page lands in the compressed store")],
+  [code("engine/swap.py:SwapDevice.swap_out")])
+d("1[pre]", "zram_dedup", "present",
+  "Kim's deduplication lives inside the same zram swap device, so the two spaces are those of zram: process memory "
+  "and the zsmalloc pool behind the slots, where duplicates share one zram_entry.",
+  [KIM_V5], [ev("zram.slot_written", "pages stored in the zram device that dedups them")],
+  [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice")])
+d("1[pre]", "zram_merge", "present",
+  "Romanov's 2022 merge runs over an existing zram swap device on request; the pages it merges have already moved "
+  "from process memory into the zram store.",
+  [ROM_MERGE], [ev("swap.out", "pages moved into zram before any merge")],
+  [code("engine/mechanisms/zram_merge.py:ZramMergeDevice")])
+d("1[pre]", "zsmalloc_fold", "present",
+  "The 2023 fold works in the zsmalloc pool behind zram: the objects it folds are pages already swapped out of "
+  "process memory into the compressed store.",
+  [ROM_FOLD], [ev("zram.slot_written", "objects in the pool the fold later scans")],
+  [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool")])
+d("1[pre]", "ksm", "partial",
+  "KSM merges resident anonymous pages in one space, RAM; no second memory space takes part in merging, and a "
+  "merged page stays resident. It is a method of managing memory in a device, but of one space only.",
+  [KSM_TODAY_CMP], [ev("ksm.merge", "PTEs of resident pages repointed to one KSM page")],
+  [code("engine/ksm.py:Ksmd")], parts("1[pre]", "present", "absent"),
+  "merges resident pages within one memory space; no second memory space takes part")
+d("1[pre]", "patent_claim1", "present",
+  "The engine's model of claim 1 moves candidate pages from process address spaces to its own compressed store, "
+  "the two spaces the preamble names.", [CLAIM_PRE], [ev("swap.out", "candidate pages leave the first memory space")],
+  [code("engine/mechanisms/patent_claim1.py:PatentClaim1")])
+# 1[a]
+d("1[a]", "upstream_zram", "present",
+  "Reclaim picks a page (LRU order in the engine, as Linux's reclaim does) and swaps it out: its PTE becomes a swap "
+  "entry naming a zram slot.", [ZRAM_TODAY], [ev("swap.out", "a selected candidate's PTE now names a swap slot")],
+  [code("engine/swap.py:select_candidates")])
+d("1[a]", "zram_dedup", "present",
+  "The same reclaim selects the page; the deduplicating store then handles it inline, while it is being written to "
+  "its slot.", [KIM_V5], [ev("swap.out", "candidates swapped into the deduplicating store")],
+  [code("engine/swap.py:select_candidates")])
+d("1[a]", "zram_merge", "present",
+  "Swap-out selection is unchanged; the merge happens later, when triggered, and is not tied to any one candidate "
+  "at its swap-out.", [ROM_MERGE], [ev("swap.out", "candidates swapped out before the merge runs")],
+  [code("engine/swap.py:SwapDevice.swap_out")])
+d("1[a]", "zsmalloc_fold", "present",
+  "Swap-out selection is unchanged; folding runs later inside the allocator, over objects already stored, not for "
+  "a candidate as it leaves memory.", [ROM_FOLD0], [ev("swap.out", "candidates swapped out before folding")],
+  [code("engine/swap.py:SwapDevice.swap_out")])
+d("1[a]", "ksm", "partial",
+  "ksmd visits every page of mergeable areas in address order (one rmap_item each) in a background scan; it "
+  "selects pages to merge, but none is selected for swapping out.",
+  [KSM_TODAY_CMP], [ev("ksm.full_scan", "the scan covers all mergeable memory")], [code("engine/ksm.py:Ksmd")],
+  parts("1[a]", "present", "absent"), "selects pages by a background scan, not for swapping out")
+d("1[a]", "patent_claim1", "present",
+  "The model takes the swap candidates chosen by the same reclaim policy as every other mechanism.",
+  [CLAIM_SEL], [ev("swap.out", "candidate pages swapped out through the claimed method")],
+  [code("engine/swap.py:select_candidates")])
+# 1[b]
+d("1[b]", "upstream_zram", "partial",
+  "Every page that is not same-filled is compressed on store (lz4, lzo or lzo-rle); zram computes no hash of any "
+  "kind.", [ZRAM_TODAY], [ev("zram.compressed", "the page is compressed on store")],
+  [code("engine/zram.py:ZramDevice.write_page")], parts("1[b]", "present", "absent"),
+  "computes no hash of the compressed page (no hash at all)")
+d("1[b]", "zram_dedup", "partial",
+  "The checksum is jhash of the uncompressed page (xxhash in later ports), taken before compression; a page found "
+  "to be a duplicate is never compressed. No hash of a compressed page is taken.",
+  [KIM_SUM], [ev("dedup.hash", "what is hashed: the uncompressed page, inline on store", mechanism="zram_dedup",
+                 what="uncompressed page"),
+              ev("zram.compressed", "compression only for pages with no stored duplicate")],
+  [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")], parts("1[b]", "present", "absent"),
+  "hashes the uncompressed page before compressing, not the compressed page")
+d("1[b]", "zram_merge", "undetermined",
+  "Pages are compressed when stored. XXH64 of each stored compressed object is taken only later, when the merge "
+  "is triggered, over all objects; it is not obtained together with compressing the candidate. Whether a later "
+  "hash of stored compressed bytes counts for 1[b.2] is a construction question.",
+  [ROM_MERGE], [ev("zram.compressed", "compression at store time"),
+                ev("dedup.hash", "compressed objects hashed on the offline trigger", mechanism="zram_merge",
+                   what="compressed object")],
+  [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")], parts("1[b]", "present", "undetermined"),
+  "hashes stored compressed objects later, on a trigger, not while compressing the candidate")
+d("1[b]", "zsmalloc_fold", "undetermined",
+  "zram compresses on store; the allocator, which does not know its objects are compressed, later hashes each "
+  "object's slot bytes on the fold trigger (as posted, class-size bytes including the slot tail).",
+  [ROM_REPLY_ZS], [ev("zram.compressed", "compression at store time"),
+                   ev("dedup.hash", "slot bytes hashed inside zsmalloc on the fold trigger", mechanism="zsmalloc_fold")],
+  [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")], parts("1[b]", "present", "undetermined"),
+  "hashes allocator slots later, apart from compression, without knowing they hold compressed pages")
+d("1[b]", "ksm", "absent",
+  "KSM compresses nothing. Its only hash is a 32-bit checksum (xxhash today) of the raw page, used to skip pages "
+  "that changed since the last scan; identity is decided by memcmp.",
+  [KSM_TODAY], [ev("ksm.checksum", "the raw page is hashed as a volatility filter")], [code("engine/ksm.py:Ksmd")],
+  diff="does not compress; hashes raw pages only to skip pages that change")
+d("1[b]", "patent_claim1", "present",
+  "The model compresses the candidate and takes the first hash value over the compressed bytes, on swap-out.",
+  [CLAIM_AB], [ev("dedup.hash", "the compressed page is hashed on swap-out", mechanism="patent_claim1",
+                  what="compressed object")],
+  [code("engine/mechanisms/patent_claim1.py:PatentClaim1.swap_out_pages")])
+# 1[c]
+d("1[c]", "upstream_zram", "absent",
+  "zram compares no page with another; two identical pages are stored as two objects.",
+  [ZRAM_TODAY_SAME], [ev("zram.slot_written", "every page gets its own object")],
+  [code("engine/mechanisms/upstream_zram.py:UpstreamZram")], diff="compares no pages; identical pages are stored twice")
+d("1[c]", "zram_dedup", "partial",
+  "Checksums of the uncompressed candidate are compared with those of stored entries, and a match is confirmed by "
+  "comparing the whole page. There is no branch on the compressed size, and entries stored compressed and whole sit "
+  "in the same buckets.",
+  [KIM_SUM, KIM_V5], [ev("dedup.compare", "identity by full compare of the uncompressed page", mechanism="zram_dedup"),
+                      ev("dedup.share", "slot repointed to the existing entry", mechanism="zram_dedup")],
+  [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
+  parts("1[c]", "absent", "partial", "present", "absent"),
+  "compares hashes of uncompressed pages, without a size branch; compressed and whole entries share one index")
+d("1[c]", "zram_merge", "partial",
+  "Stored compressed objects are compared with each other by XXH64 bucket and memcmp of the compressed bytes, only "
+  "between objects of equal size, on a trigger; whole-page (huge) objects take part in the same pass, so there is no "
+  "smaller-than-a-size branch.",
+  [ROM_MERGE], [ev("dedup.compare", "memcmp of compressed objects of equal size", mechanism="zram_merge"),
+                ev("dedup.hash", "compressed objects hashed on the trigger", mechanism="zram_merge")],
+  [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
+  parts("1[c]", "absent", "partial", "present", "absent"),
+  "compares stored objects among themselves on a trigger, by equal size, with no size threshold")
+d("1[c]", "zsmalloc_fold", "partial",
+  "Objects are compared only within one zsmalloc size class, by hash bucket and memcmp, on a trigger. Size classes "
+  "partition by size but are not one predetermined size; as posted, compared bytes include the slot tail.",
+  [ROM_FOLD0], [ev("dedup.compare", "memcmp of slot bytes within a size class", mechanism="zsmalloc_fold")],
+  [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
+  parts("1[c]", "absent", "partial", "present", "absent"),
+  "compares allocator objects per size class on a trigger, not by one predetermined size")
+d("1[c]", "ksm", "absent",
+  "KSM has no compressed pages and no size condition; it compares raw resident pages.",
+  [KSM_TODAY_CMP], [ev("ksm.merge", "merges compare whole uncompressed pages")], [code("engine/ksm.py:Ksmd")],
+  diff="compares raw resident pages; no compressed pages and no size condition")
+d("1[c]", "patent_claim1", "present",
+  "When the compressed page is smaller than the predetermined size (default: zram's huge threshold), its hash is "
+  "looked up among stored compressed pages, all smaller than that size; a match is confirmed on the compressed bytes "
+  "(identity=full) or taken on the hash alone (identity=hash-only).",
+  [CLAIM_C], [ev("dedup.compare", "comparison among stored compressed pages", mechanism="patent_claim1")],
+  [code("engine/mechanisms/patent_claim1.py:PatentClaim1.swap_out_pages")])
+# 1[d] / 1[f]
+for el, kind in (("1[d]", "compressed"), ("1[f]", "uncompressed")):
+    tgt = "compressed object" if kind == "compressed" else "page stored whole"
+    d(el, "upstream_zram", "absent",
+      f"Nothing is repointed to shared data: each swap entry names its own slot and its own {tgt}.",
+      [ZRAM_TODAY], [ev("swap.out", "each PTE names its own slot")],
+      [code("engine/mechanisms/upstream_zram.py:UpstreamZram")],
+      diff=f"maps nothing to a shared {tgt}; every slot keeps its own")
+    d(el, "zram_dedup", "undetermined",
+      f"The slot is repointed to a shared, refcounted zram_entry (slot -> handle) holding the {tgt}; the process's "
+      "virtual address still maps, through its PTE, to a swap entry naming its own slot. Whether repointing a slot "
+      "maps a virtual address is the construction question of the 2022 thread.",
+      [KIM_V5] + ([ROM_REPLY_VA] if el == "1[d]" else []),
+      [ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_dedup", link="slot -> handle")],
+      [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
+      parts(el, "undetermined", "present"),
+      "repoints a swap slot to a shared handle; the PTE still names its own slot")
+    d(el, "zram_merge", "undetermined",
+      f"The merge repoints zram slots to one handle (slot -> handle) for each group of identical {tgt}s; virtual "
+      "addresses and PTEs are untouched. Its author describes it as working on handles; the construction is the "
+      "reviewer's.",
+      [ROM_REPLY] if el == "1[d]" else [ROM_MERGE, ROM_REPLY],
+      [ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_merge", link="slot -> handle")],
+      [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
+      parts(el, "undetermined", "present"),
+      "repoints slots to one handle on a trigger; virtual addresses and PTEs are untouched")
+    d(el, "zsmalloc_fold", "undetermined",
+      f"Folding repoints a zsmalloc handle to another object (handle -> object), one level below zram slots and two "
+      f"below PTEs; the {tgt} found is an allocator object, and virtual addresses and slots are untouched.",
+      [ROM_FOLD0] if el == "1[d]" else [ROM_FOLD],
+      [ev("dedup.share", "the link repointed is handle -> object", mechanism="zsmalloc_fold", link="handle -> object")],
+      [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
+      parts(el, "undetermined", "present"),
+      "repoints allocator handles to one object; slots, PTEs and virtual addresses are untouched")
     if kind == "compressed":
-        R[(el, "ksm")] = dict(status="partial", reasoning=(
-            "KSM does map virtual addresses (PTEs) to one shared page of the same content, but the pages are not "
-            "compressed; there is no 'first compressed page'."),
-            events=[ev("ksm.merge", "PTEs repointed to a KSM page")], code=[code("kernel: mm/ksm.c replace_page()")],
-            cites=[cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan", ROMANOV_Q)])
+        d(el, "ksm", "partial",
+          "KSM does map virtual addresses (their PTEs) to one shared page of the same content, but that page is not "
+          "compressed and there is no first compressed page.",
+          [KSM_TODAY_CMP], [ev("ksm.merge", "PTEs repointed to a KSM page")], [code("engine/ksm.py:Ksmd")],
+          parts(el, "present", "absent"), "maps virtual addresses to a shared raw page, never to a compressed page")
     else:
-        R[(el, "ksm")] = dict(status="partial", reasoning=(
-            "KSM maps virtual addresses (PTEs) to one shared uncompressed page with the same content (PTE -> KSM "
-            "page), confirmed by full memcmp. The pages are resident pages found by a background scan, not swap "
-            "candidates whose compressed size exceeded a predetermined size."),
-            events=[ev("ksm.merge", "PTEs repointed to a KSM page"), ev("mm.cow_fault", "a write gets a private copy")],
-            code=[code("engine/ksm.py:Ksmd._merge_one_page"), code("kernel: mm/ksm.c try_to_merge_one_page(), replace_page()")],
-            cites=[cite("ksm-linux-2.6.32", "mm/ksm.c"), cite("romanov-reply-2022",
-                        "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan", ROMANOV_Q)])
-    R[(el, "patent_claim1")] = dict(status="present", reasoning=(
-        "On a match, the candidate's PTE gets a swap entry naming the found stored page's slot, whose use count "
-        "rises (virtual address -> stored page); no new slot is made."),
-        events=[ev("dedup.share", "virtual address mapped to the found stored page", mechanism="patent_claim1",
-                   link="virtual address -> stored page")],
-        code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1._swap_out_one")], cites=[CLAIM])
+        d(el, "ksm", "partial",
+          "KSM maps virtual addresses (PTE -> KSM page) to one shared uncompressed page of the same content, confirmed "
+          "by memcmp; the page is resident in RAM, not a page stored in a second memory space after its compressed "
+          "size exceeded a threshold.",
+          [KSM_TODAY_CMP], [ev("ksm.merge", "PTEs repointed to a KSM page"), ev("mm.cow_fault", "a write gets a private copy")],
+          [code("engine/ksm.py:Ksmd")], parts(el, "present", "partial"),
+          "maps virtual addresses to a shared resident page, not to a page stored whole in a second space")
+    d(el, "patent_claim1", "present",
+      f"On a match the model gives the candidate's PTE a swap entry naming the found {tgt}'s slot, whose use count "
+      "rises (virtual address -> stored page); no new slot is made.",
+      [CLAIM_D if el == "1[d]" else CLAIM_F],
+      [ev("dedup.share", "virtual address mapped to the found stored page", mechanism="patent_claim1")],
+      [code("engine/mechanisms/patent_claim1.py:PatentClaim1.swap_out_pages")])
+# 1[e]
+d("1[e]", "upstream_zram", "partial",
+  "zram stores a page whose compressed length reaches the huge threshold uncompressed (a size split like the claim's), "
+  "but compares it with nothing.",
+  [ZRAM_TODAY], [ev("zram.slot_written", "huge pages stored whole", flag="huge")],
+  [code("engine/zram.py:ZramDevice.write_page")], parts("1[e]", "present", "absent", "absent", "present"),
+  "stores poorly compressing pages whole but compares them with nothing")
+d("1[e]", "zram_dedup", "partial",
+  "Entries stored whole are found through the same uncompressed-page checksum and confirmed with a full compare; "
+  "there is no branch on the compressed size, and the hash compared is not of a compressed page.",
+  [KIM_SUM], [ev("dedup.compare", "full compare, including whole-page entries", mechanism="zram_dedup")],
+  [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
+  parts("1[e]", "absent", "partial", "present", "present"),
+  "finds whole-page entries by a hash of the uncompressed page, with no size branch")
+d("1[e]", "zram_merge", "partial",
+  "Huge (uncompressed) slots take part in the merge pass and, as only equal sizes are compared, meet only other huge "
+  "slots; the hash is of the stored whole page taken on the trigger, not of the candidate's compressed page.",
+  [ROM_MERGE], [ev("dedup.compare", "equal-size memcmp; huge slots meet only huge slots", mechanism="zram_merge")],
+  [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
+  parts("1[e]", "absent", "partial", "present", "present"),
+  "compares stored whole pages with each other on a trigger; no hash of a compressed candidate")
+d("1[e]", "zsmalloc_fold", "partial",
+  "Whole-page objects live in the 4096-byte size class and are compared only within it, by a hash of their bytes "
+  "and memcmp, on the fold trigger.",
+  [ROM_FOLD], [ev("dedup.compare", "memcmp within the huge size class", mechanism="zsmalloc_fold")],
+  [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
+  parts("1[e]", "absent", "partial", "present", "present"),
+  "compares whole-page objects within their size class on a trigger; no hash of a compressed candidate")
+d("1[e]", "ksm", "absent",
+  "KSM compares uncompressed pages by full content, but compresses nothing, so there is no larger-than-a-size "
+  "condition and no hash of a compressed page.", [KSM_TODAY_CMP],
+  [ev("ksm.merge", "full memcmp of uncompressed pages")], [code("engine/ksm.py:Ksmd")],
+  diff="compresses nothing, so has no size branch and no hash of a compressed page")
+d("1[e]", "patent_claim1", "present",
+  "When the compressed page is not smaller than the predetermined size, the model looks its hash up among those "
+  "kept for pages stored whole (hashes of their compressed forms) and confirms a match on the raw page; a length "
+  "equal to the size counts as larger (the claim is silent).",
+  [CLAIM_E], [ev("dedup.compare", "comparison among stored uncompressed pages", mechanism="patent_claim1")],
+  [code("engine/mechanisms/patent_claim1.py:PatentClaim1.swap_out_pages")])
+# 2[a]
+d("2[a]", "upstream_zram", "absent",
+  "zram keeps a slot table, but no comparison is made, so no structure serves one.",
+  [ZRAM_TODAY], [], [code("engine/mechanisms/upstream_zram.py:UpstreamZram")], parts("2[a]", "present", "absent"),
+  "")
+D[("2[a]", "upstream_zram")]["status"] = "partial"
+D[("2[a]", "upstream_zram")]["difference"] = "keeps a slot table but performs no comparison under it"
+d("2[a]", "zram_dedup", "present",
+  "Hash buckets of red-black trees of zram_entry, ordered by checksum, hold the candidates for the comparison.",
+  [KIM_SUM], [ev("dedup.compare", "comparisons walk the bucket's tree", mechanism="zram_dedup")],
+  [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice")])
+d("2[a]", "zram_merge", "present",
+  "A temporary hash table of num_pages buckets drives the comparison during a merge pass; a red-black tree keyed by "
+  "handle counts the sharers.", [ROM_MERGE],
+  [ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zram_merge")],
+  [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")])
+d("2[a]", "zsmalloc_fold", "present",
+  "A per-class hash table drives the comparison; a per-class red-black tree keyed by the encoded object counts the "
+  "handles that share it.", [ROM_FOLD0],
+  [ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zsmalloc_fold")],
+  [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")])
+d("2[a]", "ksm", "present",
+  "The comparison is performed while walking the stable and unstable red-black trees, ordered by page content.",
+  [KSM_TODAY_CMP], [ev("ksm.unstable_insert", "pages filed in the unstable tree"), ev("ksm.merge", "matches found in the trees")],
+  [code("engine/ksm.py:Ksmd")])
+d("2[a]", "patent_claim1", "present",
+  "Two hash indexes (stored compressed pages; stored whole pages) hold the hash values the comparison uses.",
+  [CLAIM_2], [ev("dedup.compare", "comparisons within the size branch's index", mechanism="patent_claim1")],
+  [code("engine/mechanisms/patent_claim1.py:PatentClaim1")])
 
-
-mapping_rows("1[d]", "compressed")
-mapping_rows("1[f]", "uncompressed")
-
-# ---- 1[e] large branch: compare with stored uncompressed pages ----------------------------------
-R[("1[e]", "upstream_zram")] = dict(status="absent", reasoning=(
-    "zram stores a page whose compressed length reaches the huge threshold uncompressed, but compares it with nothing."),
-    events=[ev("zram.slot_written", "huge pages stored whole", flag="huge")], code=[code("engine/zram.py")], cites=[])
-R[("1[e]", "zram_dedup")] = dict(status="partial", reasoning=(
-    "Entries stored whole (huge) are found by the same uncompressed-page checksum and confirmed with memcmp; there "
-    "is no branch on the compressed size and the hash compared is not a hash of the compressed page."),
-    events=[ev("dedup.compare", "full compare, including whole-page entries", mechanism="zram_dedup")],
-    code=[code("engine/mechanisms/zram_dedup.py:ZramDedupDevice._store_nonsame")], cites=[])
-R[("1[e]", "zram_merge")] = dict(status="partial", reasoning=(
-    "Huge (uncompressed) slots take part in the merge pass and, because only equal sizes are compared, are compared "
-    "only with other huge slots; the hash is of the stored uncompressed bytes, taken on the trigger, not a hash of "
-    "the candidate's compressed page."),
-    events=[ev("dedup.compare", "equal-size memcmp; huge slots meet only huge slots", mechanism="zram_merge")],
-    code=[code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
-    cites=[cite("romanov-merge-2022", "patch 1/4 (huge slots are included in zram_do_scan)")])
-R[("1[e]", "zsmalloc_fold")] = dict(status="partial", reasoning=(
-    "Whole-page objects live in the 4096-byte size class and are compared only within it, by hash of their bytes and "
-    "memcmp, on the fold trigger."),
-    events=[ev("dedup.compare", "memcmp within the huge size class", mechanism="zsmalloc_fold")],
-    code=[code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool._compare_bytes")], cites=[])
-R[("1[e]", "ksm")] = dict(status="absent", reasoning=(
-    "KSM compares uncompressed pages by full content, but nothing is compressed, so there is no 'larger than a "
-    "predetermined size' condition and no hash of a compressed page."),
-    events=[ev("ksm.merge", "full memcmp of uncompressed pages")], code=[code("kernel: mm/ksm.c memcmp_pages()")], cites=[])
-R[("1[e]", "patent_claim1")] = dict(status="present", reasoning=(
-    "When the compressed page is not smaller than the predetermined size, its hash is looked up among the hashes kept "
-    "for stored uncompressed pages (hashes of their compressed forms); a match is confirmed on the raw page "
-    "(identity=full). A length equal to the size is treated as larger (the claim is silent)."),
-    events=[ev("dedup.compare", "comparison among stored uncompressed pages", mechanism="patent_claim1", of="uncompressed page")],
-    code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1._swap_out_one")], cites=[CLAIM])
-
-# ---- 2[a] a specific data structure -------------------------------------------------------------
-R[("2[a]", "upstream_zram")] = dict(status="absent", reasoning="No comparison is made, so no structure serves one.",
-    events=[], code=[code("engine/mechanisms/upstream_zram.py")], cites=[])
-R[("2[a]", "zram_dedup")] = dict(status="present", reasoning=(
-    "Hash buckets (clamp(num_pages >> 7, 1024, 2^31)) of red-black trees of zram_entry ordered by checksum hold the "
-    "candidates for the comparison."),
-    events=[ev("dedup.compare", "comparisons walk the bucket's tree", mechanism="zram_dedup")],
-    code=[code("engine/mechanisms/zram_dedup.py:ZramDedupDevice")],
-    cites=[cite("kim-dedup-code", "drivers/block/zram/zram_dedup.c@09de59f5")])
-R[("2[a]", "zram_merge")] = dict(status="present", reasoning=(
-    "A temporary hash table of num_pages buckets drives the comparison during a merge pass; a red-black tree keyed by "
-    "handle counts the sharers."),
-    events=[ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zram_merge")],
-    code=[code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
-    cites=[cite("romanov-merge-2022", "patch 1/4")])
-R[("2[a]", "zsmalloc_fold")] = dict(status="present", reasoning=(
-    "A per-class hash table (one bucket per object in use) drives the comparison; a per-class red-black tree keyed by "
-    "the encoded object counts the handles that share an object."),
-    events=[ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zsmalloc_fold")],
-    code=[code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")], cites=[cite("romanov-fold-2023", "patch 3/5")])
-R[("2[a]", "ksm")] = dict(status="present", reasoning=(
-    "The comparison is performed while walking the stable and unstable red-black trees, ordered by page content."),
-    events=[ev("ksm.unstable_insert", "pages filed in the unstable tree"), ev("ksm.merge", "matches found in the trees")],
-    code=[code("kernel: mm/ksm.c stable_tree_search(), unstable_tree_search_insert()")],
-    cites=[cite("ksm-ols-2009", "Linux Symposium 2009 paper")])
-R[("2[a]", "patent_claim1")] = dict(status="present", reasoning=(
-    "Two hash indexes (stored compressed pages; stored uncompressed pages) hold the hash values compared against."),
-    events=[ev("dedup.compare", "comparisons within the size branch's index", mechanism="patent_claim1")],
-    code=[code("engine/mechanisms/patent_claim1.py:PatentClaim1")],
-    cites=[cite("us9977598", "claim 2 (col:line pinpoints follow once the PDF is imported)")])
-
-ELEMENTS = ["1[pre]", "1[a]", "1[b]", "1[c]", "1[d]", "1[e]", "1[f]", "2[a]"]
 CONSTRUCTION = {
     "second memory space": "Read here as a memory space distinct from the process address spaces, whether or not it is carved from the same RAM (zram, zswap). Reviewer to confirm.",
-    "mapping a virtual address": "The central open question of the 2022 thread: does repointing a swap slot (slot -> handle) or an allocator handle (handle -> object) map a virtual address, or only a PTE (or the swap entry a PTE holds)? Rows for zram_dedup, zram_merge and zsmalloc_fold stay 'undetermined' until a reviewer decides.",
+    "mapping a virtual address": "The central open question of the 2022 thread: does repointing a swap slot (slot -> handle) or an allocator handle (handle -> object) map a virtual address, or only a PTE (or the swap entry a PTE holds)? Those parts stay 'undetermined' until a reviewer decides.",
     "first hash value of the first compressed page": "Read literally: a hash computed over the compressed bytes of the candidate page.",
-    "predetermined size": "A single size threshold; the engine's default is zram's huge threshold (3625 bytes, derived from the zsmalloc class table). The claim does not cover a compressed page equal to the size.",
+    "predetermined size": "A single size threshold; the engine's default is zram's huge threshold (3625 bytes, derived from the zsmalloc class table). Before the priority date zram used 3/4 of a page (max_zpage_size). The claim does not cover a compressed page equal to the size.",
 }
 
+# ============================================================================================
+# Prior art: every element x every reference dated before the priority date (2014-10-27)
+# ============================================================================================
+REFS = ["vmware-esx-2002", "difference-engine-2008", "satori-2009", "ksm-linux-2.6.32", "compcache-ramzswap-2.6.33",
+        "zswap-3.11", "zram-3.14"]
+P = {}
+DS, PD, ND, UN = "disclosed", "partly disclosed", "not disclosed", "undetermined"
 
+
+def p(el, ref, status, reasoning, cites, events=(), part=None):
+    P[(el, ref)] = {"status": status, "reasoning": reasoning, "cites": list(cites), "events": list(events),
+                    "parts": part or {}}
+
+
+ESX = "esx_2002"
+DEN = "difference_engine_2008"
+K32 = "ksm_2_6_32"
+ZS11 = "zswap_3_11"
+Z314 = "zram_3_14"
+# 1[pre]
+p("1[pre]", "vmware-esx-2002", UN,
+  "ESX manages machine memory shared by virtual machines; page sharing itself works within machine memory, and the "
+  "paper's swapping is a separate mechanism, so whether it describes a second memory space in the claim's sense is "
+  "open.", [ESX_TABLE], [ev("dedup.share", "guest pages mapped to shared machine pages", mechanism=ESX)],
+  parts("1[pre]", DS, UN))
+p("1[pre]", "difference-engine-2008", UN,
+  "Difference Engine keeps compressed pages in memory beside the guests' pages; whether its compressed area is a "
+  "second memory space distinct from the first is for the reviewer.", [DE_COMP],
+  [ev("dedup.share", "pages shared by the model of Difference Engine", mechanism=DEN)], parts("1[pre]", DS, UN))
+p("1[pre]", "satori-2009", UN,
+  "Satori manages the memory of virtual machines and the surplus that sharing frees; the quoted text names no second "
+  "memory space into which pages move.", [SAT_ENL], part=parts("1[pre]", DS, UN))
+p("1[pre]", "ksm-linux-2.6.32", PD,
+  "KSM 2.6.32 manages memory in one space: merged pages stay locked in RAM and cannot be swapped out, so no second "
+  "memory space takes part.", [KSM_LOCK], [ev("dedup.share", "PTEs repointed to a KSM page", mechanism=K32)],
+  parts("1[pre]", DS, ND))
+p("1[pre]", "compcache-ramzswap-2.6.33", DS,
+  "ramzswap is a RAM-based swap device: pages swapped out of process memory are compressed into its own pool, a "
+  "second memory space beside the first (with an optional backing swap disk).", [RZ_COMP, RZ_INC],
+  part=parts("1[pre]", DS, DS))
+p("1[pre]", "zswap-3.11", DS,
+  "zswap keeps pages on their way to swap in a compressed zbud pool in RAM, separate from process memory; pages it "
+  "rejects go on to the swap device.", [ZS_LEN, ZS_POOR], [ev("swap.out", "pages leave process memory for the store")],
+  parts("1[pre]", DS, DS))
+p("1[pre]", "zram-3.14", DS,
+  "zram 3.14 is a compressed RAM block device used as swap: process memory is the first space and the zsmalloc pool "
+  "behind zram's slots the second.", [Z14_COMP], [ev("zram.slot_written", "pages stored in the zram device")],
+  parts("1[pre]", DS, DS))
+# 1[a]
+p("1[a]", "vmware-esx-2002", PD,
+  "ESX selects guest pages by a random scan to look for sharing, not to swap them out; its page sharing does not "
+  "move the scanned page into another space.", [ESX_SCAN], [ev("dedup.hash", "scanned pages hashed", mechanism=ESX)],
+  parts("1[a]", DS, ND))
+p("1[a]", "difference-engine-2008", UN,
+  "Difference Engine picks pages to share, patch or compress; which pages it compresses, and whether that is a "
+  "swap-out into a second space, is not in the quoted abstract.", [DE_COMP, DE_SHARE],
+  [ev("dedup.hash", "pages hashed by the model's scan", mechanism=DEN)], parts("1[a]", DS, UN))
+p("1[a]", "satori-2009", ND,
+  "Satori finds sharing when guests read data through enlightened devices; it selects no candidate page for "
+  "swapping out.", [SAT_SHORT], part=parts("1[a]", ND, ND))
+p("1[a]", "ksm-linux-2.6.32", PD,
+  "ksmd visits pages of MADV_MERGEABLE areas in its scan and skips those whose checksum changed; the pages are chosen "
+  "for merging, never for swapping out.", [KSM_VOL], [ev("dedup.hash", "scanned pages checksummed", mechanism=K32)],
+  parts("1[a]", DS, ND))
+p("1[a]", "compcache-ramzswap-2.6.33", DS,
+  "The kernel's reclaim selects pages and writes them to the ramzswap device, whose write path compresses each one: "
+  "a candidate page swapped out of process memory into the device.", [RZ_COMP], part=parts("1[a]", DS, DS))
+p("1[a]", "zswap-3.11", DS,
+  "zswap receives, through frontswap, each page that reclaim is swapping out, and stores it compressed before it "
+  "would reach the swap device.", [ZS_LEN], [ev("swap.out", "pages swapped out through zswap")], parts("1[a]", DS, DS))
+p("1[a]", "zram-3.14", DS,
+  "Pages selected by reclaim are written to zram's slots when zram is the swap device; zram_bvec_write compresses "
+  "each one.", [Z14_COMP], [ev("swap.out", "candidates swapped out to zram 3.14")], parts("1[a]", DS, DS))
+# 1[b]
+p("1[b]", "vmware-esx-2002", ND,
+  "ESX compresses nothing; the value it hashes is of the page's own contents, used as the key of its hash table.",
+  [ESX_TABLE], [ev("dedup.hash", "the raw page is hashed", mechanism=ESX, what="uncompressed page")],
+  parts("1[b]", ND, ND))
+p("1[b]", "difference-engine-2008", PD,
+  "Difference Engine compresses pages in memory, but the hash it uses to find identical pages is, per the abstract's "
+  "content-based sharing, of page contents; a hash of a compressed page is not described.", [DE_COMP, DE_CBPS],
+  [ev("dedup.hash", "what the model of Difference Engine hashes", mechanism=DEN)], parts("1[b]", DS, ND))
+p("1[b]", "satori-2009", ND,
+  "Neither compression nor a hash of a compressed page appears in Satori's description of its sharing.", [SAT_SYS],
+  part=parts("1[b]", ND, ND))
+p("1[b]", "ksm-linux-2.6.32", ND,
+  "KSM 2.6.32 compresses nothing; calc_checksum is jhash2 over the raw page (PAGE_SIZE/4 words, initval 17), used "
+  "only to skip pages that change between scans.", [KSM_SUM],
+  [ev("dedup.hash", "jhash2 of the raw page", mechanism=K32, what="uncompressed page")], parts("1[b]", ND, ND))
+p("1[b]", "compcache-ramzswap-2.6.33", PD,
+  "ramzswap compresses each swapped-out page with LZO, but takes no hash of the result.", [RZ_COMP],
+  part=parts("1[b]", DS, ND))
+p("1[b]", "zswap-3.11", PD,
+  "zswap compresses each page with the crypto API compressor (LZO by default) and computes no hash of it.",
+  [ZS_LZO], part=parts("1[b]", DS, ND))
+p("1[b]", "zram-3.14", PD,
+  "zram 3.14 compresses each written page with LZO; no hash is taken of the compressed or the raw page.", [Z14_COMP],
+  [ev("zram.compressed", "pages compressed on write")], parts("1[b]", DS, ND))
+# 1[c]
+p("1[c]", "vmware-esx-2002", ND,
+  "ESX compares hash values of raw pages in its table and confirms by full comparison; no compressed pages are "
+  "compared and no size condition applies.", [ESX_FULL],
+  [ev("dedup.compare", "full compare of raw pages", mechanism=ESX)], parts("1[c]", ND, ND, ND, ND))
+p("1[c]", "difference-engine-2008", ND,
+  "The abstract describes sharing, patching and compression side by side; a comparison among compressed pages "
+  "below a size is not described there.", [DE_SHARE], part=parts("1[c]", ND, ND, ND, ND))
+p("1[c]", "satori-2009", ND,
+  "Satori's sharing detection involves no compressed pages and no size threshold.", [SAT_ENL],
+  part=parts("1[c]", ND, ND, ND, ND))
+p("1[c]", "ksm-linux-2.6.32", ND,
+  "KSM 2.6.32 searches its stable tree of raw pages by content; there are no compressed pages and no size "
+  "condition.", [KSM_STABLE], [ev("dedup.compare", "memcmp of raw pages in the trees", mechanism=K32)],
+  parts("1[c]", ND, ND, ND, ND))
+p("1[c]", "compcache-ramzswap-2.6.33", PD,
+  "A page that compresses to max_zpage_size or less is stored compressed, so every compressed page in the pool is "
+  "below that size; ramzswap compares no page with another.", [RZ_THR], part=parts("1[c]", DS, ND, ND, DS))
+p("1[c]", "zswap-3.11", PD,
+  "Only pages whose compressed length fits a zbud allocation are stored, so stored compressed pages are below that "
+  "size; the red-black tree is keyed by swap offset, and pages are never compared by content.", [ZS_ZBUD, ZS_TREE],
+  part=parts("1[c]", DS, ND, ND, DS))
+p("1[c]", "zram-3.14", PD,
+  "Pages that compress to max_zpage_size (3/4 page) or less are stored compressed, so all stored compressed pages are "
+  "below the threshold; zram 3.14 compares no pages.", [Z14_THR, Z14_MAX],
+  [ev("zram.compressed", "pages compressed below the threshold", huge=False)], parts("1[c]", DS, ND, ND, DS))
+# 1[d]
+p("1[d]", "vmware-esx-2002", PD,
+  "ESX maps guest pages to one shared machine page, copy-on-write; the shared page is a raw page, not a compressed "
+  "one, and whether a guest physical page number is a virtual address is open.", [ESX_COW],
+  [ev("dedup.share", "guest page mapped to the shared frame", mechanism=ESX)], parts("1[d]", PD, ND))
+p("1[d]", "difference-engine-2008", PD,
+  "Difference Engine shares full pages copy-on-write by remapping; the pages it maps to are not compressed pages "
+  "found equal to a compressed candidate.", [DE_SHARE], [ev("dedup.share", "pages remapped to a shared copy", mechanism=DEN)],
+  parts("1[d]", PD, ND))
+p("1[d]", "satori-2009", UN,
+  "Satori maps guest pages to shared copies, but how (and whether compressed pages take part) is not in the quoted "
+  "text.", [SAT_INTRO], part=parts("1[d]", UN, ND))
+p("1[d]", "ksm-linux-2.6.32", PD,
+  "KSM 2.6.32 repoints a virtual address's PTE to a write-protected KSM page of the same content; nothing is "
+  "compressed, so no first compressed page is mapped.", [KSM_UNSH],
+  [ev("dedup.share", "PTE -> KSM page", mechanism=K32, link="PTE -> page frame")], parts("1[d]", PD, ND))
+p("1[d]", "compcache-ramzswap-2.6.33", ND,
+  "Each swap slot of ramzswap holds its own object; no page is mapped to another stored page of the same content.",
+  [RZ_FLAG], part=parts("1[d]", ND, ND))
+p("1[d]", "zswap-3.11", ND,
+  "Each zswap entry stores its own compressed copy under its swap offset; nothing is mapped to a shared copy.",
+  [ZS_TREE], part=parts("1[d]", ND, ND))
+p("1[d]", "zram-3.14", ND,
+  "Each zram slot keeps its own zsmalloc object; no slot or address is mapped to another slot's object.", [Z14_COMP],
+  part=parts("1[d]", ND, ND))
+# 1[e]
+p("1[e]", "vmware-esx-2002", PD,
+  "ESX looks a page's hash up among the hashes of stored raw pages and confirms a match by full comparison, which "
+  "finds pages with the same content as the candidate; no compression, no size branch, and the hash is of the raw "
+  "page.", [ESX_FULL, ESX_HINT], [ev("dedup.compare", "hash lookup then full compare", mechanism=ESX)],
+  parts("1[e]", ND, PD, DS, ND))
+p("1[e]", "difference-engine-2008", PD,
+  "Full-page sharing finds identical pages; the abstract gives no size branch and no hash of a compressed page.",
+  [DE_SHARE], [ev("dedup.compare", "identical pages confirmed", mechanism=DEN)], parts("1[e]", ND, ND, DS, ND))
+p("1[e]", "satori-2009", UN,
+  "Satori detects pages with identical contents; whether by hash values, and against which stored pages, is not in "
+  "the quoted text.", [SAT_ENL], part=parts("1[e]", ND, UN, UN, ND))
+p("1[e]", "ksm-linux-2.6.32", PD,
+  "KSM finds a resident page with the same content by walking content-ordered trees with memcmp; its checksum "
+  "decides volatility, not identity, and there is no compression or size branch.", [KSM_STABLE, KSM_VOL],
+  [ev("dedup.compare", "full compare in the trees", mechanism=K32)], parts("1[e]", ND, ND, DS, ND))
+p("1[e]", "compcache-ramzswap-2.6.33", PD,
+  "A page whose compressed size exceeds max_zpage_size is stored as-is, uncompressed (or forwarded to the backing "
+  "swap): a larger-than-a-size branch and uncompressed stored pages of that kind; no comparison is made.",
+  [RZ_INC, RZ_INIT], part=parts("1[e]", DS, ND, ND, DS))
+p("1[e]", "zswap-3.11", PD,
+  "A page whose compressed length does not fit zbud is rejected (zswap_reject_compress_poor) and goes, uncompressed, "
+  "to the swap device; nothing is compared.", [ZS_POOR, ZS_ZBUD],
+  [ev("swap.out", "pages that go on to the swap device")], parts("1[e]", DS, ND, ND, PD))
+p("1[e]", "zram-3.14", PD,
+  "A page that compresses to more than max_zpage_size is stored uncompressed in memory: the split into compressed and "
+  "uncompressed storage by a size threshold; no comparison is made.", [Z14_THR, Z14_DOC],
+  [ev("zram.slot_written", "pages stored whole above the threshold", flag="huge")], parts("1[e]", DS, ND, ND, DS))
+# 1[f]
+p("1[f]", "vmware-esx-2002", UN,
+  "On a verified match ESX maps the guest page to the shared machine page of the same content, uncompressed; "
+  "whether a guest physical page is a virtual address, and the shared page a page stored in a second space, are "
+  "construction questions.", [ESX_FULL, ESX_COW], [ev("dedup.share", "guest page -> shared frame", mechanism=ESX)],
+  parts("1[f]", UN, DS))
+p("1[f]", "difference-engine-2008", UN,
+  "Copy-on-write full page sharing maps pages to one uncompressed copy of the same content; whether those mappings "
+  "are of virtual addresses is open.", [DE_SHARE], [ev("dedup.share", "pages mapped to one copy", mechanism=DEN)],
+  parts("1[f]", UN, DS))
+p("1[f]", "satori-2009", UN,
+  "Satori shares pages with identical contents between guests; the mapping used is not in the quoted text.",
+  [SAT_INTRO], part=parts("1[f]", UN, UN))
+p("1[f]", "ksm-linux-2.6.32", PD,
+  "KSM maps the virtual address (PTE) of a page to a KSM page of the same content, uncompressed; the KSM page is "
+  "resident and locked in RAM, not a page stored in a second memory space.", [KSM_LOCK, KSM_UNSH],
+  [ev("dedup.share", "PTE -> KSM page", mechanism=K32)], parts("1[f]", DS, PD))
+p("1[f]", "compcache-ramzswap-2.6.33", ND,
+  "Pages stored uncompressed by ramzswap are never shared: each slot keeps its own copy.", [RZ_FLAG],
+  part=parts("1[f]", ND, ND))
+p("1[f]", "zswap-3.11", ND,
+  "Rejected pages go to the swap device each in its own slot; nothing is mapped to a page of the same content.",
+  [ZS_POOR], part=parts("1[f]", ND, ND))
+p("1[f]", "zram-3.14", ND,
+  "Pages zram 3.14 stores uncompressed keep one object per slot; no address is mapped to another's copy.",
+  [Z14_DOC], part=parts("1[f]", ND, ND))
+# 2[a]
+p("2[a]", "vmware-esx-2002", DS,
+  "A single global hash table of frames (shared and hint entries, 16 bytes each) is the structure under which the "
+  "comparison is made.", [ESX_TABLE, ESX_16], [ev("dedup.compare", "lookups in the hash table", mechanism=ESX)],
+  parts("2[a]", DS, DS))
+p("2[a]", "difference-engine-2008", UN,
+  "The abstract does not describe the index Difference Engine uses to find identical pages.", [DE_CBPS],
+  part=parts("2[a]", UN, UN))
+p("2[a]", "satori-2009", UN,
+  "Satori's quoted text does not name the structure its sharing detection uses.", [SAT_SYS],
+  part=parts("2[a]", UN, UN))
+p("2[a]", "ksm-linux-2.6.32", DS,
+  "The stable and unstable red-black trees, ordered by page content, are searched for every scanned page.",
+  [KSM_STABLE], [ev("dedup.compare", "comparisons made while walking the trees", mechanism=K32)],
+  parts("2[a]", DS, DS))
+p("2[a]", "compcache-ramzswap-2.6.33", PD,
+  "ramzswap keeps a table of slots with per-slot flags (RZS_UNCOMPRESSED), but performs no comparison under it.",
+  [RZ_FLAG], part=parts("2[a]", DS, ND))
+p("2[a]", "zswap-3.11", PD,
+  "zswap keeps a red-black tree of entries per swap type, keyed by swap offset; it finds entries by offset and "
+  "compares no contents.", [ZS_TREE], part=parts("2[a]", DS, ND))
+p("2[a]", "zram-3.14", UN,
+  "zram 3.14 keeps a slot table (handle, size, flags); whether that is a structure 'under which the comparison is "
+  "performed' does not arise, as no comparison exists.", [Z14_ZERO], part=parts("2[a]", DS, UN))
+
+COMBINATIONS = [
+    {"id": "zram-3.14+ksm-2.6.32", "references": ["zram-3.14", "ksm-linux-2.6.32"],
+     "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "ksm-linux-2.6.32"},
+     "question": ("zram 3.14 compresses each swapped-out page and keeps pages above max_zpage_size uncompressed, but "
+                  "compares nothing; KSM 2.6.32 finds identical raw pages by memcmp in content-ordered trees and "
+                  "repoints PTEs, but compresses nothing and hashes only to skip changing pages. Would a person of "
+                  "ordinary skill have applied KSM's identity test and remapping to zram's stored pages, and would the "
+                  "result hash the compressed page (1[b.2]) and compare within the size branches (1[c], 1[e])? "
+                  "'pagemerge combine' shows this composition's per-page decisions beside the claimed method's.")},
+    {"id": "zram-3.14+esx-2002", "references": ["zram-3.14", "vmware-esx-2002"],
+     "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "vmware-esx-2002"},
+     "question": ("ESX keys a global hash table by a hash of page contents and confirms by full comparison; zram 3.14 "
+                  "splits stored pages by a compressed-size threshold. What would have led a person of skill to key "
+                  "such a table for a compressed swap store, and would the key be the raw or the compressed page?")},
+    {"id": "difference-engine-2008+zram-3.14", "references": ["difference-engine-2008", "zram-3.14"],
+     "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14"},
+     "question": ("Difference Engine already puts page sharing and in-memory compression in one system, and zram 3.14 "
+                  "has the size split. Does either describe comparing compressed pages, or hashing a compressed page, "
+                  "and what does the reviewer read into combining sharing with a threshold-split compressed store?")},
+]
+
+
+# ============================================================================================
+# writing, with reviewer edits merged
+# ============================================================================================
 def q(s):
     return json.dumps(s, ensure_ascii=False)
 
 
-def emit():
-    out = ["# Claim chart: US 9,977,598 claims 1-2 against every mechanism of the engine.",
-           "# Generated by scripts/chart_source.py; reviewers may edit this file directly.",
-           "# Every id is quoted. Status is one of present / absent / partial / undetermined.",
-           "# Technical evidence for review, not legal advice: no conclusion on infringement or validity.",
+def flow(d):
+    return "{" + ", ".join(f"{q(k) if not k.isidentifier() else k}: {q(v) if not isinstance(v, dict) else flow(v)}"
+                           for k, v in d.items()) + "}"
+
+
+def _existing(path, key_fields, list_key):
+    """Cells of the file as it is (keyed by key_fields), or {} if there is none."""
+    import yaml
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            sys.exit(f"chart_source: {path}: not valid YAML, so reviewer edits cannot be merged; fix it first ({e})")
+    return {tuple(c.get(k) for k in key_fields): c for c in data.get(list_key, []) if isinstance(c, dict)}
+
+
+def merge_cell(generated: dict, old: dict | None) -> dict:
+    """A draft cell takes the generated text; a cell a reviewer has touched stays as the reviewer
+    left it. Reviewer fields always survive."""
+    if not old:
+        return generated
+    if old.get("reviewer_status", "draft") != "draft":
+        return old
+    out = dict(generated)
+    for k in REVIEW_FIELDS:
+        if old.get(k) not in (None, ""):
+            out[k] = old[k]
+    return out
+
+
+def review_lines(c, ind):
+    out = [f"{ind}reviewer_status: {q(c.get('reviewer_status', 'draft'))}"]
+    for k in ("reviewer", "reviewed_on", "review_comment"):
+        v = c.get(k)
+        if v not in (None, ""):
+            out.append(f"{ind}{k}: {q(str(v))}")
+    return out
+
+
+def chart_cells():
+    return {(el, m): {"element": el, "mechanism": m, "status": D[(el, m)]["status"],
+                      "reasoning": D[(el, m)]["reasoning"], "parts": D[(el, m)]["parts"],
+                      "difference": D[(el, m)]["difference"],
+                      "evidence": {"events": D[(el, m)]["events"], "code": D[(el, m)]["code"],
+                                   "citations": D[(el, m)]["cites"]}}
+            for el in ELEMENTS for m in M}
+
+
+def prior_art_cells():
+    return {(el, r): {"element": el, "reference": r, "status": P[(el, r)]["status"],
+                      "reasoning": P[(el, r)]["reasoning"], "parts": P[(el, r)]["parts"],
+                      "citations": P[(el, r)]["cites"], "events": P[(el, r)]["events"]}
+            for el in ELEMENTS for r in REFS}
+
+
+def emit_chart(path):
+    old = _existing(path, ("element", "mechanism"), "rows")
+    out = ["# Designs: US 9,977,598 claims 1-2, element by element, against the later designs (Kim 2017,",
+           "# Romanov 2022 and 2023, KSM and zram today) and the engine's model of claim 1.",
+           "# Generated by scripts/chart_source.py; reviewers edit this file directly: a cell whose",
+           "# reviewer_status is not draft is kept as is when the file is regenerated.",
+           "# Every id is quoted. Status: present / partial / absent / undetermined; parts give each",
+           "# sub-limitation's status (limitations.yaml). Technical evidence for review, not legal advice.",
            'patent: "US9977598"',
-           'title: "US 9,977,598 claims 1-2: element by element against six memory-deduplication mechanisms"',
+           'title: "US 9,977,598 claims 1-2 against the later designs: what each does, element by element"',
            "claims: [1, 2]",
            "mechanisms: [" + ", ".join(q(m) for m in M) + "]",
            "construction_notes:"]
-    for k, v in CONSTRUCTION.items():
-        out.append(f"  {q(k)}: {q(v)}")
+    out += [f"  {q(k)}: {q(v)}" for k, v in CONSTRUCTION.items()]
     out.append("rows:")
-    for el in ELEMENTS:
-        for m in M:
-            r = R[(el, m)]
-            out.append(f"  - element: {q(el)}")
-            out.append(f"    mechanism: {q(m)}")
-            out.append(f"    status: {q(r['status'])}")
-            out.append(f"    reasoning: {q(r['reasoning'])}")
-            out.append("    evidence:")
-            out.append("      events:" + ("" if r["events"] else " []"))
-            for e in r["events"]:
-                where = ", ".join(f"{k}: {q(v)}" for k, v in e["where"].items())
-                out.append(f"        - {{kind: {q(e['kind'])}, where: {{{where}}}, shows: {q(e['shows'])}}}")
-            out.append("      code:" + ("" if r["code"] else " []"))
-            for c in r["code"]:
-                out.append(f"        - {{ref: {q(c['ref'])}" + (f", note: {q(c['note'])}" if c["note"] else "") + "}")
-            out.append("      citations:" + ("" if r["cites"] else " []"))
-            for c in r["cites"]:
-                out.append(f"        - {{reference: {q(c['reference'])}, pinpoint: {q(c['pinpoint'])}"
-                           + (f", quote: {q(c['quote'])}" if c["quote"] else "") + "}")
-            out.append('    reviewer_status: "draft"')
-    path = os.path.join(os.path.dirname(__file__), "..", "claims", "data", "US9977598", "chart.yaml")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
-    print(f"wrote {path}: {len(ELEMENTS) * len(M)} rows")
+    for key, gen in chart_cells().items():
+        c = merge_cell(gen, old.get(key))
+        out.append(f"  - element: {q(c['element'])}")
+        out.append(f"    mechanism: {q(c['mechanism'])}")
+        out.append(f"    status: {q(c['status'])}")
+        if c.get("parts"):
+            out.append(f"    parts: {flow(c['parts'])}")
+        out.append(f"    reasoning: {q(c['reasoning'])}")
+        if c.get("difference"):
+            out.append(f"    difference: {q(c['difference'])}")
+        e = c.get("evidence", {})
+        out.append("    evidence:")
+        for k, key2 in (("events", "events"), ("code", "code"), ("citations", "citations")):
+            items = e.get(key2, [])
+            out.append(f"      {k}:" + ("" if items else " []"))
+            out += [f"        - {flow(x)}" for x in items]
+        out += review_lines(c, "    ")
+    write(path, out)
+    return len(chart_cells())
+
+
+def emit_prior_art(path):
+    old = _existing(path, ("element", "reference"), "cells")
+    old_comb = _existing(path, ("id",), "combinations")
+    out = ["# Prior art: every element of US 9,977,598 claims 1-2 against every reference dated before",
+           "# the priority date (2014-10-27). Status: disclosed / partly disclosed / not disclosed /",
+           "# undetermined, about what each reference describes; parts give each sub-limitation",
+           "# (limitations.yaml). Citations quote the reference's own text (sources/<id>.txt). events are",
+           "# counted in a run of the reference's executable model (the engine mechanism whose reference",
+           "# it is). Claim-level status, including claim 2's, is computed from the cells, never typed.",
+           "# Generated by scripts/chart_source.py; reviewer edits survive regeneration.",
+           "# Technical evidence for review, not legal advice.",
+           'patent: "US9977598"',
+           'title: "US 9,977,598 claims 1-2 against the art before 2014-10-27"',
+           "references: [" + ", ".join(q(r) for r in REFS) + "]",
+           "cells:"]
+    for key, gen in prior_art_cells().items():
+        c = merge_cell(gen, old.get(key))
+        out.append(f"  - element: {q(c['element'])}")
+        out.append(f"    reference: {q(c['reference'])}")
+        out.append(f"    status: {q(c['status'])}")
+        if c.get("parts"):
+            out.append(f"    parts: {flow(c['parts'])}")
+        out.append(f"    reasoning: {q(c['reasoning'])}")
+        for k in ("citations", "events", "code"):
+            items = c.get(k, [])
+            if items or k == "citations":
+                out.append(f"    {k}:" + ("" if items else " []"))
+                out += [f"      - {flow(x)}" for x in items]
+        out += review_lines(c, "    ")
+    out.append("combinations:")
+    for comb in COMBINATIONS:
+        c = merge_cell(comb, old_comb.get((comb["id"],)))
+        out.append(f"  - id: {q(c['id'])}")
+        out.append("    references: [" + ", ".join(q(r) for r in c["references"]) + "]")
+        out.append(f"    covers: {flow(c['covers'])}")
+        out.append(f"    question: {q(c['question'])}")
+        out += review_lines(c, "    ")
+    write(path, out)
+    return len(prior_art_cells())
+
+
+def write(path, lines):
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from engine.fileio import AtomicFile
+    with AtomicFile(path, force=True) as f:
+        f.write(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=DATA, help="the patent's data folder (default: the bundled US9977598)")
+    a = ap.parse_args(argv)
+    n = emit_chart(os.path.join(a.data, "chart.yaml"))
+    k = emit_prior_art(os.path.join(a.data, "prior_art.yaml"))
+    print(f"wrote {a.data}/chart.yaml ({n} cells) and prior_art.yaml ({k} cells)")
 
 
 if __name__ == "__main__":
-    emit()
+    main()

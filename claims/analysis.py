@@ -1,0 +1,205 @@
+"""The two analyses a reviewer asks for, as data with derived results.
+
+* **Prior art** (``prior_art.yaml``): every charted element of every loaded claim against
+  every reference dated before the priority date (role ``prior-art``). Status: disclosed,
+  partly disclosed, not disclosed or undetermined, with reasoning and pinpointed citations of
+  the reference's own text; where the engine has an executable model of the reference (a
+  mechanism whose ``reference`` is that reference), the cell names the events that model
+  emits, and a run counts them. Below it, candidate combinations for a reviewer.
+* **Designs** (``chart.yaml``): every element against every later design (Kim 2017, Romanov
+  2022 and 2023, KSM and zram today), each an engine mechanism, with the engine's evidence
+  from a run; plus a points-of-difference summary per design, computed from the cells.
+
+Elements may be split into sub-limitations (``limitations.yaml``); a cell that is neither
+fully met nor not met names the state of each part. A claim's status against a subject is
+computed, never typed: the weakest status over its elements, and for a dependent claim also
+over its parent claims. Statuses describe what a mechanism or a document does; they state no
+legal effect.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import InputError
+
+from .model import ClaimChartBundle, Limitations, PriorArtAnalysis
+
+#: weakest first: a claim takes the weakest status of its elements (and of its parent claims)
+PRIOR_ART_ORDER = ("not disclosed", "partly disclosed", "undetermined", "disclosed")
+DESIGN_ORDER = ("absent", "partial", "undetermined", "present")
+FULL = {"prior-art": "disclosed", "designs": "present"}
+NONE = {"prior-art": "not disclosed", "designs": "absent"}
+PARTIAL = {"prior-art": "partly disclosed", "designs": "partial"}
+ORDER = {"prior-art": PRIOR_ART_ORDER, "designs": DESIGN_ORDER}
+#: the later designs, in the order the issue names them, and the claimed method's model
+DESIGN_KINDS = ("design", "baseline")
+
+
+def data_dir(bundle: ClaimChartBundle, base: Path | None = None) -> Path:
+    from .store import DATA
+    return Path(base) if base is not None else DATA / bundle.patent.number
+
+
+def load_limitations(bundle: ClaimChartBundle, base: Path | None = None) -> Limitations:
+    from .store import load_yaml
+    p = data_dir(bundle, base) / "limitations.yaml"
+    if not p.exists():
+        return Limitations(patent=bundle.patent.number)
+    d = load_yaml(p)
+    try:
+        return Limitations.model_validate(d)
+    except Exception as e:                          # pydantic ValidationError
+        from pydantic import ValidationError
+        from .store import validation_error
+        if isinstance(e, ValidationError):
+            raise validation_error(p, e) from None
+        raise
+
+
+def load_prior_art(bundle: ClaimChartBundle, base: Path | None = None, path: Path | None = None) -> PriorArtAnalysis | None:
+    from pydantic import ValidationError
+    from .store import load_yaml, validation_error
+    p = Path(path) if path is not None else data_dir(bundle, base) / "prior_art.yaml"
+    if not p.exists():
+        return None
+    d = load_yaml(p)
+    if not isinstance(d, dict):
+        raise InputError(f"{p}: expected a mapping with patent, references and cells")
+    try:
+        return PriorArtAnalysis.model_validate(d)
+    except ValidationError as e:
+        raise validation_error(p, e) from None
+
+
+def aggregate(statuses: list[str], kind: str) -> str:
+    """The status of a whole from the statuses of its parts: all met -> met; none met -> not
+    met; met and undetermined parts only -> undetermined; otherwise partly met."""
+    full, none, partial = FULL[kind], NONE[kind], PARTIAL[kind]
+    s = set(statuses)
+    if s == {full}:
+        return full
+    if s == {none}:
+        return none
+    if partial in s or (full in s and none in s):
+        return partial
+    return "undetermined"
+
+
+def weakest(statuses: list[str], kind: str) -> str:
+    order = ORDER[kind]
+    return min(statuses, key=order.index) if statuses else "undetermined"
+
+
+def claim_statuses(bundle: ClaimChartBundle, cells: dict[tuple[str, str], str], subjects: list[str],
+                   kind: str) -> list[dict]:
+    """Per claim and subject, the weakest status over the claim's charted elements and (for a
+    dependent claim) over its parent claims' statuses. ``cells`` maps (element, subject) to
+    status. Returns ``[{"claim", "subject", "status", "own", "parents", "limited_by"}]``."""
+    loaded = {c.number: c for c in bundle.claims if c.loaded}
+    memo: dict[tuple[int, str], dict] = {}
+
+    def one(n: int, subj: str, seen=()) -> dict:
+        if (n, subj) in memo:
+            return memo[(n, subj)]
+        c = loaded[n]
+        own = {e.id: cells.get((e.id, subj), "undetermined") for e in c.charted_elements()}
+        statuses = list(own.values())
+        parents = []
+        for p in c.parents:
+            if p in loaded and p not in seen and p != n:
+                ps = one(p, subj, seen + (n,))
+                parents.append({"claim": p, "status": ps["status"]})
+                statuses.append(ps["status"])
+        st = weakest(statuses, kind)
+        limited = [e for e, s in own.items() if s == st] + [f"claim {p['claim']}" for p in parents if p["status"] == st]
+        memo[(n, subj)] = {"claim": n, "subject": subj, "status": st, "own": weakest(list(own.values()), kind)
+                           if own else "undetermined", "parents": parents, "limited_by": limited}
+        return memo[(n, subj)]
+
+    return [one(n, s) for n in sorted(loaded) for s in subjects]
+
+
+def executable_models(reference: str) -> list[str]:
+    """Engine mechanisms whose modelled version is this reference."""
+    from engine.mechanisms import REGISTRY
+    return [n for n, cls in REGISTRY.items() if getattr(cls, "reference", "") == reference]
+
+
+def prior_art_references(bundle: ClaimChartBundle) -> list:
+    """References in the role ``prior-art`` (the cut-off itself is checked by ``claims check``)."""
+    return [r for r in bundle.references if r.role == "prior-art"]
+
+
+def design_mechanisms(bundle: ClaimChartBundle) -> list[str]:
+    """The chart's mechanisms that are later designs or today's mainline (not the claimed method)."""
+    from engine.mechanisms import REGISTRY
+    if bundle.chart is None:
+        return []
+    return [m for m in bundle.chart.mechanisms if getattr(REGISTRY.get(m), "kind", "") in DESIGN_KINDS]
+
+
+def points_of_difference(bundle: ClaimChartBundle, limitations: Limitations | None = None) -> dict[str, list[dict]]:
+    """Per design: each element (or sub-limitation) it does not fully have, with the neutral
+    technical difference the chart states and the parts that do hold."""
+    limitations = limitations or load_limitations(bundle)
+    out: dict[str, list[dict]] = {}
+    for m in design_mechanisms(bundle):
+        diffs = []
+        for r in bundle.chart.rows:
+            if r.mechanism != m or r.status == "present":
+                continue
+            lacking = [k for k, v in r.parts.items() if v != "present"]
+            holding = [k for k, v in r.parts.items() if v == "present"]
+            diffs.append({"element": r.element, "status": r.status, "lacking": lacking or [r.element],
+                          "holding": holding, "difference": r.difference})
+        out[m] = diffs
+    return out
+
+
+def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | None = None) -> dict:
+    """``{"prior_art": {...}, "designs": {...}}`` as ``claims show --json`` prints them.
+
+    ``run`` (optional) maps mechanism name -> an evidence collector's ``result(kind, where)``
+    function, so that event filters carry this run's counts and excerpts."""
+    lim = load_limitations(bundle, base)
+    subs = {k: [s.model_dump() for s in v] for k, v in lim.elements.items()}
+    pa = load_prior_art(bundle, base)
+    out: dict = {}
+    if pa is not None:
+        refs = {r.id: r for r in bundle.references}
+        models = {ref: executable_models(ref) for ref in pa.references}
+        cells = []
+        for c in pa.cells:
+            d = c.model_dump(mode="json")
+            mech = (models.get(c.reference) or [None])[0]
+            d["model"] = mech
+            for e in d["events"]:
+                e["count"], e["samples"] = (run[mech](e["kind"], e["where"]) if run and mech in run else (None, []))
+            cells.append(d)
+        status = {(c.element, c.reference): c.status for c in pa.cells}
+        out["prior_art"] = {
+            "title": pa.title, "disclaimer": pa.disclaimer,
+            "priority_date": bundle.patent.priority_date.isoformat() if bundle.patent.priority_date else None,
+            "references": [{"id": r, "title": refs[r].title if r in refs else "", "date": refs[r].date if r in refs else "",
+                            "version": refs[r].version if r in refs else "", "executable_models": models[r]}
+                           for r in pa.references],
+            "sublimitations": subs, "cells": cells,
+            "claims": claim_statuses(bundle, status, pa.references, "prior-art"),
+            "combinations": [dict(c.model_dump(mode="json"), flag="candidate for review; not a conclusion")
+                             for c in pa.combinations]}
+    if bundle.chart is not None:
+        designs = design_mechanisms(bundle)
+        cells = []
+        for r in bundle.chart.rows:
+            d = r.model_dump(mode="json")
+            for e in d["evidence"]["events"]:
+                e["count"], e["samples"] = (run[r.mechanism](e["kind"], e["where"]) if run and r.mechanism in run
+                                            else (None, []))
+            cells.append(d)
+        status = {(r.element, r.mechanism): r.status for r in bundle.chart.rows}
+        out["designs"] = {
+            "title": bundle.chart.title, "disclaimer": bundle.chart.disclaimer, "designs": designs,
+            "mechanisms": bundle.chart.mechanisms, "sublimitations": subs, "cells": cells,
+            "claims": claim_statuses(bundle, status, bundle.chart.mechanisms, "designs"),
+            "points_of_difference": points_of_difference(bundle, lim)}
+    return out
