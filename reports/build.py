@@ -94,7 +94,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
             for k, v in getattr(model, group).items():
                 kv = getattr(kern, group)[k]
                 rows.append({"field": f"{group}.{k}", "model": v, "kernel": kv, "equal": v == kv})
-        out["zram"] = {"rows": rows, "equal": not diff_stats(model, kern)}
+        out["zram"] = {"rows": rows, "equal": not diff_stats(model, kern), "comp_algorithm": model.comp_algorithm}
     why = ksm_unavailable_reason()
     if why:
         out["ksm_why"] = f"the live ksmd was asked for but is unavailable ({why})"
@@ -129,7 +129,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                "net_saved_bytes": r["net_saved_bytes"], "pages_merged": r["pages_merged"],
                "mem_used_total": r.get("mm_stat", {}).get("mem_used_total", float("nan")),
                "compr_data_size": r.get("mm_stat", {}).get("compr_data_size", float("nan")),
-               "verified_readback": r["verified_readback"]}
+               "verified_readback": r["verified_readback"], "comp_algorithm": r["comp_algorithm"]}
         row.update(r["work"])
         df_rows.append(row)
     df = pd.DataFrame(df_rows).set_index("mechanism")

@@ -90,6 +90,24 @@ def test_zswap_rule_as_the_branch():
     assert r["claimed"]["predetermined_size"] == 3961 and r["same_decisions"] == 3
 
 
+def test_the_composition_emits_the_dedup_events_on_the_claims_link():
+    from engine.events import EventBus, Recorder
+    from engine.mechanisms.events import LINK_VA_STORED
+    rec = Recorder()
+    bus = EventBus()
+    bus.subscribe(rec)
+    comp = Composition("ksm_2_6_32", "zram_3_14").run(Workload(PageSet.from_pages([A, A, B], "ev")), bus=bus)
+    hashes = rec.of("dedup.hash")
+    assert [(e.what, e.function, e.nbytes) for e in hashes] == [("uncompressed page", "jhash2 (lookup2, initval 17)",
+                                                                 PAGE_SIZE)] * 3
+    (share,) = rec.of("dedup.share")
+    assert share.link == LINK_VA_STORED and share.target == "slot 0" and share.refcount == 2
+    assert [e.equal for e in rec.of("dedup.compare")] == [True]
+    for mm, va in comp.where_:
+        mm.read(va)                                        # fault everything back: every slot released
+    assert len(rec.of("dedup.release")) == 2
+
+
 def test_esx_composition_does_not_share_after_a_false_match():
     ps = PageSet.from_pages([A, B, A, B], "collide")
     comp = Composition("esx_2002", "zram_3_14", hash="weak").run(Workload(ps))

@@ -169,9 +169,12 @@ class Composition(Mechanism):
             self.device.slot_free_notify(slot)
         else:
             self.device.invalidate(slot)
+        if self.machine.bus.enabled:
+            self.machine.bus.emit(dev.DedupRelease(self.name, dev.LINK_VA_STORED, f"slot {slot}", 0, True))
 
     # -- the pipeline --------------------------------------------------------------------------
     def swap_out_pages(self, datas, ctxs, swapdev) -> list:
+        self._batch: dict[int, int] = {}       # slot -> PTEs this batch gives it (swap_map counts them after)
         return [self._one(bytes(d), ctx, swapdev) for d, ctx in zip(datas, ctxs)]
 
     def _one(self, raw: bytes, ctx, swapdev):
@@ -206,15 +209,17 @@ class Composition(Mechanism):
             if bus.enabled:
                 bus.emit(dev.DedupCompare(self.name, "full compare", "uncompressed page", PAGE_SIZE, equal))
             if equal:                                                   # 5. A's remapping
+                self._batch[slot] = self._batch.get(slot, 0) + 1
                 if bus.enabled:
                     pid, va = ctx
                     bus.emit(dev.DedupShare(self.name, dev.LINK_VA_STORED, f"pid {pid} va {va:#x} ({branch})",
-                                            f"slot {slot}", swapdev.swap_map[slot] + 1))
+                                            f"slot {slot}", swapdev.swap_map[slot] + self._batch[slot]))
                 self.decisions_[ctx] = Decision(branch, "shared", self.owner[slot])
                 return slot
             if self.spec["collision"] == "ineligible":
                 self.false_matches += 1
         slot = swapdev.get_slot()
+        self._batch[slot] = 1
         self.slot_size[slot] = self._store(slot, raw, block)
         self.owner[slot] = ctx
         if key[0] == "content":

@@ -22,8 +22,8 @@ first, keyed by its swap entry (type, offset). ``zswap_frontswap_store`` (zswap.
    rejected (``reject_compress_poor``, zswap.c:652-653) and goes to the swap device
    uncompressed. zswap stores no page whole in memory;
 4. otherwise the object goes into zbud and the entry into an rb-tree by swap offset
-   (``zswap_rb_insert``, zswap.c:675); an entry already at that offset is replaced
-   (``duplicate_entry``).
+   (``zswap_rb_insert``, zswap.c:675; a dict keyed by offset in the model, since the tree's
+   order decides nothing); an entry already at that offset is replaced (``duplicate_entry``).
 
 There is no hashing and no sharing of identical pages (zswap's same-filled pages came in 4.14;
 sharing of duplicates was proposed in 2016 and not merged).
