@@ -77,9 +77,9 @@ class DifferenceEngine2008(ZramLevelMechanism):
         self.sharing.scan(self.mms, "address")
 
     def saved_bytes(self) -> int:
-        """Bytes no longer held: shared pages' frames, plus what compression saved."""
-        st = self.device.mm_stat()
-        return self.sharing.pages_merged() * PAGE_SIZE + max(0, st["orig_data_size"] - st["compr_data_size"])
+        """Page bytes no longer backed by a frame of their own thanks to sharing (as for KSM and
+        ESX); what compression saves shows in the store's ``mm_stat``."""
+        return self.sharing.pages_merged() * PAGE_SIZE
 
     def pages_merged(self) -> int:
         return self.sharing.pages_merged()
