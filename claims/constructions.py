@@ -88,6 +88,8 @@ class ConstructionSet(Strict):
     patent: str
     mechanism: str
     constructions: list[Construction] = Field(min_length=1)
+    #: combinations the report runs beside the single alternatives ("a=x,b=y" each)
+    combinations: list[str] = Field(default_factory=list)
 
     def get(self, cid: str) -> Construction | None:
         return next((c for c in self.constructions if c.id == cid), None)
@@ -201,6 +203,11 @@ def check_constructions(bundle_or_patent: ClaimChartBundle | str, path: str | Pa
             seen_params.setdefault(key, a.id)
             problems += _wording(atag, a.statement, LEGAL_CONCLUSIONS)
         problems += _wording(tag, c.question + " " + c.notes, LEGAL_CONCLUSIONS)
+    for i, combo in enumerate(cset.combinations):
+        try:
+            resolve_choice(cset, parse_choice(combo, "combination"), "combination")
+        except InputError as e:
+            problems.append(f"{where}: combinations[{i}]: {e}")
     return problems
 
 

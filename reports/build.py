@@ -24,6 +24,7 @@ from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
 from . import figures
+from .constructions import construction_section
 from .evidence import EvidenceCollector
 
 DISCLAIMER = ("This report is technical evidence for review by engineers and legal reviewers. It is not legal "
@@ -226,7 +227,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         timeline_svg=figures.timeline_svg(timeline, p.priority_date),
         tree_html=render_tree_html(dependency_graph(bundle.claims)),
         matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
-        ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER)
+        ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
+        constructions=construction_section(inputs))
     out = Path(out_dir) if out_dir is not None else output_dir() / "report"
     from engine.fileio import AtomicFile
     html_path = out / f"report-{p.number}.html"

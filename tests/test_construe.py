@@ -356,3 +356,32 @@ def test_simulate_all_names_the_construction(capsys):
     assert r["construction"]["large-branch"] == "raw" and r["construction"]["equal"] == "smaller"
     assert r["construction"]["predetermined-size"] == 3000
     assert "large-branch=raw" in r["variant"] and "predetermined-size=3000 B" in r["variant"]
+
+
+def test_the_report_has_a_table_per_construction(tmp_path):
+    import re
+    from claims.constructions import load_constructions
+    from reports.build import ReportInputs, build_report
+    r = incompressible(5)
+    ps = PageSet.from_pages([TEXT, r, TEXT, prefix_page(2500), r, prefix_page(2500), TEXT[::-1]], "hand-made")
+    html = build_report(ReportInputs(pages=ps, manifest=None, source="hand-made"), out_dir=tmp_path).read_text()
+    i = html.index('<section id="constructions">')
+    section = html[i:html.index("</section>", i)]
+    cset = load_constructions("US9977598")
+    for c in cset.constructions:
+        table = re.search(rf'<table class="construction" data-construction="{c.id}">(.*?)</table>', section, re.S)
+        assert table, c.id
+        rows = re.findall(r'<tr data-alternative="([^"]+)">', table.group(1))
+        assert rows == [a.id for a in c.alternatives]
+        assert table.group(1).count("verified") == len(rows) and "FAILED" not in table.group(1)
+    # pages 3 and 5 compress to between half a page and the huge threshold: under half-page the
+    # pair goes down the larger branch, where the literal reading finds nothing
+    grid = section[section.index('id="construction-grid"'):]
+    lit = re.search(r"large-branch=literal,predetermined-size=half-page</td><td class=\"num\">(\d+)</td>"
+                    r"<td class=\"num\">(\d+)</td>", grid)
+    assert lit and lit.group(2) == "0"
+    comp = re.search(r"large-branch=compressed,predetermined-size=half-page</td><td class=\"num\">(\d+)</td>"
+                     r"<td class=\"num\">(\d+)</td>", grid)
+    assert comp and comp.group(2) == "2"           # the 2500-byte pair and the incompressible pair
+    assert not re.search(r"\b(infring\w*|anticipat\w*|correct reading|right reading)\b", section.replace(
+        "They do not say which reading is right", ""), re.I)

@@ -233,6 +233,13 @@ class PatentClaim1(Mechanism):
                              "predetermined_size": self.size_rule, "mapping": mapping,
                              "second_space": second_space, "identity": identity}
         self.variant = self._variant()
+        # what this run hashes and which link it repoints, as the reading says
+        if hash_input == "page-in-pass":
+            self.hashes = ("the candidate page as it is compressed, in the same pass (first hash value), "
+                           f"{self.hash_name}")
+        if large_branch in ("raw", "literal"):
+            self.hashes += "; in the larger branch also the raw page (third hash values)"
+        self.link = {"slot-remap": dev.LINK_SLOT_HANDLE, "pte-frame": dev.LINK_PTE}.get(mapping, dev.LINK_VA_STORED)
 
     def _variant(self) -> str:
         size = self.size_rule if isinstance(self.size_rule, str) else f"{self.size_rule} B"
