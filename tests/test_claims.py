@@ -606,3 +606,101 @@ def test_imported_xml_patent_is_first_class(tmp_path, monkeypatch, capsys):
     assert "8 claims loaded (2 independent)" in capsys.readouterr().out
     # a second import replaces the earlier import of the same patent (it is ours), -o does not
     assert main(["claims", "import", str(USPTO / "US08930553.xml")]) == 0
+
+
+# ---- PDFs: real scanned grants and a generated grant laid out like US 9,977,598 -------------
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def test_old_scanned_grant_with_a_bare_number_header():
+    """US 4,136,359 (1979): header "4,136,359", column numbers on a line below, OCR text layer.
+    Expectations read from the page images (pages 6 and 7)."""
+    [d] = import_file(DATA_DIR / "US4136359.pdf")
+    assert d.number == "US4136359" and not d.notes
+    c = {x.number: x for x in d.claims}
+    assert len(c) == 8 and [n for n, x in c.items() if x.independent] == [1, 5]
+    # claim 2 reads "claims 1" in the OCR layer, claim 4 "claim : 3"
+    assert {n: x.parents for n, x in c.items() if x.parents} == {2: [1], 3: [2], 4: [3], 6: [5], 7: [6], 8: [7]}
+    assert c[1].text.startswith("In a microcomputer for use with a video display an improved timing apparatus "
+                                "comprising: a timing reference means for providing a color reference signal for said "
+                                "video display; a horizontal synchronization means")   # "refer-/ence" rejoined
+    assert c[1].text.endswith("whereby the color graphics on a raster scanned cathode ray tube are sharply defined in "
+                              "the vertical direction.")
+    assert c[6].text == ("The apparatus defined by claim 5 including a digital divider for dividing by an odd-integer "
+                         "coupled between said reference means and said counter.")
+    assert [e.id for e in c[1].elements if e.means_plus_function] == ["1[a]", "1[b]", "1[c]"]
+    # pinpoints that the page images show without doubt (nearest printed gutter number)
+    assert c[1].pinpoint.endswith("-6:68")
+    assert c[4].pinpoint.startswith("7:8-") and c[5].pinpoint == "7:12-8:7"
+    assert c[6].pinpoint == "8:8-8:10" and c[7].pinpoint == "8:11-8:15" and c[8].pinpoint == "8:16-8:19"
+
+
+def test_scanned_grant_whose_claim_pages_are_images_names_ocr(capsys):
+    """US 6,120,588: text on pages 1-3 and 20 only; the claims (pages 25-26) are images."""
+    assert main(["claims", "import", str(DATA_DIR / "US6120588.pdf"), "-o", "/nonexistent/x.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ocrmypdf" in err and "21-26 are images without text" in err
+
+
+def test_patent_number_forms():
+    from claims.ingest import normalize_number
+    for s in ("US 6,285,999 B1", "US006285999", "US006285999B1", "6285999", "U.S. Pat. No. 6,285,999"):
+        assert normalize_number(s)[0] == "US6285999", s
+    assert normalize_number("4,136,359") == ("US4136359", "")
+    assert normalize_number("US 9,977,598 B2") == ("US9977598", "B2")
+    assert normalize_number("no number here 12") is None
+
+
+# claims 3-16 of US 9,977,598 are not in this repository; the generated grant carries invented
+# text, marked as such in every claim, and is never saved as the patent's real claims
+INVENTED_DEPS = {3: [1], 4: [3], 5: [1], 6: [5], 7: [], 8: [7], 9: [8], 10: [7], 11: [7], 12: [], 13: [12],
+                 14: [12], 15: [13], 16: [12]}
+
+
+def invented_claim(n: int) -> str:
+    mark = f"[TEST TEXT, NOT THE PATENT'S CLAIM {n}]"
+    p = INVENTED_DEPS[n]
+    if not p:
+        return (f"{n}. An electronic device {mark} for test number {n}, comprising: a first memory space; a second "
+                f"memory space; and a processor configured to perform test step {n}.")
+    return f"{n}. The method as claimed in claim {p[0]}, wherein {mark} the test value is {n}."
+
+
+def test_import_of_a_us9977598_pdf_fills_claims_3_to_16(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    bundled = (DATA / "US9977598" / "patent.yaml").read_bytes()
+    real = load_bundle("US9977598", overlay=False).claims
+    desc = textwrap.wrap("The present invention relates to managing memory space of an electronic device by "
+                         "comparing hash values of compressed pages. " * 30, 52)
+    claims = [f"{c.number}. {c.text}" for c in real[:2]] + [invented_claim(n) for n in range(3, 17)]
+    lines = desc + ["What is claimed is:"]
+    first_line = {}
+    for t in claims:
+        first_line[int(t.split(".")[0])] = len(lines)
+        lines += textwrap.wrap(t, 52, break_on_hyphens=False)
+    per = 60
+    cols = [lines[i:i + per] for i in range(0, len(lines), per)]
+    pdf = tmp_path / "US9977598.pdf"
+    two_column_patent(pdf, "US 9,977,598 B2", cols, ["(12) United States Patent", "(10) Patent No.: US 9,977,598 B2",
+                                                     "(45) Date of Patent: May 22, 2018"], inline_numbers=True)
+    assert main(["claims", "import", str(pdf)]) == 0
+    out = capsys.readouterr().out
+    assert "US9977598: 16 claims" in out and (tmp_path / "output" / "claims" / "US9977598.yaml").exists()
+    b = load_bundle("US9977598")
+    assert [c.number for c in b.claims] == list(range(1, 17)) and all(c.loaded for c in b.claims)
+    assert [c.text for c in b.claims[:2]] == [c.text for c in real[:2]]           # the bundled claims stay
+    for c in b.claims[2:]:
+        assert c.parents == INVENTED_DEPS[c.number] and c.independent == (not INVENTED_DEPS[c.number])
+        assert c.text == invented_claim(c.number).split(". ", 1)[1]
+        k = first_line[c.number]
+        assert c.pinpoint.startswith(f"{k // per + 1}:{k % per + 1}-")
+    from claims.parse import check_claims
+    assert check_claims(b, "US9977598") == []
+    assert main(["claims", "show", "US9977598"]) == 0
+    shown = capsys.readouterr().out
+    assert "not loaded" not in shown and "TEST TEXT, NOT THE PATENT'S CLAIM 16" in shown
+    assert (DATA / "US9977598" / "patent.yaml").read_bytes() == bundled           # never bundled
+    # a title page that names another patent is refused
+    two_column_patent(pdf, "US 9,977,598 B2", cols, ["(10) Patent No.: US 9,977,599 B2"], inline_numbers=True)
+    assert main(["claims", "import", str(pdf), "--force"]) == 2
+    assert "title page gives US9977599" in capsys.readouterr().err

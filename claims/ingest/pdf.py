@@ -5,45 +5,37 @@ are numbered through the document (1, 2 on the first text page, 3, 4 on the next
 line number is printed in the gutter every five lines. Reading a page top to bottom would
 interleave the columns, so each page is cut at its gutter and each column is read on its
 own. The gutter is the widest vertical strip near the middle with no words in it, found
-after the gutter line numbers are set aside. Those numbers are dropped from the text; where
-present, they calibrate the line count. Headers (patent number, sheet) and the printed
-column numbers are dropped too. Pages with no gutter (the front page, drawing sheets) are
-skipped.
+after the gutter line numbers are set aside.
 
-The claims start after "What is claimed is:" (or "We claim:" and similar). Hyphens at line
-ends are joined when a lowercase word continues on the next line. A PDF with no text layer
-(scanned images only) is refused with a message that names OCR (e.g. ``ocrmypdf``) as the
-way forward.
+* Running header: the patent number, as modern grants print it ("US 9,977,598 B2", with the
+  column numbers on the same line) or as older ones do (the bare "4,136,359", column numbers
+  on a line below). It is dropped from the text and gives the patent's number, normalised
+  (``US 6,285,999 B1``, ``US006285999``, ``6285999`` -> ``US6285999``) and checked against
+  the title page's "Patent Number" / "[11]" field.
+* Gutter numbers (5, 10, 15 ...; OCR's "O" and "S" read as 0 and 5) are told from numbers in
+  the text by their common x position and their regular spacing. A line's number is counted
+  from the nearest printed number, as a reader does, so extra space between claims does not
+  shift the count.
+* OCR text is normalised for the claim text (ligatures, words split at a line end with or
+  without a hyphen when the joined word occurs in the document, case confusions such as
+  "knoWn"); the pinpoints come from the raw lines.
+* A PDF without a text layer, or whose claim pages are images, is refused with a message
+  that names OCR (``ocrmypdf``) and the image pages; an encrypted PDF says it needs a password.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 from engine.errors import InputError
 
 from ..parse import parse_claim
-from . import Imported
+from . import Imported, clean_text, normalize_number
 
 _START = re.compile(r"(what\s+is\s+claimed\s+is|we\s+claim|i\s+claim|the\s+invention\s+claimed\s+is|"
                     r"claims?\s+what\s+is\s+claimed)\s*:?", re.I)
 _CLAIM_START = re.compile(r"(?m)^\s*(\d{1,3})\s*\.\s+(?=[A-Z])")
-
-
-def _lines(words, tol=3.0):
-    """Group words into lines by their top coordinate; return [(top, text)]."""
-    words = sorted(words, key=lambda w: (round(w["top"], 1), w["x0"]))
-    lines, cur, top = [], [], None
-    for w in words:
-        if top is None or abs(w["top"] - top) > tol:
-            if cur:
-                lines.append((top, " ".join(x["text"] for x in sorted(cur, key=lambda x: x["x0"]))))
-            cur, top = [w], w["top"]
-        else:
-            cur.append(w)
-    if cur:
-        lines.append((top, " ".join(x["text"] for x in sorted(cur, key=lambda x: x["x0"]))))
-    return lines
 
 
 def _gutter(words, width):
@@ -89,41 +81,107 @@ def open_pdf(path: Path):
         raise InputError(f"{path}: not a readable PDF ({names})") from None
 
 
-def read_columns(path: Path, headers: list | None = None):
-    """Yield (column number, line number, text) through the document's two-column pages;
-    the page headers dropped on the way are appended to ``headers``."""
-    try:
-        import pdfplumber
-    except ImportError:                      # pragma: no cover
-        raise InputError("pdfplumber is not installed (pip install pdfplumber)") from None
+_HEADER_NUMBER = re.compile(r"^(?:US\s*)?(?:\d{1,2},\d{3},\d{3}|RE\s?\d{2},\d{3}|D\s?\d{3},\d{3})(?:\s*[A-Z]\d?)?$")
+_GUTTER_OCR = str.maketrans({"O": "0", "o": "0", "S": "5", "s": "5", "l": "1", "I": "1", "|": "1"})
+
+
+def _numbers_in(text: str) -> list[tuple[str, str]]:
+    out = []
+    for m in re.finditer(r"(?:US\s*)?[\d,]{7,11}(?:\s*[A-Z]\d?)?|US0?\d{7,8}[A-Z]?\d?", text):
+        n = normalize_number(m.group(0))
+        if n:
+            out.append(n)
+    return out
+
+
+def _gutter_marks(words, width):
+    """The gutter line numbers of a page: [(value, y centre, word)]."""
+    cands = []
+    for w in words:
+        xc = (w["x0"] + w["x1"]) / 2
+        if not (width * 0.4 <= xc <= width * 0.6) or len(w["text"]) > 3:
+            continue
+        t = w["text"].translate(_GUTTER_OCR)
+        if t.isdigit() and int(t) % 5 == 0 and 5 <= int(t) <= 95:
+            cands.append((int(t), (w["top"] + w["bottom"]) / 2, xc, w))
+    if len(cands) < 2:
+        return [(v, y, w) for v, y, _x, w in cands]
+    # one column of numbers: the x position most of them share
+    best = max(cands, key=lambda c: sum(1 for d in cands if abs(d[2] - c[2]) < 5))
+    col = [c for c in cands if abs(c[2] - best[2]) < 5]
+    if len(col) < 2:
+        return [(v, y, w) for v, y, _x, w in col]
+    pitches = sorted((b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(col) for b in col[i + 1:] if b[0] != a[0])
+    pitch = pitches[len(pitches) // 2] if pitches else 0
+    if pitch <= 0:
+        return []
+    icpts = sorted(c[1] - c[0] * pitch for c in col)
+    icpt = icpts[len(icpts) // 2]
+    marks = [(v, y, w) for v, y, _x, w in col if abs(y - (icpt + v * pitch)) < 0.6 * pitch]
+    # numbers OCR garbled ("O" for 10) or left out: the printed grid is regular, so every
+    # multiple of 5 between the first and the last one seen stands where the fit puts it
+    have = {v for v, _y, _w in marks}
+    lo, hi = min(have), max(have)
+    for v in range(lo, hi + 1, 5):
+        if v not in have:
+            marks.append((v, icpt + v * pitch, None))
+    return sorted(marks, key=lambda m: m[0])
+
+
+def _split_header(words, height):
+    """(header words, column-number words, the header's text) at the top of a text page."""
+    band = [w for w in words if w["top"] < height * 0.1]
+    line = {}
+    for w in band:
+        line.setdefault(round(w["top"] / 4), []).append(w)
+    for _k, ws in sorted(line.items()):
+        ws = [w for w in band if abs(w["top"] - ws[0]["top"]) < 4]
+        ws.sort(key=lambda w: w["x0"])
+        text = " ".join(w["text"] for w in ws)
+        nonnum = " ".join(w["text"] for w in ws if not re.fullmatch(r"\d{1,3}\.?", w["text"]))
+        if (re.search(r"US\s*[\d,]{7,11}|U\.S\.\s*Patent|Sheet\s+\d+\s+of", text)
+                or _HEADER_NUMBER.match(nonnum.strip())):
+            bottom = max(w["bottom"] for w in ws)
+            colnums = [w for w in ws if re.fullmatch(r"\d{1,3}\.?", w["text"])]
+            below = [w for w in band if w not in ws and re.fullmatch(r"\d{1,3}\.?", w["text"])
+                     and w["top"] < bottom + 14]
+            for w in below:                      # a column number alone on its side of the line
+                alone = [x for x in band if x is not w and abs(x["top"] - w["top"]) < 3
+                         and abs((x["x0"] + x["x1"]) / 2 - (w["x0"] + w["x1"]) / 2) < 120]
+                if not alone:
+                    colnums.append(w)
+            return ws, colnums, nonnum
+        break
+    return [], [], ""
+
+
+def read_pages(path: Path, headers: list | None = None, image_pages: list | None = None, title: list | None = None):
+    """Yield (column number, line number, text) through the document's two-column pages.
+    The running headers are appended to ``headers``, the numbers of pages that are images
+    without text to ``image_pages``, and the first page's text to ``title``."""
     pdf = open_pdf(path)
     with pdf:
-        first = pdf.pages[:5]
-        if sum(len(p.chars) for p in first) < 20:
-            raise InputError(f"{path}: the PDF has no text layer (scanned page images only); run OCR first, "
-                             f"e.g. 'ocrmypdf {path} ocr.pdf', then import ocr.pdf")
         col_no = 0
-        for page in pdf.pages:
+        for pno, page in enumerate(pdf.pages, 1):
             words = page.extract_words(keep_blank_chars=False, use_text_flow=False)
+            if pno == 1 and title is not None:
+                title.append(" ".join(w["text"] for w in words))
+            if len(page.chars) < 20:
+                if page.images and image_pages is not None:
+                    image_pages.append(pno)
+                continue
             if len(words) < 8:
-                continue                                   # drawing sheet or blank
-            width = float(page.width)
-            mid_lo, mid_hi = width * 0.4, width * 0.6
-            gutter_nums = [w for w in words if re.fullmatch(r"\d{1,3}", w["text"]) and int(w["text"]) % 5 == 0
-                           and mid_lo <= (w["x0"] + w["x1"]) / 2 <= mid_hi]
-            body = [w for w in words if w not in gutter_nums]
-            # the running header: the patent number, and on grants the column numbers printed on
-            # the same line ("1   US 9,977,598 B2   2"), or on a line of their own just below
-            head_cut = float(page.height) * 0.08
-            top_words = [w for w in body if w["top"] < head_cut]
-            header_text = " ".join(w["text"] for w in sorted(top_words, key=lambda w: w["x0"]))
-            is_header = bool(re.search(r"US\s*[\d,]{7,11}|U\.S\.\s*Patent|Sheet\s+\d+\s+of", header_text))
-            top_numbers = []
-            if is_header:
-                if headers is not None:
-                    headers.append(header_text)
-                top_numbers = [w for w in top_words if re.fullmatch(r"\d{1,3}", w["text"])]
-                body = [w for w in body if w["top"] >= head_cut]
+                continue
+            width, height = float(page.width), float(page.height)
+            hdr, colnums, htext = _split_header(words, height)
+            if hdr and headers is not None:
+                headers.append(htext)
+            body = [w for w in words if w not in hdr and w not in colnums]
+            marks = _gutter_marks(body, width)
+            mark_words = [m[2] for m in marks if m[2] is not None]
+            body = [w for w in body if w not in mark_words
+                    and not (re.fullmatch(r"\d{1,2}|[OS]{1,2}|[0-9OS]{2}", w["text"])
+                             and width * 0.45 <= (w["x0"] + w["x1"]) / 2 <= width * 0.55)]
             g = _gutter(body, width)
             if g is None:
                 continue                                   # single-column page (front page)
@@ -131,79 +189,237 @@ def read_columns(path: Path, headers: list | None = None):
                 cw = [w for w in body if (w["x1"] <= g if side == 0 else w["x0"] >= g)]
                 lines = _lines(cw)
                 printed = None
-                same_line = [w for w in top_numbers if ((w["x0"] + w["x1"]) / 2 < g) == (side == 0)]
-                if same_line:
-                    printed = int(same_line[0]["text"])
+                mine = [w for w in colnums if ((w["x0"] + w["x1"]) / 2 < g) == (side == 0)]
+                if mine:
+                    printed = int(mine[0]["text"].rstrip("."))
                 elif lines and re.fullmatch(r"\d{1,3}", lines[0][1].strip()):
                     printed = int(lines[0][1])
                     lines = lines[1:]
                 col_no = printed if printed else col_no + 1
-                offset = 1
-                marks = gutter_nums                        # one set of numbers serves both columns
-                if marks and lines:
-                    m = min(marks, key=lambda w: int(w["text"]))
-                    idx = min(range(len(lines)), key=lambda i: abs(lines[i][0] - m["top"]))
-                    offset = int(m["text"]) - idx
-                for i, (_top, text) in enumerate(lines):
-                    yield col_no, i + offset, text
+                for num, text in _number_lines(lines, marks):
+                    yield col_no, num, text
+
+
+def _number_lines(lines, marks):
+    """Line numbers counted from the nearest printed gutter number."""
+    if not lines:
+        return []
+    centres = [c for c, _t in lines]
+    if not marks:
+        return [(i + 1, t) for i, (_c, t) in enumerate(lines)]
+    pitch = None
+    if len(marks) >= 2:
+        ms = sorted(marks)
+        pitch = (ms[-1][1] - ms[0][1]) / (ms[-1][0] - ms[0][0]) if ms[-1][0] != ms[0][0] else None
+    if not pitch:
+        pitch = sorted(b - a for a, b in zip(centres, centres[1:]))[len(centres) // 2 - 1] if len(centres) > 2 else 10.0
+    anchors = []
+    for v, y, _w in marks:
+        i = min(range(len(centres)), key=lambda k: abs(centres[k] - y))
+        if abs(centres[i] - y) <= 0.7 * pitch:
+            anchors.append((y, v, i))
+    out = []
+    for i, (c, t) in enumerate(lines):
+        if anchors:
+            y, v, k = min(anchors, key=lambda a: abs(a[0] - c))
+            out.append((v + (i - k), t))
+        else:
+            v, y, _w = marks[0]
+            out.append((v + round((c - y) / pitch), t))
+    return out
+
+
+def _lines(words, tol=3.0):
+    """Group words into lines by their vertical centre; return [(centre, text)]."""
+    words = sorted(words, key=lambda w: ((w["top"] + w["bottom"]) / 2, w["x0"]))
+    lines, cur, top = [], [], None
+    for w in words:
+        c = (w["top"] + w["bottom"]) / 2
+        if top is None or abs(c - top) > tol:
+            if cur:
+                lines.append((sum((x["top"] + x["bottom"]) / 2 for x in cur) / len(cur),
+                              " ".join(x["text"] for x in sorted(cur, key=lambda x: x["x0"]))))
+            cur, top = [w], c
+        else:
+            cur.append(w)
+    if cur:
+        lines.append((sum((x["top"] + x["bottom"]) / 2 for x in cur) / len(cur),
+                      " ".join(x["text"] for x in sorted(cur, key=lambda x: x["x0"]))))
+    return lines
+
+
+_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+                            "\ufb05": "st", "\ufb06": "st"})
+_CONFUSABLE_CAPS = "WVOSCXZ"
+
+
+def _vocabulary(rows) -> Counter:
+    v = Counter()
+    for _c, _l, t in rows:
+        v.update(w.lower() for w in re.findall(r"[A-Za-z]+", t.translate(_LIGATURES)))
+    return v
+
+
+def _fix_word(w: str, vocab: Counter) -> str:
+    """Case and digit confusions inside one word ("knoWn" -> "known", "c1aim" -> "claim")."""
+    if re.fullmatch(r"[a-z]+[A-Z][a-z]*", w) and w[1:].lower() != w[1:] and \
+            all(ch in _CONFUSABLE_CAPS for ch in w if ch.isupper()):
+        return w.lower()
+    if re.fullmatch(r"[A-Za-z]*[01][A-Za-z]*", w) and re.search(r"[a-z]", w):
+        cand = w.replace("1", "l").replace("0", "o")
+        if vocab[cand.lower()] > 0:
+            return cand
+    return w
+
+
+def normalize_ocr(lines: list[str], vocab: Counter) -> str:
+    """Join a claim's lines into text, undoing what OCR and typesetting did to the words."""
+    out = ""
+    for raw in lines:
+        t = raw.translate(_LIGATURES).strip()
+        if not t:
+            continue
+        if not out:
+            out = t
+            continue
+        m_end = re.search(r"([A-Za-z]+)(-?)$", out)
+        m_start = re.match(r"([a-z]+)", t)
+        if m_end and m_start:
+            head, hyphen, tail = m_end.group(1), m_end.group(2), m_start.group(1)
+            joined = (head + tail).lower()
+            known = vocab[joined] > 0
+            # a fragment is rarer than the word it completes; two real words are not
+            rare = min(vocab[head.lower()], vocab[tail.lower()]) <= vocab[joined]
+            if hyphen:
+                if known or vocab[tail.lower()] <= 1:    # "predeter-" + "mined"; the fragment occurs only here
+                    out = out[:-1] + t
+                else:
+                    out = out + t                        # a compound's own hyphen: "mid-" + "dialog"
+                continue
+            if not hyphen and known and rare:
+                out = out + t                            # "refer" + "ence" (OCR dropped the hyphen)
+                continue
+        out = out + " " + t
+    words = re.split(r"(\W+)", out)
+    return "".join(_fix_word(w, vocab) if w and w[0].isalpha() else w for w in words)
+
+
+_CLAIM_LINE = re.compile(r"^\s*([0-9lI]{1,3})\s*[.,]\s+(?=[A-Z\"'(])")
+_JUNK = re.compile(r"^[\W_]*$")
+
+
+def _ocr_hint(path, pages) -> str:
+    return (f"run OCR first, e.g. 'ocrmypdf {path} ocr.pdf', then import ocr.pdf")
+
+
+def _page_list(pages) -> str:
+    out, start, prev = [], None, None
+    for p in pages + [None]:
+        if start is None:
+            start = prev = p
+        elif p is not None and p == prev + 1:
+            prev = p
+        else:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = p
+    return ", ".join(out)
 
 
 def import_pdf(path: Path) -> Imported:
     headers: list[str] = []
-    rows = list(read_columns(path, headers))
-    if not rows:
-        raise InputError(f"{path}: no two-column text pages found (is this a US patent grant PDF?)")
-    text_parts, index = [], []        # index: (char offset, col, line)
-    pos = 0
-    started = False
-    number = ""
-    for h in headers:
-        m = re.search(r"US\s*([\d,]{7,11})", h)
-        if m:
-            number = "US" + m.group(1).replace(",", "")
+    images: list[int] = []
+    title: list[str] = []
+    rows = list(read_pages(path, headers, images, title))
+    if not rows and not images and not headers:
+        raise InputError(f"{path}: the PDF has no text layer (scanned page images only); {_ocr_hint(path, images)}")
+    # the claims: from "What is claimed is:" / "I claim:" to the end
+    start = None
+    for k, (_c, _l, t) in enumerate(rows):
+        if _START.search(t):
+            start = k
             break
-    for col, line, t in rows:
-        if not number:
-            m = re.search(r"US\s*([\d,]{7,11})", t)
-            if m:
-                number = "US" + m.group(1).replace(",", "")
-        if not started:
-            m = _START.search(t)
-            if not m:
-                continue
-            started = True
-            t = t[m.end():].strip()
-            if not t:
-                continue
-        index.append((pos, col, line))
-        text_parts.append(t)
-        pos += len(t) + 1
-    if not started:
-        raise InputError(f"{path}: no claims section found (no 'What is claimed is:' or 'We claim:')")
-    raw = "\n".join(text_parts)
+    if start is None:
+        if images:
+            raise InputError(f"{path}: no claims section in the text layer, and pages {_page_list(images)} are images "
+                             f"without text (the claims are likely there); {_ocr_hint(path, images)}")
+        if not rows:
+            raise InputError(f"{path}: no two-column text pages found (is this a US patent grant PDF?)")
+        raise InputError(f"{path}: no claims section found (no 'What is claimed is:', 'We claim:' or 'I claim:')")
+    if images and images[-1] > 0:
+        # claim pages after the start that are images would be lost silently
+        pass
+    first = rows[start]
+    m = _START.search(first[2])
+    lines = [(first[0], first[1], first[2][m.end():].strip())] + rows[start + 1:]
+    lines = [x for x in lines if x[2] and not (_JUNK.match(x[2]) or _mostly_dots(x[2]))]
+    vocab = _vocabulary(rows)
     starts, expect = [], 1
-    for m in _CLAIM_START.finditer(raw):
-        if int(m.group(1)) == expect:
-            starts.append((expect, m.start(), m.end()))
+    for k, (_c, _l, t) in enumerate(lines):
+        mm = _CLAIM_LINE.match(t)
+        if mm and _num(mm.group(1)) == expect:
+            starts.append((expect, k, mm.end()))
             expect += 1
     if not starts:
         raise InputError(f"{path}: the claims section has no numbered claims")
-
-    def where(off):
-        best = index[0]
-        for e in index:
-            if e[0] <= off:
-                best = e
-            else:
-                break
-        return f"{best[1]}:{best[2]}"
-
+    number, kind, notes = _patent_number(path, headers, title)
     claims, pins = [], {}
-    for k, (num, s, body) in enumerate(starts):
-        end = starts[k + 1][1] if k + 1 < len(starts) else len(raw)
-        chunk = raw[body:end]
-        chunk = re.sub(r"(\w)-\n\s*([a-z])", r"\1\2", chunk)     # join wrap hyphens
-        text = re.sub(r"\s+", " ", chunk).strip()
-        pins[num] = f"{where(s)}-{where(max(s, end - 1))}"
-        claims.append(parse_claim(num, text, source=f"PDF {Path(path).name}, col:line {pins[num]}"))
-    return Imported(number=number, claims=claims, source=f"PDF {path}", pinpoints=pins)
+    for i, (num, k, cut) in enumerate(starts):
+        end = starts[i + 1][1] if i + 1 < len(starts) else len(lines)
+        chunk = [lines[k][2][cut:]] + [x[2] for x in lines[k + 1:end]]
+        text = clean_text(normalize_ocr(chunk, vocab))
+        a, b = lines[k], lines[end - 1]
+        pins[num] = f"{a[0]}:{a[1]}-{b[0]}:{b[1]}"
+        c = parse_claim(num, text, source=f"PDF {Path(path).name}, col:line {pins[num]}")
+        claims.append(c.model_copy(update={"pinpoint": pins[num]}))
+    later_images = [p for p in images if p > 1]
+    if later_images and len(images) and _claims_may_continue(claims):
+        notes.append(f"pages {_page_list(later_images)} are images without text; check that no claim is on them")
+    return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes)
+
+
+def _claims_may_continue(claims) -> bool:
+    return bool(claims) and not claims[-1].text.rstrip().endswith(".")
+
+
+def _mostly_dots(t: str) -> bool:
+    alnum = sum(ch.isalnum() for ch in t)
+    return alnum * 3 < sum(not ch.isspace() for ch in t)
+
+
+def _num(tok: str) -> int:
+    return int(tok.translate(str.maketrans({"l": "1", "I": "1"})))
+
+
+def _patent_number(path, headers: list[str], title: list[str]) -> tuple[str, str, list[str]]:
+    """The number from the running headers, checked against the title page."""
+    notes = []
+    found = Counter()
+    kinds = {}
+    for h in headers:
+        for n, k in _numbers_in(h):
+            found[n] += 1
+            kinds.setdefault(n, k)
+    page1 = title[0] if title else ""
+    explicit = [normalize_number(m.group(1)) for m in
+                re.finditer(r"(?:Patent\s+(?:Number|No\.?)\s*:?|\[?11\]?\)?)\s*((?:US\s*)?\d{1,2},\d{3},\d{3}(?:\s*[A-Z]\d)?)",
+                            page1)]
+    explicit = [e for e in explicit if e]
+    if not found:
+        if explicit:
+            n, k = explicit[0]
+            return n, k, notes
+        barcode = [normalize_number(m.group(0)) for m in re.finditer(r"US0?\d{7,8}[A-Z]\d?", page1)]
+        if barcode and barcode[0]:
+            return barcode[0][0], barcode[0][1], notes
+        return "", "", ["no patent number found in the running headers or on the title page"]
+    number = found.most_common(1)[0][0]
+    kind = kinds.get(number, "")
+    if explicit and number not in {e[0] for e in explicit}:
+        raise InputError(f"{path}: the running headers give {number} but the title page gives "
+                         f"{explicit[0][0]}; which document is this?")
+    if not explicit and number not in {n for n, _k in _numbers_in(page1)}:
+        notes.append(f"the number {number} from the running headers is not on the title page (not checked)")
+    for e in explicit:
+        if e[0] == number and e[1]:
+            kind = kind or e[1]
+    return number, kind, notes
