@@ -58,10 +58,12 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler exclude each other (the cluster at --scheduler has its own workers)")
     if scheduler is None:
+        # the scheduler listens on loopback; its HTTP server takes any free loopback port (no
+        # clash with a cluster already on 8787, nothing offered to other hosts)
         n = workers or default_workers()
         if n < 1:
             raise InputError(f"--workers: {n} is not a number of workers (1 or more)")
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                           silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
             client.pagemerge_where = f"a local Dask cluster of {n} worker process(es) on {socket.gethostname()}"
             yield client
@@ -137,10 +139,8 @@ def profile_range(path: str, stamp, start: int, stop: int, chunk_pages: int, alg
     check_stamp(path, stamp)
     comp = get_compressor(algo)
     comp.cache.max_bytes = 0
-    with PageSet.open(path) as pages:
-        parts = [map_chunk(pages.array[s:min(s + chunk_pages, stop)], comp)
-                 for s in range(start, stop, chunk_pages)]
-        return reduce_profiles(parts)
+    with PageSet.open(path) as pages:      # chunks() releases each chunk once it is read
+        return reduce_profiles(map_chunk(chunk, comp) for _s, chunk in pages.chunks(chunk_pages, start, stop))
 
 
 def chunk_ranges(n_pages: int, chunk_pages: int, n_ranges: int) -> list[tuple[int, int]]:
