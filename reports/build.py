@@ -115,10 +115,20 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
 def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None,
                  force: bool = False) -> Path:
     bundle = load_bundle(inputs.patent, inputs.chart)
-    if bundle.chart is None:
+    if bundle.patent.priority_date is None:
         from engine.errors import InputError
-        raise InputError(f"{inputs.patent}: no claim chart to report on")
-    problems = check_chart(bundle)
+        raise InputError(f"{bundle.patent.number}: the imported document gives no filing or priority date, which the "
+                         f"report needs to place references; import the patent's USPTO XML")
+    if bundle.chart is None:
+        # an imported patent with no chart yet: the mechanisms, the claims and their tree, no rows
+        from claims.model import Chart
+        bundle = bundle.model_copy(update={"chart": Chart(
+            patent=bundle.patent.number, title=bundle.patent.title.value, mechanisms=list(inputs.mechanisms), rows=[],
+            claims=[c.number for c in bundle.claims if c.loaded and c.independent])})
+        problems = [f"{bundle.patent.number} has no claim chart yet: its claims are shown, no element is charted "
+                    f"(write claims/data/{bundle.patent.number}/chart.yaml or pass --chart)"]
+    else:
+        problems = check_chart(bundle)
     runs = run_mechanisms(inputs, bundle)
     mechs = [m for m in bundle.chart.mechanisms if m in runs]
     results = {n: runs[n][0].result() for n in mechs}

@@ -704,3 +704,18 @@ def test_import_of_a_us9977598_pdf_fills_claims_3_to_16(tmp_path, monkeypatch, c
     two_column_patent(pdf, "US 9,977,598 B2", cols, ["(10) Patent No.: US 9,977,599 B2"], inline_numbers=True)
     assert main(["claims", "import", str(pdf), "--force"]) == 2
     assert "title page gives US9977599" in capsys.readouterr().err
+
+
+def test_report_on_an_imported_patent(tmp_path, monkeypatch):
+    """report --patent works on a patent known only from its import: the claims and their
+    tree appear, the missing chart is stated, no row is invented."""
+    from engine.pages import PageSet
+    from reports.build import ReportInputs, build_report
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    assert main(["claims", "import", str(USPTO / "US08930553.xml")]) == 0
+    pages = tmp_path / "p.pages"
+    pages.write_bytes(bytes(4096) + b"\x01" * 4096 + b"\x01" * 4096 + bytes(range(256)) * 16)
+    html = build_report(ReportInputs(pages=PageSet.open(pages), manifest=None, source="test pages",
+                                     patent="US 8,930,553 B2"), out_dir=tmp_path / "report").read_text()
+    assert "Managing mid-dialog session initiation protocol (SIP) messages" in html
+    assert "US8930553 has no claim chart yet" in html and "claim 8" in html
