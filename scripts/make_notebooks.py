@@ -28,10 +28,11 @@ WALK = [
     "pages = PageSet.from_pages([text, text, bytes(4096), bytes(range(256)) * 16])\n"
     "len(pages)",
     "md:## Side by side\n\nOne row per mechanism: bytes saved, the metadata it costs, the work done, and a "
-    "read-back of every page through the chain.",
+    "read-back of every page through the chain. `comp_algorithm` is the zram backend each store compressed "
+    "with (the kernel's default, lzo-rle, unless a mechanism pins another).",
     "df = compare(Workload(pages))\n"
-    "df[['link', 'when', 'saved_bytes', 'metadata_bytes', 'pages_merged', 'pages_hashed', 'compares', "
-    "'compressions', 'verified_readback']]",
+    "df[['link', 'when', 'comp_algorithm', 'saved_bytes', 'metadata_bytes', 'pages_merged', 'pages_hashed', "
+    "'compares', 'compressions', 'verified_readback']]",
     "md:## The events: what each mechanism hashed, compared and repointed",
     "for name in ['zram_dedup', 'zram_merge', 'patent_claim1']:\n"
     "    rec = Recorder(); bus = EventBus(); bus.subscribe(rec)\n"
@@ -89,9 +90,11 @@ REAL = [
     "profile = analyze(pages, progress=False)\nprint(format_profile(profile))",
     "md:## Every mechanism on this memory, placed at its real processes and addresses",
     "df = compare(Workload(pages, man))\n"
-    "df[['saved_bytes', 'metadata_bytes', 'net_saved_bytes', 'pages_merged', 'mem_used_total', 'verified_readback']]",
+    "df[['comp_algorithm', 'saved_bytes', 'metadata_bytes', 'net_saved_bytes', 'pages_merged', 'mem_used_total', "
+    "'verified_readback']]",
     "ax = (df[['saved_bytes', 'metadata_bytes', 'net_saved_bytes']] / 1024).plot.bar(figsize=(8, 3), rot=15)\n"
-    "ax.set_ylabel('KiB');",
+    "ax.set_ylabel('KiB')\n"
+    "ax.set_title('compressor: ' + ', '.join(sorted(set(df['comp_algorithm']))));",
 ]
 
 if __name__ == "__main__":
