@@ -122,10 +122,39 @@ class PageSet:
         for i in range(len(self)):
             yield self.page(i)
 
-    def chunks(self, chunk_pages: int = DEFAULT_CHUNK_PAGES) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(first_page_index, uint8 array of shape (n, 4096))`` views, n <= chunk_pages."""
-        for start in range(0, len(self), chunk_pages):
-            yield start, self.array[start:start + chunk_pages]
+    def chunks(self, chunk_pages: int = DEFAULT_CHUNK_PAGES, start: int = 0,
+               stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first_page_index, uint8 array of shape (n, 4096))`` views, n <= chunk_pages,
+        over pages ``start`` to ``stop - 1`` (default: all).
+
+        A scan releases what it has read: once the caller asks for the next chunk, the
+        previous chunk's range of a memory-mapped file is dropped from this process
+        (``madvise(MADV_DONTNEED)``), so a scan of a 20 GiB file keeps only about one chunk
+        resident. The mapping is read-only and shared, so nothing is lost: a view still held
+        reads the same bytes again from the file."""
+        if chunk_pages < 1:
+            raise ValueError("chunk_pages must be at least 1")
+        stop = len(self) if stop is None else min(stop, len(self))
+        released = start * PAGE_SIZE
+        released -= released % mmap.PAGESIZE
+        for first in range(start, stop, chunk_pages):
+            end = min(stop, first + chunk_pages)
+            yield first, self.array[first:end]
+            released = self._release(released, end * PAGE_SIZE)
+
+    def _release(self, begin: int, end: int) -> int:
+        """Drop ``[begin, end)`` of the file mapping from this process's memory (whole
+        system pages only); return how far it is released."""
+        if self._mmap is None or not hasattr(self._mmap, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return begin
+        end -= end % mmap.PAGESIZE
+        if end > begin:
+            try:
+                self._mmap.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+            except (OSError, ValueError):
+                return begin
+            return end
+        return begin
 
     def close(self) -> None:
         self.array = None

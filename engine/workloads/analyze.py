@@ -58,18 +58,24 @@ def map_chunk(chunk: np.ndarray, comp) -> Profile:
     return p
 
 
+def merge_profile(out: Profile, p: Profile) -> Profile:
+    """Add the partial profile ``p`` into ``out`` (in place) and return ``out``."""
+    out.pages += p.pages
+    out.zero += p.zero
+    out.same_filled += p.same_filled
+    for key, (c, ln) in p.digests.items():
+        d = out.digests.get(key)
+        if d is None:
+            out.digests[key] = [c, ln]
+        else:
+            d[0] += c
+    return out
+
+
 def reduce_profiles(parts) -> Profile:
     out = Profile()
     for p in parts:
-        out.pages += p.pages
-        out.zero += p.zero
-        out.same_filled += p.same_filled
-        for key, (c, ln) in p.digests.items():
-            d = out.digests.get(key)
-            if d is None:
-                out.digests[key] = [c, ln]
-            else:
-                d[0] += c
+        merge_profile(out, p)
     return out
 
 
@@ -83,12 +89,11 @@ def analyze(pages: PageSet, chunk_pages: int = 4096, progress: bool | None = Non
     comp.cache.max_bytes = 0
     bar = tqdm(total=len(pages), unit="page", desc="analyze", disable=None if progress is None else not progress,
                leave=False)
-    parts = []
-    for _start, chunk in pages.chunks(chunk_pages):
-        parts.append(map_chunk(chunk, comp))
+    prof = Profile()
+    for _start, chunk in pages.chunks(chunk_pages):    # chunks() releases each chunk once it is read
+        merge_profile(prof, map_chunk(chunk, comp))    # fold as we go: what stays is the digests
         bar.update(chunk.shape[0])
     bar.close()
-    prof = reduce_profiles(parts)
     return summarize(prof, pages.name, comp.kernel_name)
 
 
