@@ -137,10 +137,10 @@ def check_page_set(path: str) -> PageSetRef:
     try:
         n = len(pages)
         resolve_manifest(path, n)
-        st = os.fstat(pages._file.fileno())
     finally:
         with contextlib.suppress(BufferError):
             pages.close()
+    st = os.stat(path)
     mp = manifest_path(path)
     mst = os.stat(mp) if os.path.lexists(mp) else None
     return PageSetRef(path, st.st_size, st.st_mtime_ns, (mst.st_size, mst.st_mtime_ns) if mst else None, n)

@@ -323,3 +323,26 @@ def test_analyze_on_workers_equals_in_process(tmp_path, capsys, cluster):
     assert chunk_ranges(640, 64, 8) == [(i * 64 * 2, (i + 1) * 64 * 2) for i in range(5)]
     assert analyze_distributed(str(p), scheduler=cluster.scheduler_address, chunk_pages=64) == local
     assert local["duplicate_pages"] > 0 and local["pages"] == 640
+
+
+def test_process_breakdown_by_hand():
+    """Six pages of two processes: two zero pages, one page of a repeated word, A twice (once in
+    each process), B twice in one process, C once."""
+    from engine.study import process_breakdown
+    A, B, C = (bytes([x]) * 8 + bytes(range(256)) * 15 + bytes(PAGE_SIZE - 8 - 3840) for x in (1, 2, 3))
+    word = (0x0101010101010102).to_bytes(8, "little") * (PAGE_SIZE // 8)
+    pages = PageSet.from_pages([bytes(PAGE_SIZE), A, B, word, A, B, bytes(PAGE_SIZE), C])
+    man = Manifest(processes=[{"pid": 10, "comm": "one"}, {"pid": 20, "comm": "two"}],
+                   pid=[10, 10, 10, 10, 20, 10, 20, 20], vaddr=[0x1000 * i for i in range(8)], region=["[anon]"] * 8)
+    summary, rows = process_breakdown(pages, man)
+    assert summary == {"pages": 8, "processes": 2, "zero_pages": 2, "same_filled_pages": 1,
+                       "pages_with_duplicate": 4, "duplicate_pages": 2}
+    one, two = rows
+    assert (one["pid"], one["comm"], one["pages"], one["zero_pages"], one["same_filled_pages"]) == (10, "one", 5, 1, 1)
+    assert (one["pages_with_duplicate"], one["cross_process_duplicates"], one["share_of_duplicates"]) == (3, 1, 0.75)
+    assert (two["pid"], two["pages"], two["zero_pages"], two["pages_with_duplicate"]) == (20, 3, 1, 1)
+    assert (two["cross_process_duplicates"], two["share_of_duplicates"], two["page_share"]) == (1, 0.25, 0.375)
+    # without a manifest: one process, no pid
+    summary, rows = process_breakdown(pages, None)
+    assert summary["processes"] == 1 and len(rows) == 1
+    assert rows[0]["pid"] is None and rows[0]["pages_with_duplicate"] == 4 and rows[0]["cross_process_duplicates"] == 0
