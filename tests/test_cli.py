@@ -70,10 +70,13 @@ def test_kernel_refuses_without_root(pages_file, capsys, monkeypatch):
 
 
 @pytest.mark.kernel
-def test_compare_zram_agrees_with_kernel(live_zram, pages_file, capsys):
-    rc, out, _ = run(["compare", "zram", str(pages_file), "--discard", "0-899:4", "--compact", "--json"], capsys)
+@pytest.mark.parametrize("algo", ["lzo-rle", "lzo", "lz4"])
+def test_compare_zram_agrees_with_kernel(live_zram, pages_file, capsys, algo):
+    rc, out, _ = run(["compare", "zram", str(pages_file), "--discard", "0-899:4", "--compact", "--json",
+                      "--algo", algo, "--io-pages", "8", "--mem-limit", "1M"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["differences"] == [] and d["model"] == d["kernel"]
+    assert d["kernel"]["comp_algorithm"] == algo and d["kernel"]["io_stat"]["failed_writes"] > 0
 
 
 @pytest.mark.kernel

@@ -34,9 +34,11 @@ def test_random_ksm(live_ksm, seed):
     assert diff_ksm(sc.run_model(follow=kernel), kernel, sc.smart_scan) == []
 
 
+@pytest.mark.parametrize("algo", ["kernel-lzo-rle", "kernel-lzo", "kernel-lz4"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_zram(live_zram, seed):
+def test_random_zram(live_zram, seed, algo):
     rng, n, ps, _ = scenario(seed)
     sc = ZramScenario(ps, discard=sorted(rng.sample(range(n), n // 3)), overwrite=rng.sample(range(n), n // 5),
-                      overwrite_with=ps, compact=rng.random() < 0.7, mem_limit=rng.choice([0, 0, 1 << 20]))
+                      overwrite_with=ps, compact=rng.random() < 0.7, mem_limit=rng.choice([0, 0, 1 << 20]),
+                      algo=algo, io_pages=rng.choice([1, 8, 256]))
     assert diff_stats(sc.run_model(), sc.run_kernel()) == []
