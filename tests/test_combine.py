@@ -55,14 +55,15 @@ def test_ksm_on_zram_3_14_hand_computed():
     assert all(k.startswith("zero-filled page: zram_3_14 keeps it as a flag") for k in r["differences_by_reason"])
     ex = {e["page"]: e for e in r["examples"]}
     assert set(ex) == {2, 3}
-    assert ex[3]["combination"] == {"action": "stored", "branch": "zero-filled"}
-    assert ex[3]["claimed"] == {"action": "shared", "branch": "small", "shared_with_page": 2}
+    lzo = get_compressor("kernel-lzo")
+    assert ex[3]["combination"] == {"action": "stored", "branch": "zero-filled", "hashed": "nothing (kept as a flag)"}
+    assert ex[3]["claimed"] == {"action": "shared", "branch": "small", "shared_with_page": 2,
+                                "hashed": f"compressed page, {len(lzo.compress(Z)[0])} B, xxhash64"}
     assert r["combination"]["pages_shared"] == 2 and r["claimed"]["pages_shared"] == 3
     assert r["combination"]["verified_readback"] and r["claimed"]["verified_readback"]
     assert r["claimed"]["predetermined_size"] == 3073
     # what each hashed: the raw page (jhash2 of 2.6.32) for 4 pages, the compressed page for 6
     assert r["combination"]["pages_hashed"] == 4 and r["combination"]["bytes_hashed"] == 4 * PAGE_SIZE
-    lzo = get_compressor("kernel-lzo")
     assert r["claimed"]["bytes_hashed"] == sum(len(lzo.compress(p)[0]) for p in (A, A, Z, Z, R, R))
 
 

@@ -304,8 +304,15 @@ def compare_with_claim(sharer: str, store: str, pages, against: str = "patent_cl
         why = _reason(c, p, store) if c and p else "swapped by one side only"
         reasons[why] = reasons.get(why, 0) + 1
         if len(ex) < examples:
-            ex.append({"page": i, "pid": mm.pid, "vaddr": va, "reason": why,
-                       "combination": _describe(c, where), "claimed": _describe(p, where)})
+            cd, pd = _describe(c, where), _describe(p, where)
+            raw = bytes(pages.page(i))
+            clen = len(comp.comp.compress(raw)[0])
+            cd["hashed"] = "nothing (kept as a flag)" if c and c.branch == "zero-filled" else \
+                f"uncompressed page, {PAGE_SIZE} B, {comp.hash_name}"
+            pd["hashed"] = (f"compressed page, {clen} B, {claim.hash_name}"
+                            if getattr(claim, "hash_input", "compressed-bytes") == "compressed-bytes"
+                            else f"uncompressed page, {PAGE_SIZE} B, {claim.hash_name}")
+            ex.append({"page": i, "pid": mm.pid, "vaddr": va, "reason": why, "combination": cd, "claimed": pd})
     n = len(comp.where_)
     cw, pw = comp.work_, claim.work_
     return {

@@ -91,9 +91,12 @@ def cmd_combine(a) -> int:
         print(json.dumps(r, indent=2))
     else:
         print(summary_line(r))
+        def side(d):
+            with_ = f" with page {d['shared_with_page']}" if d.get("shared_with_page") is not None else ""
+            return f"{d['action']}{with_} ({d.get('branch', '-')}), hashed {d.get('hashed', '-')}"
         for e in r["examples"]:
-            print(f"  page {e['page']} (pid {e['pid']} va {e['vaddr']:#x}): {e['reason']}; "
-                  f"combination {e['combination']}, claimed {e['claimed']}")
+            print(f"  page {e['page']} (pid {e['pid']} va {e['vaddr']:#x}): combination {side(e['combination'])}; "
+                  f"claimed {side(e['claimed'])}")
         print(r["note"])
     lost = [s["name"] for s in (r["combination"], r["claimed"]) if not s["verified_readback"]]
     if lost:
