@@ -273,7 +273,8 @@ def resolve_choice(cset: ConstructionSet, choice: list[tuple[str, str]], what: s
     for cid, alt in choice:
         c = cset.get(cid)
         if c is None:
-            raise InputError(f"{what}: no construction {cid!r}; use one of {', '.join(x.id for x in cset.constructions)}")
+            raise InputError(f"{what}: no construction {cid!r}; "
+                             f"use one of {', '.join(x.id for x in cset.constructions)}")
         if cid in seen:
             raise InputError(f"{what}: construction {cid!r} given twice")
         seen.add(cid)
@@ -290,7 +291,8 @@ def resolve_choice(cset: ConstructionSet, choice: list[tuple[str, str]], what: s
                 params[param] = int(alt)
                 continue
             raise InputError(f"{what}: {cid}={alt}: {why}")
-        raise InputError(f"{what}: {cid}={alt}: no such alternative; use one of {', '.join(x.id for x in c.alternatives)}")
+        raise InputError(f"{what}: {cid}={alt}: no such alternative; "
+                         f"use one of {', '.join(x.id for x in c.alternatives)}")
     return params
 
 
@@ -377,4 +379,5 @@ def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None,
 
 
 __all__ = ["ConstructionSet", "Construction", "Alternative", "load_constructions", "check_constructions",
-           "construction_params", "chosen_params", "construe", "parse_choice", "parse_grid", "resolve_choice", "constructions_path"]
+           "construction_params", "chosen_params", "construe", "parse_choice", "parse_grid", "resolve_choice",
+           "constructions_path"]

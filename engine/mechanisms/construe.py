@@ -121,7 +121,8 @@ def construe_runs(workload: Workload, constructions: list[dict], grid: list[dict
         out["constructions"].append({"id": c["id"], "alternatives": alts})
     for g in grid:
         (s, dec, _p), full = run(g["params"])
-        out["grid"].append({"id": g["id"], "params": g["params"], **s, **compare_decisions(ddec, dec, page_of, examples)})
+        out["grid"].append({"id": g["id"], "params": g["params"], **s,
+                            **compare_decisions(ddec, dec, page_of, examples)})
     out["runs"] = len(cache)
     return out
 

@@ -98,7 +98,8 @@ def construction_value_problem(param: str, value) -> str | None:
     """Why ``value`` is not a value of construction parameter ``param`` (None when it is)."""
     allowed = CONSTRUCTION_PARAMETERS.get(param)
     if allowed is None:
-        return f"{param!r} is not a construction parameter of patent_claim1 (it has {', '.join(CONSTRUCTION_PARAMETERS)})"
+        return (f"{param!r} is not a construction parameter of patent_claim1 "
+                f"(it has {', '.join(CONSTRUCTION_PARAMETERS)})")
     if param == "predetermined_size" and (value is None or (isinstance(value, int) and not isinstance(value, bool))):
         if value is None or 1 <= value <= MAX_PREDETERMINED_SIZE:
             return None
@@ -247,7 +248,8 @@ class PatentClaim1(Mechanism):
             size += f" ({self.predetermined_size} B)"
         c = self.construction
         return (f"construction: large-branch={c['large_branch']}, hash-input={c['hash_input']}, "
-                f"equal={c['equal']}, predetermined-size={size}, mapping={c['mapping']}, second-space={c['second_space']}, "
+                f"equal={c['equal']}, predetermined-size={size}, mapping={c['mapping']}, "
+                f"second-space={c['second_space']}, "
                 f"identity={c['identity']}; hash={self.hash_name}, same_filled={int(self.same_filled)}")
 
     def attach(self, machine, nslots):

@@ -2,7 +2,6 @@
 words (defined in :mod:`claims.constructions`), on the same pages, side by side."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -19,8 +18,9 @@ def _fmt_decision(d) -> str:
 
 
 def _row(label: str, r: dict, mark: str = "", width: int = 28) -> str:
-    return (f"  {label + mark:<{width}} {r['pages_shared_small']:>7} {r['pages_shared_large']:>7} {r['saved_bytes']:>10} "
-            f"{r['net_saved_bytes']:>10} {r['ram_net_saved_bytes']:>10}  {'ok' if r['verified_readback'] else 'LOST DATA':<9} "
+    ok = "ok" if r["verified_readback"] else "LOST DATA"
+    return (f"  {label + mark:<{width}} {r['pages_shared_small']:>7} {r['pages_shared_large']:>7} "
+            f"{r['saved_bytes']:>10} {r['net_saved_bytes']:>10} {r['ram_net_saved_bytes']:>10}  {ok:<9} "
             f"{r['differs_from_default']:>7}")
 
 
@@ -99,4 +99,4 @@ def add_parsers(sub) -> None:
     k.set_defaults(func=cmd_construe)
 
 
-__all__ = ["add_parsers", "cmd_construe", "argparse"]
+__all__ = ["add_parsers", "cmd_construe"]
