@@ -148,9 +148,12 @@ def points_of_difference(bundle: ClaimChartBundle, limitations: Limitations | No
         for r in bundle.chart.rows:
             if r.mechanism != m or r.status == "present":
                 continue
-            lacking = [k for k, v in r.parts.items() if v != "present"]
+            lacking = [k for k, v in r.parts.items() if v in ("absent", "partial")]
+            open_ = [k for k, v in r.parts.items() if v == "undetermined"]
             holding = [k for k, v in r.parts.items() if v == "present"]
-            diffs.append({"element": r.element, "status": r.status, "lacking": lacking or [r.element],
+            if not r.parts:
+                (open_ if r.status == "undetermined" else lacking).append(r.element)
+            diffs.append({"element": r.element, "status": r.status, "lacking": lacking, "open": open_,
                           "holding": holding, "difference": r.difference})
         out[m] = diffs
     return out
@@ -164,7 +167,7 @@ def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | Non
     lim = load_limitations(bundle, base)
     subs = {k: [s.model_dump() for s in v] for k, v in lim.elements.items()}
     pa = load_prior_art(bundle, base)
-    out: dict = {}
+    out: dict = {"prior_art": None, "designs": None}
     if pa is not None:
         refs = {r.id: r for r in bundle.references}
         models = {ref: executable_models(ref) for ref in pa.references}

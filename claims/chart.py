@@ -105,6 +105,12 @@ def check_chart(bundle: ClaimChartBundle, where: str = "chart", strict: bool = T
     return problems
 
 
+def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | None = None) -> dict:
+    """``{"prior_art": ..., "designs": ...}`` for ``claims show --json`` (see :mod:`claims.analysis`)."""
+    from .analysis import analyses as _analyses
+    return _analyses(bundle, base, run)
+
+
 def prior_art_flags(bundle: ClaimChartBundle) -> list[dict]:
     """Each reference with whether its date precedes the priority date: a flagged
     suggestion for a reviewer, never a conclusion."""
@@ -300,7 +306,7 @@ def check_code_ref(ref: str, root: Path | None = None) -> str | None:
     root = root or repo_root()
     path, _, symbol = ref.partition(":")
     path = path.strip()
-    if " " in ref.split(":", 1)[0].strip() or not re.fullmatch(r"[\w./-]+", path) or ".." in path.split("/") or path.startswith("/"):
+    if re.search(r"\s", ref.strip()) or not re.fullmatch(r"[\w./-]+", path) or ".." in path.split("/") or path.startswith("/"):
         return (f"code reference {ref!r} is not a file of the checkout (kernel source is cited as a reference "
                 f"with a pinpoint and quote, not as code)")
     p = root / path
@@ -336,7 +342,7 @@ def _cite_problems(tag, cits, refs, texts, priority=None, prior_art=False) -> li
         elif not PINPOINT.search(c.pinpoint):
             out.append(f"{tag}: citation of {c.reference} pinpoint {c.pinpoint!r} names no line, section, page, "
                        f"column:line, paragraph or Message-ID")
-        if c.quote and c.reference in texts:
+        if c.quote and c.pinpoint.strip() and c.reference in texts:
             why = texts[c.reference].find(c.quote, c.pinpoint)
             if why:
                 out.append(f"{tag}: citation of {c.reference}: {why}")

@@ -34,7 +34,7 @@ def cmd_import(a) -> int:
 
 
 def cmd_show(a) -> int:
-    from claims.chart import prior_art_flags
+    from claims.chart import analyses, prior_art_flags
     from claims.graph import dependency_graph, dependency_matrix, render_tree
     from claims.store import load_bundle
     b = load_bundle(a.number, a.chart)
@@ -45,6 +45,7 @@ def cmd_show(a) -> int:
         d["prior_art_flags"] = flags
         g = dependency_graph(b.claims)
         d["dependency_edges"] = sorted(g.edges)
+        d.update(analyses(b))           # "prior_art" and "designs" (claims/analysis.py)
         print(json.dumps(d, indent=2, ensure_ascii=False))
         return 0
     p = b.patent

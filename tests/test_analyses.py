@@ -1,0 +1,388 @@
+"""The two analyses (prior art, designs) and the strict ``claims check``.
+
+Each strict rule is shown to fire on a mutated copy of the bundled data (one test per rule)
+and to stay silent on the bundled data itself; claim statuses are derived on hand-made cases;
+reviewer edits survive regeneration; the reference list is checked against the analyses with
+dates and counts computed here, independently of the checker.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import io
+import json
+import shutil
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+import yaml
+
+from claims.analysis import aggregate, analyses, claim_statuses, load_prior_art
+from claims.chart import check_chart, check_strict
+from claims.model import ClaimChartBundle, Patent, PriorityClaim
+from claims.parse import parse_claim
+from claims.store import DATA, load_bundle
+
+PRIORITY = dt.date(2014, 10, 27)      # US provisional 62/068,808, as printed on the patent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data(tmp_path):
+    """A private copy of the bundled US 9,977,598 data to mutate."""
+    dst = tmp_path / "US9977598"
+    shutil.copytree(DATA / "US9977598", dst)
+    return dst
+
+
+def problems(d: Path) -> list[str]:
+    b = load_bundle(chart_path=d / "chart.yaml", overlay=False)
+    return check_chart(b, where=str(d / "chart.yaml"))
+
+
+def edit(path: Path, fn):
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    fn(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def pa_cell(doc, element, reference):
+    return next(c for c in doc["cells"] if c["element"] == element and c["reference"] == reference)
+
+
+def row(doc, element, mechanism):
+    return next(r for r in doc["rows"] if r["element"] == element and r["mechanism"] == mechanism)
+
+
+# ---- the bundled data -------------------------------------------------------------------------------
+def test_bundled_charts_pass_the_strict_check():
+    b = load_bundle(overlay=False)
+    assert check_chart(b, where=str(DATA / "US9977598" / "chart.yaml")) == []
+    assert check_strict(b) == []
+
+
+def test_unmutated_copy_passes(data):
+    assert problems(data) == []
+
+
+def test_every_reference_is_cited_somewhere():
+    refs = yaml.safe_load((DATA / "US9977598" / "references.yaml").read_text())
+    chart = yaml.safe_load((DATA / "US9977598" / "chart.yaml").read_text())
+    pa = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+    cited = {c["reference"] for r in chart["rows"] for c in r["evidence"]["citations"]}
+    cited |= {c["reference"] for cell in pa["cells"] for c in cell["citations"]}
+    assert {r["id"] for r in refs} <= cited
+
+
+def test_every_prior_art_reference_predates_the_priority_date():
+    refs = {r["id"]: r for r in yaml.safe_load((DATA / "US9977598" / "references.yaml").read_text())}
+    pa = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+    assert len(pa["references"]) >= 7
+    for rid in pa["references"]:
+        parts = [int(x) for x in refs[rid]["date"].split("-")]
+        # the last day the date can mean must be before 2014-10-27
+        last = dt.date(parts[0], 12, 31) if len(parts) == 1 else (
+            dt.date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1) - dt.timedelta(days=1)) if len(parts) == 2 \
+            else dt.date(*parts)
+        assert last < PRIORITY, rid
+        for cell in pa["cells"]:
+            for c in cell["citations"]:
+                d = refs[c["reference"]]["date"]
+                assert d < "2014-10-27", (cell["element"], cell["reference"], c["reference"], d)
+
+
+def test_every_cell_has_a_pinpointed_citation_and_the_matrix_is_complete():
+    pa = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+    chart = yaml.safe_load((DATA / "US9977598" / "chart.yaml").read_text())
+    elements = ["1[pre]", "1[a]", "1[b]", "1[c]", "1[d]", "1[e]", "1[f]", "2[a]"]
+    assert {(c["element"], c["reference"]) for c in pa["cells"]} == {(e, r) for e in elements for r in pa["references"]}
+    assert {(r["element"], r["mechanism"]) for r in chart["rows"]} == {(e, m) for e in elements for m in chart["mechanisms"]}
+    for c in pa["cells"]:
+        assert c["citations"] and all(x["pinpoint"].strip() for x in c["citations"])
+    for r in chart["rows"]:
+        assert r["evidence"]["citations"] and all(x["pinpoint"].strip() for x in r["evidence"]["citations"])
+    # the designs the issue names are all columns
+    assert {"zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "upstream_zram"} <= set(chart["mechanisms"])
+
+
+def test_stored_texts_are_short_excerpts():
+    for p in (DATA / "US9977598" / "sources").glob("*.txt"):
+        text = p.read_text(encoding="utf-8")
+        assert len(text) < 4000, p
+        blocks = text.split("\n@@ ")[1:]
+        assert blocks and all(len(b.splitlines()) <= 15 for b in blocks), p
+
+
+# ---- one test per strict rule, on a mutated copy -------------------------------------------------------
+def test_citation_without_pinpoint(data):
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[b]", "zram-3.14")["citations"][0].update(pinpoint=""))
+    assert any("1[b] x zram-3.14" in p and "has no pinpoint" in p for p in problems(data))
+
+
+def test_pinpoint_that_names_no_place(data):
+    edit(data / "chart.yaml", lambda d: row(d, "1[b]", "zram_dedup")["evidence"]["citations"][0].update(
+        pinpoint="drivers/block/zram/zram_dedup.c"))
+    assert any("1[b] x zram_dedup" in p and "names no line" in p for p in problems(data))
+
+
+def test_quote_not_in_stored_text(data):
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[e]", "zram-3.14")["citations"][0].update(
+        quote="if (unlikely(clen >= max_zpage_size)) {"))
+    assert any("1[e] x zram-3.14" in p and "not in the stored text" in p for p in problems(data))
+
+
+def test_quote_at_the_wrong_pinpoint(data):
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[b]", "ksm-linux-2.6.32")["citations"][0].update(
+        pinpoint="v2.6.32.2 mm/ksm.c:1092"))
+    assert any("1[b] x ksm-linux-2.6.32" in p and "not at the pinpoint" in p for p in problems(data))
+
+
+def test_evidence_filter_with_a_field_the_event_does_not_have(data):
+    edit(data / "chart.yaml", lambda d: row(d, "1[b]", "upstream_zram")["evidence"]["events"][0]["where"].update(
+        colour="red"))
+    assert any("1[b] x upstream_zram" in p and "'colour' is not a field of zram.compressed" in p for p in problems(data))
+
+
+def test_evidence_filter_naming_an_unknown_mechanism(data):
+    edit(data / "chart.yaml", lambda d: row(d, "1[c]", "zram_merge")["evidence"]["events"][0]["where"].update(
+        mechanism="zram_dedupe"))
+    assert any("1[c] x zram_merge" in p and "no such mechanism" in p for p in problems(data))
+
+
+def test_evidence_filter_value_that_cannot_occur_in_that_run(data):
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "2[a]", "vmware-esx-2002")["events"][0]["where"].update(
+        mechanism="ksm_2_6_32"))
+    edit(data / "chart.yaml", lambda d: row(d, "1[d]", "zram_dedup")["evidence"]["events"][0]["where"].update(
+        link="slot -> object"))
+    ps = problems(data)
+    assert any("2[a] x vmware-esx-2002" in p and "cannot occur in a run of 'esx_2002'" in p for p in ps)
+    assert any("1[d] x zram_dedup" in p and "link='slot -> object' cannot occur" in p for p in ps)
+
+
+def test_code_reference_to_a_missing_file_or_symbol(data):
+    def mutate(d):
+        row(d, "1[a]", "upstream_zram")["evidence"]["code"][0]["ref"] = "engine/swapping.py:select_candidates"
+        row(d, "1[a]", "zram_dedup")["evidence"]["code"][0]["ref"] = "engine/swap.py:select_candidate"
+        row(d, "1[a]", "zram_merge")["evidence"]["code"][0]["ref"] = "kernel: mm/vmscan.c shrink_folio_list()"
+    edit(data / "chart.yaml", mutate)
+    ps = problems(data)
+    assert any("1[a] x upstream_zram" in p and "no file engine/swapping.py" in p for p in ps)
+    assert any("1[a] x zram_dedup" in p and "defines no select_candidate" in p for p in ps)
+    assert any("1[a] x zram_merge" in p and "not a file of the checkout" in p for p in ps)
+
+
+def test_identical_reasoning_copied_across_cells(data):
+    def mutate(d):
+        row(d, "1[pre]", "zram_merge")["reasoning"] = "  " + row(d, "1[pre]", "zram_dedup")["reasoning"].upper()
+    edit(data / "chart.yaml", mutate)
+    assert any("1[pre] x zram_merge" in p and "identical to" in p and "1[pre] x zram_dedup" in p for p in problems(data))
+
+
+def test_prior_art_row_citing_a_later_reference(data):
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[c]", "zram-3.14")["citations"].append(
+        {"reference": "romanov-merge-2022", "pinpoint": "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru"}))
+    assert any("1[c] x zram-3.14" in p and "romanov-merge-2022 dated 2022-11-21, on or after the priority date" in p
+               for p in problems(data))
+
+
+def test_prior_art_column_dated_after_the_priority_date(data):
+    def mutate(d):
+        d[[r["id"] for r in d].index("zram-3.14")]["date"] = "2014-10-27"
+    refs = data / "references.yaml"
+    doc = yaml.safe_load(refs.read_text())
+    mutate(doc)
+    refs.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    ps = problems(data)
+    assert any("reference zram-3.14 dated 2014-10-27 is not before the priority date" in p for p in ps)
+
+
+@pytest.mark.parametrize("text", [
+    "upstream zram reads on claim 1", "it practices the patented method", "the patent is unenforceable here",
+    "this would have been obvious", "KSM anticipates the element", "the design infringes", "a question of validity",
+    "the claim is invalid", "non-infringing alternative", "obviousness over ESX"])
+def test_reasoning_stating_a_legal_conclusion(data, text):
+    edit(data / "chart.yaml", lambda d: row(d, "1[c]", "ksm").update(reasoning=text))
+    assert any("1[c] x ksm" in p and "states a legal conclusion" in p for p in problems(data))
+
+
+def test_technical_words_are_not_taken_for_legal_ones(data):
+    edit(data / "chart.yaml", lambda d: row(d, "1[c]", "ksm").update(
+        reasoning="The page is read on demand; a valid handle is kept; KSM compares raw pages."))
+    assert not any("1[c] x ksm" in p for p in problems(data))
+
+
+def test_partial_status_must_name_its_parts_and_follow_from_them(data):
+    def mutate(d):
+        row(d, "1[b]", "upstream_zram").pop("parts")
+        row(d, "1[c]", "zram_dedup")["parts"]["1[c.2]"] = "absent"     # absent, absent, present, absent: partial still
+        row(d, "1[e]", "zram_merge")["parts"] = {"1[e.1]": "present", "1[e.2]": "present", "1[e.3]": "present",
+                                                 "1[e.4]": "present"}   # all present, yet status partial
+    edit(data / "chart.yaml", mutate)
+    ps = problems(data)
+    assert any("1[b] x upstream_zram" in p and "must name which sub-limitations hold" in p for p in ps)
+    assert any("1[e] x zram_merge" in p and "does not follow from its parts" in p for p in ps)
+    assert not any("1[c] x zram_dedup" in p for p in ps)
+
+
+def test_uncited_reference(data):
+    refs = data / "references.yaml"
+    doc = yaml.safe_load(refs.read_text())
+    doc.append({"id": "zsmalloc-3.3", "title": "zsmalloc in drivers/staging, Linux 3.3", "date": "2012-03-18",
+                "date_kind": "release", "role": "context"})
+    refs.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    assert any("reference zsmalloc-3.3 is cited by no row" in p for p in problems(data))
+
+
+def test_missing_cell_breaks_the_all_elements_rule(data):
+    edit(data / "prior_art.yaml", lambda d: d["cells"].remove(pa_cell(d, "1[f]", "satori-2009")))
+    assert any("claim element 1[f] has no cell for reference satori-2009" in p for p in problems(data))
+
+
+def test_claims_check_command_exits_1_with_one_line_per_problem(data, capsys):
+    from pagemerge.cli import main
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[b]", "zram-3.14")["citations"][0].update(pinpoint=""))
+    rc = main(["claims", "check", str(data / "chart.yaml")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert any("has no pinpoint" in line for line in err)
+    assert err[-1].startswith("pagemerge: ") and "1 problem(s)" in err[-1]
+
+
+# ---- derived statuses ---------------------------------------------------------------------------------
+def _bundle(*texts) -> ClaimChartBundle:
+    claims = [parse_claim(i + 1, t) for i, t in enumerate(texts)]
+    pat = Patent(number="US1234567", kind="B1", filing_date=dt.date(2015, 1, 1),
+                 priority_claims=[PriorityClaim(kind="US provisional", number="1", date=dt.date(2014, 1, 1))])
+    return ClaimChartBundle(patent=pat, claims=claims, references=[])
+
+
+def test_dependent_claim_status_follows_from_its_parent():
+    b = _bundle("A method comprising: hashing a page; and comparing the page.",
+                "The method as claimed in claim 1, further comprising keeping a table.",
+                "The method as claimed in claim 2, further comprising sorting the table.")
+    els = {c.number: [e.id for e in c.charted_elements()] for c in b.claims}
+    assert els[2] == ["2[a]"] and els[3] == ["3[a]"]
+    one, two = els[1][-2:]
+    cells = {(one, "X"): "disclosed", (two, "X"): "partly disclosed", ("2[a]", "X"): "disclosed",
+             ("3[a]", "X"): "disclosed",
+             (one, "Y"): "disclosed", (two, "Y"): "disclosed", ("2[a]", "Y"): "not disclosed",
+             ("3[a]", "Y"): "disclosed"}
+    for e in els[1][:-2]:
+        cells[(e, "X")] = cells[(e, "Y")] = "disclosed"
+    got = {(r["claim"], r["subject"]): r for r in claim_statuses(b, cells, ["X", "Y"], "prior-art")}
+    # X: claim 1 is partly disclosed (one element partly); claims 2 and 3 inherit it though their own
+    # elements are disclosed
+    assert got[(1, "X")]["status"] == "partly disclosed" and got[(1, "X")]["limited_by"] == [two]
+    assert got[(2, "X")]["own"] == "disclosed" and got[(2, "X")]["status"] == "partly disclosed"
+    assert got[(2, "X")]["limited_by"] == ["claim 1"]
+    assert got[(3, "X")]["status"] == "partly disclosed"
+    # Y: claim 1 fully disclosed; claim 2's own element is not, and claim 3 inherits that
+    assert got[(1, "Y")]["status"] == "disclosed"
+    assert got[(2, "Y")]["status"] == "not disclosed" and got[(2, "Y")]["limited_by"] == ["2[a]"]
+    assert got[(3, "Y")]["status"] == "not disclosed" and got[(3, "Y")]["limited_by"] == ["claim 2"]
+    # an element with no cell is undetermined, and so is a claim that needs it
+    del cells[("3[a]", "Y")]
+    got = {(r["claim"], r["subject"]): r for r in claim_statuses(b, cells, ["Y"], "prior-art")}
+    assert got[(3, "Y")]["own"] == "undetermined" and got[(3, "Y")]["status"] == "not disclosed"
+
+
+@pytest.mark.parametrize("parts,kind,want", [
+    (["disclosed", "disclosed"], "prior-art", "disclosed"),
+    (["not disclosed", "not disclosed"], "prior-art", "not disclosed"),
+    (["disclosed", "not disclosed"], "prior-art", "partly disclosed"),
+    (["disclosed", "undetermined"], "prior-art", "undetermined"),
+    (["not disclosed", "undetermined"], "prior-art", "undetermined"),
+    (["partly disclosed", "disclosed"], "prior-art", "partly disclosed"),
+    (["present", "absent", "undetermined"], "designs", "partial"),
+    (["present", "present"], "designs", "present"),
+])
+def test_parts_aggregate(parts, kind, want):
+    assert aggregate(parts, kind) == want
+
+
+def test_bundled_claim_2_status_is_computed_not_typed():
+    for name in ("chart.yaml", "prior_art.yaml"):
+        text = (DATA / "US9977598" / name).read_text()
+        assert "claim_status" not in text and '"2": ' not in text
+    out = analyses(load_bundle(overlay=False))
+    pa = {(r["claim"], r["subject"]): r for r in out["prior_art"]["claims"]}
+    de = {(r["claim"], r["subject"]): r for r in out["designs"]["claims"]}
+    cells = {(c["element"], c["mechanism"]): c["status"] for c in out["designs"]["cells"]}
+    # zram_dedup keeps a structure for its comparison (2[a] present) but claim 1's comparisons
+    # are partial, so claim 2 is no more than partial
+    assert cells[("2[a]", "zram_dedup")] == "present"
+    assert de[(2, "zram_dedup")]["status"] == de[(1, "zram_dedup")]["status"] == "partial"
+    for (n, s), r in pa.items():
+        if n == 2:
+            assert r["parents"] == [{"claim": 1, "status": pa[(1, s)]["status"]}]
+
+
+# ---- show --json --------------------------------------------------------------------------------------
+def test_show_json_has_both_analyses():
+    from pagemerge.cli import main
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["claims", "show", "--json"]) == 0
+    d = json.loads(buf.getvalue())
+    pa, de = d["prior_art"], d["designs"]
+    assert [r["id"] for r in pa["references"]] == load_prior_art(load_bundle()).references
+    cell = next(c for c in pa["cells"] if c["element"] == "1[b]" and c["reference"] == "ksm-linux-2.6.32")
+    assert cell["model"] == "ksm_2_6_32" and cell["citations"][0]["quote"] == "checksum = jhash2(addr, PAGE_SIZE / 4, 17);"
+    assert pa["combinations"] and all(c["flag"].startswith("candidate for review") for c in pa["combinations"])
+    pod = de["points_of_difference"]
+    assert set(pod) == {"upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm"}
+    b = next(x for x in pod["zram_dedup"] if x["element"] == "1[b]")
+    assert b["lacking"] == ["1[b.2]"] and b["holding"] == ["1[b.1]"] and "uncompressed" in b["difference"]
+
+
+# ---- reviewer workflow -----------------------------------------------------------------------------------
+def _chart_source():
+    spec = importlib.util.spec_from_file_location("chart_source", ROOT / "scripts" / "chart_source.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_reviewer_fields_survive_regeneration(data, capsys):
+    def mutate_chart(d):
+        r = row(d, "1[c]", "zram_dedup")        # reviewed, with an edited reasoning
+        r.update(reviewer_status="reviewed", reviewer="A. Reviewer", reviewed_on="2026-11-30",
+                 reasoning="Edited by the reviewer: the checksum is of the raw page.", review_comment="checked 3/4")
+        r2 = row(d, "1[d]", "ksm")              # still a draft, with a comment
+        r2.update(review_comment="ask about PTE wording", reasoning="stale draft text")
+        r3 = row(d, "1[e]", "zram_merge")       # disputed
+        r3.update(reviewer_status="disputed", reviewer="B. Other", reviewed_on="2026-12-01", status="absent",
+                  parts={"1[e.1]": "absent", "1[e.2]": "absent", "1[e.3]": "absent", "1[e.4]": "absent"},
+                  review_comment="huge slots only")
+    edit(data / "chart.yaml", mutate_chart)
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[e]", "zram-3.14").update(
+        reviewer_status="reviewed", reviewer="A. Reviewer", reviewed_on="2026-11-29"))
+    _chart_source().main(["--data", str(data)])
+    capsys.readouterr()
+    chart = yaml.safe_load((data / "chart.yaml").read_text())
+    r = row(chart, "1[c]", "zram_dedup")
+    assert (r["reviewer_status"], r["reviewer"], r["reviewed_on"], r["review_comment"]) == \
+        ("reviewed", "A. Reviewer", "2026-11-30", "checked 3/4")
+    assert r["reasoning"] == "Edited by the reviewer: the checksum is of the raw page."
+    r2 = row(chart, "1[d]", "ksm")
+    assert r2["review_comment"] == "ask about PTE wording" and r2["reviewer_status"] == "draft"
+    assert r2["reasoning"] != "stale draft text"           # drafts take the regenerated text
+    r3 = row(chart, "1[e]", "zram_merge")
+    assert (r3["reviewer_status"], r3["status"], r3["review_comment"]) == ("disputed", "absent", "huge slots only")
+    pa = yaml.safe_load((data / "prior_art.yaml").read_text())
+    c = pa_cell(pa, "1[e]", "zram-3.14")
+    assert (c["reviewer_status"], c["reviewer"], str(c["reviewed_on"])) == ("reviewed", "A. Reviewer", "2026-11-29")
+    assert not [p for p in problems(data) if "1[c] x zram_dedup" in p or "1[d] x ksm" in p]
+
+
+def test_regenerating_the_bundled_data_changes_nothing(data, capsys):
+    before = {n: (data / n).read_bytes() for n in ("chart.yaml", "prior_art.yaml")}
+    _chart_source().main(["--data", str(data)])
+    capsys.readouterr()
+    assert {n: (data / n).read_bytes() for n in before} == before
+
+
+def test_reviewed_cell_needs_a_reviewer_and_date(data):
+    edit(data / "chart.yaml", lambda d: row(d, "2[a]", "ksm").update(reviewer_status="reviewed"))
+    assert any("2[a] x ksm" in p and "needs a reviewer and a date" in p for p in problems(data))
