@@ -94,20 +94,31 @@ def write_pdf(path, pages, size=(612, 792), user_password: str | None = None):
 
 
 def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str],
-                      inline_numbers: bool = False):
+                      inline_numbers: bool = False, gap_before=None, gap: float = 0.0, lines_per_column: int = 60):
     """A front page (one column) and text pages with two columns each: column numbers at the
     top (on a line of their own, or on the header line as grants print them), the patent
-    number as a header, gutter line numbers every five lines."""
+    number as a header, gutter line numbers every five lines on a fixed 11 pt grid.
+
+    ``gap_before(text)``: lines before which ``gap`` points of extra space are set (as grants
+    space claims apart), so that text drifts off the grid of printed numbers. Returns
+    ``[(column, y, text)]`` for every text line (y in PDF points from the page bottom); line
+    n of the grid is at ``730 - 11 * (n - 1)``."""
+    placed = []
     pages = [[(72, 720 - 14 * i, t, 10) for i, t in enumerate(front_lines)]]
     for p in range(0, len(columns), 2):
         items = [(250, 770, number_line, 9)]
+        for n in range(5, lines_per_column + 1, 5):
+            items.append((302, 730 - 11 * (n - 1), str(n), 7))
         for side, col in enumerate(columns[p:p + 2]):
             x = 54 if side == 0 else 320
             items.append((x + 110, 770 if inline_numbers else 752, str(p + side + 1), 9))
+            drop = 0.0
             for i, line in enumerate(col):
-                y = 730 - 11 * i
+                if gap_before is not None and i and gap_before(line):
+                    drop += gap
+                y = 730 - 11 * i - drop
                 items.append((x, y, line, 8.5))
-                if side == 0 and (i + 1) % 5 == 0:
-                    items.append((302, y, str(i + 1), 7))
+                placed.append((p + side + 1, y, line))
         pages.append(items)
     write_pdf(path, pages)
+    return placed

@@ -1,6 +1,7 @@
 """Claims as data: the bundled patent and chart, parsing, ingest (XML, PDF, text), checks."""
 import json
 import re
+from collections import Counter
 import shutil
 import textwrap
 from pathlib import Path
@@ -631,6 +632,7 @@ def test_old_scanned_grant_with_a_bare_number_header():
     assert [e.id for e in c[1].elements if e.means_plus_function] == ["1[a]", "1[b]", "1[c]"]
     # pinpoints that the page images show without doubt (nearest printed gutter number)
     assert c[1].pinpoint.endswith("-6:68")
+    assert c[2].pinpoint.startswith("7:1-")                     # the first line of column 7
     assert c[4].pinpoint.startswith("7:8-") and c[5].pinpoint == "7:12-8:7"
     assert c[6].pinpoint == "8:8-8:10" and c[7].pinpoint == "8:11-8:15" and c[8].pinpoint == "8:16-8:19"
 
@@ -719,3 +721,29 @@ def test_report_on_an_imported_patent(tmp_path, monkeypatch):
                                      patent="US 8,930,553 B2"), out_dir=tmp_path / "report").read_text()
     assert "Managing mid-dialog session initiation protocol (SIP) messages" in html
     assert "US8930553 has no claim chart yet" in html and "claim 8" in html
+
+
+def test_pinpoints_follow_the_printed_grid_when_claims_are_spaced_apart(tmp_path):
+    """Grants set extra space between claims, so text drifts off the grid of printed line
+    numbers; the line of a text line is where it stands on that grid (computed here from the
+    layout: line n is printed at y = 730 - 11 (n - 1)), not its count from the column top."""
+    claims = ["What is claimed is:"]
+    for n in range(1, 13):
+        body = f"{n}. " + ("A device comprising: a part; and a holder." if n in (1, 7) else
+                           f"The device of claim {n - 1}, wherein the part is number {n} of a series of parts "
+                           f"that are held by the holder in a row.")
+        claims += textwrap.wrap(body, 50)
+    cols = [claims[i:i + 55] for i in range(0, len(claims), 55)]
+    pdf = tmp_path / "spaced.pdf"
+    placed = two_column_patent(pdf, "US 9,977,598 B2", cols, ["(10) Patent No.: US 9,977,598 B2"],
+                               inline_numbers=True, gap_before=lambda t: bool(re.match(r"\d+\. ", t)), gap=4.0)
+    [d] = import_file(pdf)
+    want, counted, seen = {}, {}, Counter()
+    for col, y, text in placed:
+        seen[col] += 1
+        m = re.match(r"(\d+)\. ", text)
+        if m:
+            want[int(m.group(1))] = f"{col}:{round((730 - y) / 11) + 1}"
+            counted[int(m.group(1))] = f"{col}:{seen[col]}"
+    assert sum(want[n] != counted[n] for n in want) >= 3            # counting lines would be wrong here
+    assert {c.number: c.pinpoint.split("-")[0] for c in d.claims} == want

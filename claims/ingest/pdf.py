@@ -105,16 +105,16 @@ def _gutter_marks(words, width):
         if t.isdigit() and int(t) % 5 == 0 and 5 <= int(t) <= 95:
             cands.append((int(t), (w["top"] + w["bottom"]) / 2, xc, w))
     if len(cands) < 2:
-        return [(v, y, w) for v, y, _x, w in cands]
+        return [(v, y, w) for v, y, _x, w in cands], None
     # one column of numbers: the x position most of them share
     best = max(cands, key=lambda c: sum(1 for d in cands if abs(d[2] - c[2]) < 5))
     col = [c for c in cands if abs(c[2] - best[2]) < 5]
     if len(col) < 2:
-        return [(v, y, w) for v, y, _x, w in col]
+        return [(v, y, w) for v, y, _x, w in col], None
     pitches = sorted((b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(col) for b in col[i + 1:] if b[0] != a[0])
     pitch = pitches[len(pitches) // 2] if pitches else 0
     if pitch <= 0:
-        return []
+        return [], None
     icpts = sorted(c[1] - c[0] * pitch for c in col)
     icpt = icpts[len(icpts) // 2]
     marks = [(v, y, w) for v, y, _x, w in col if abs(y - (icpt + v * pitch)) < 0.6 * pitch]
@@ -125,7 +125,16 @@ def _gutter_marks(words, width):
     for v in range(lo, hi + 1, 5):
         if v not in have:
             marks.append((v, icpt + v * pitch, None))
-    return sorted(marks, key=lambda m: m[0])
+    # refit on the numbers kept: line v is printed at icpt + v * pitch
+    real = [(v, y) for v, y, w in marks if w is not None]
+    if len(real) >= 2:
+        n = len(real)
+        mv, my = sum(v for v, _ in real) / n, sum(y for _, y in real) / n
+        sxx = sum((v - mv) ** 2 for v, _ in real)
+        if sxx > 0:
+            pitch = sum((v - mv) * (y - my) for v, y in real) / sxx
+            icpt = my - pitch * mv
+    return sorted(marks, key=lambda m: m[0]), (icpt, pitch)
 
 
 def _split_header(words, height):
@@ -177,7 +186,7 @@ def read_pages(path: Path, headers: list | None = None, image_pages: list | None
             if hdr and headers is not None:
                 headers.append(htext)
             body = [w for w in words if w not in hdr and w not in colnums]
-            marks = _gutter_marks(body, width)
+            marks, fit = _gutter_marks(body, width)
             mark_words = [m[2] for m in marks if m[2] is not None]
             body = [w for w in body if w not in mark_words
                     and not (re.fullmatch(r"\d{1,2}|[OS]{1,2}|[0-9OS]{2}", w["text"])
@@ -196,37 +205,25 @@ def read_pages(path: Path, headers: list | None = None, image_pages: list | None
                     printed = int(lines[0][1])
                     lines = lines[1:]
                 col_no = printed if printed else col_no + 1
-                for num, text in _number_lines(lines, marks):
+                for num, text in _number_lines(lines, marks, fit):
                     yield col_no, num, text
 
 
-def _number_lines(lines, marks):
-    """Line numbers counted from the nearest printed gutter number."""
+def _number_lines(lines, marks, fit=None):
+    """Line numbers from the printed gutter numbers: where two or more were read, each line's
+    vertical centre is placed on the grid they define (``line = (y - y0) / pitch``), which is
+    what the numbers mean even where extra space between claims puts text between grid lines;
+    with a single number, lines are counted from it; with none, from the column's top."""
     if not lines:
         return []
-    centres = [c for c, _t in lines]
-    if not marks:
-        return [(i + 1, t) for i, (_c, t) in enumerate(lines)]
-    pitch = None
-    if len(marks) >= 2:
-        ms = sorted(marks)
-        pitch = (ms[-1][1] - ms[0][1]) / (ms[-1][0] - ms[0][0]) if ms[-1][0] != ms[0][0] else None
-    if not pitch:
-        pitch = sorted(b - a for a, b in zip(centres, centres[1:]))[len(centres) // 2 - 1] if len(centres) > 2 else 10.0
-    anchors = []
-    for v, y, _w in marks:
-        i = min(range(len(centres)), key=lambda k: abs(centres[k] - y))
-        if abs(centres[i] - y) <= 0.7 * pitch:
-            anchors.append((y, v, i))
-    out = []
-    for i, (c, t) in enumerate(lines):
-        if anchors:
-            y, v, k = min(anchors, key=lambda a: abs(a[0] - c))
-            out.append((v + (i - k), t))
-        else:
-            v, y, _w = marks[0]
-            out.append((v + round((c - y) / pitch), t))
-    return out
+    if fit is not None and fit[1] > 0:
+        y0, pitch = fit
+        return [(max(1, round((c - y0) / pitch)), t) for c, t in lines]
+    if marks:
+        v, y, _w = marks[0]
+        k = min(range(len(lines)), key=lambda i: abs(lines[i][0] - y))
+        return [(v + (i - k), t) for i, (_c, t) in enumerate(lines)]
+    return [(i + 1, t) for i, (_c, t) in enumerate(lines)]
 
 
 def _lines(words, tol=3.0):
