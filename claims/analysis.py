@@ -167,7 +167,7 @@ def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | Non
     lim = load_limitations(bundle, base)
     subs = {k: [s.model_dump() for s in v] for k, v in lim.elements.items()}
     pa = load_prior_art(bundle, base)
-    out: dict = {"prior_art": None, "designs": None}
+    out: dict = {"prior_art": None, "designs": None, "patent_term": bundle.patent.term()}
     if pa is not None:
         refs = {r.id: r for r in bundle.references}
         models = {ref: executable_models(ref) for ref in pa.references}

@@ -65,6 +65,33 @@ class Patent(Strict):
     cpc_source: str = ""
     abstract: Sourced | None = None
     claims_total: int | None = None
+    publication: Sourced | None = None       # the pre-grant publication ("US 2016/0117116 A1, 2016-04-28")
+    family: list[str] = Field(default_factory=list)   # other members of the patent family
+    family_source: str = ""
+    ipc: list[str] = Field(default_factory=list)
+    ipc_source: str = ""
+    pta_days: int | None = None              # patent-term adjustment, when a source gives it
+
+    def term(self) -> dict:
+        """The nominal term: 20 years from the earliest non-provisional filing date (35 U.S.C.
+        154(a)(2); a provisional's date does not count), plus any patent-term adjustment, which
+        is stated as unknown unless a source gives it. Subject to maintenance fees and any
+        terminal disclaimer; a computation for orientation, not a legal determination."""
+        if self.filing_date is None:
+            return {"nominal_end": None, "basis": "the non-provisional filing date is not known", "pta": None,
+                    "end": None, "note": ""}
+        f = self.filing_date
+        try:
+            nominal = f.replace(year=f.year + 20)
+        except ValueError:                    # 29 February
+            nominal = f.replace(year=f.year + 20, day=28)
+        pta = self.pta_days
+        return {"nominal_end": nominal.isoformat(),
+                "basis": f"20 years from the non-provisional filing date {f.isoformat()} (not from a provisional)",
+                "pta": pta, "end": (nominal + dt.timedelta(days=pta)).isoformat() if pta is not None else None,
+                "note": ("plus a patent-term adjustment of unknown length (not found in the sources)" if pta is None
+                         else f"plus {pta} days of patent-term adjustment")
+                + "; subject to maintenance fees and any terminal disclaimer"}
 
     @field_validator("number", mode="before")
     @classmethod

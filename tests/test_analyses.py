@@ -386,3 +386,15 @@ def test_regenerating_the_bundled_data_changes_nothing(data, capsys):
 def test_reviewed_cell_needs_a_reviewer_and_date(data):
     edit(data / "chart.yaml", lambda d: row(d, "2[a]", "ksm").update(reviewer_status="reviewed"))
     assert any("2[a] x ksm" in p and "needs a reviewer and a date" in p for p in problems(data))
+
+
+def test_patent_term_counts_from_the_non_provisional_filing_date():
+    p = load_bundle(overlay=False).patent
+    t = p.term()
+    # filed 2015-07-06 (US 14/791,703); the provisional of 2014-10-27 does not start the term
+    assert t["nominal_end"] == "2035-07-06" and t["pta"] is None and t["end"] is None
+    assert "unknown" in t["note"] and "2014" not in t["basis"]
+    assert p.publication.value.startswith("US 2016/0117116 A1") and "G06F 12/00" in p.ipc
+    assert any("CN105550123B" in f for f in p.family)
+    leap = Patent(number="US1", kind="B1", filing_date=dt.date(2016, 2, 29), pta_days=10).term()
+    assert leap["nominal_end"] == "2036-02-29" and leap["end"] == "2036-03-10"
