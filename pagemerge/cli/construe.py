@@ -20,13 +20,13 @@ def _fmt_decision(d) -> str:
 def _row(label: str, r: dict, mark: str = "", width: int = 28) -> str:
     ok = "ok" if r["verified_readback"] else "LOST DATA"
     return (f"  {label + mark:<{width}} {r['pages_shared_small']:>7} {r['pages_shared_large']:>7} "
-            f"{r['saved_bytes']:>10} {r['net_saved_bytes']:>10} {r['ram_net_saved_bytes']:>10}  {ok:<9} "
-            f"{r['differs_from_default']:>7}")
+            f"{r['saved_bytes']:>10} {r['net_saved_bytes']:>10} {r['ram_net_saved_bytes']:>10} "
+            f"{r['work']['bytes_hashed']:>10}  {ok:<9} {r['differs_from_default']:>7}")
 
 
 def header(width: int = 28) -> str:
-    return (f"  {'alternative':<{width}} {'small':>7} {'large':>7} {'saved':>10} {'net':>10} {'RAM net':>10}  "
-            f"{'read-back':<9} {'differs':>7}")
+    return (f"  {'alternative':<{width}} {'small':>7} {'large':>7} {'saved':>10} {'net':>10} {'RAM net':>10} "
+            f"{'hashed':>10}  {'read-back':<9} {'differs':>7}")
 
 
 def _differences(r: dict) -> None:
@@ -48,7 +48,7 @@ def cmd_construe(a) -> int:
         print(f"{out['patent']} claim construction: {out['mechanism']} on {out['n_pages']} pages from {out['pages']} "
               f"({out['processes']} process{'es' if out['processes'] != 1 else ''}), {out['runs']} runs")
         print(f"  default reading: {out['default']['variant']}")
-        print("  small/large: pages shared through each size branch; saved, net and RAM net in bytes; "
+        print("  small/large: pages shared through each size branch; saved, net, RAM net and hashed in bytes; "
               "differs: pages whose decision differs from the default reading's")
         for c in out["constructions"]:
             words = "; ".join(f"{w['element']} \"{w['words']}\"" for w in c["construes"])
