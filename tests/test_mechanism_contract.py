@@ -29,6 +29,9 @@ MECHANISMS = [
     ("ksm", {"use_zero_pages": True, "max_page_sharing": 3}),
     ("patent_claim1", {}),
     ("patent_claim1", {"same_filled": True}),
+    ("patent_claim1", {"mapping": "slot-remap"}),
+    ("patent_claim1", {"mapping": "pte-frame"}),
+    ("patent_claim1", {"large_branch": "raw", "predetermined_size": 2048}),
     ("ksm_2_6_32", {"max_kernel_pages": 2}),
     ("zram_3_14", {"algo": "kernel-lz4"}),
 ]
