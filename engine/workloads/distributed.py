@@ -11,7 +11,7 @@ worker. A task checks that the file it sees has the size and modification time t
 
 :func:`analyze_distributed` is ``analyze`` for one huge dump: each task profiles a range of
 chunks (:func:`engine.workloads.analyze.map_chunk`) and returns its partial profile, and the
-client merges them with the associative :func:`~engine.workloads.analyze.reduce_profiles` as
+client folds them in with the associative :func:`~engine.workloads.analyze.merge_profile` as
 they arrive. The result equals the in-process ``analyze``.
 """
 from __future__ import annotations
@@ -161,7 +161,7 @@ def analyze_distributed(path: str, workers: int | None = None, scheduler: str | 
 
     from ..compress import DEFAULT_COMPRESSOR, get_compressor
     from ..pages import PageSet
-    from .analyze import Profile, reduce_profiles, summarize
+    from .analyze import Profile, merge_profile, summarize
     path = str(path)
     algo = algo or DEFAULT_COMPRESSOR
     comp_name = get_compressor(algo).kernel_name      # an unknown compressor is refused here
@@ -179,7 +179,7 @@ def analyze_distributed(path: str, workers: int | None = None, scheduler: str | 
         try:
             for fut in as_completed(futs):
                 part = task_result(fut, f"{path} (pages {ranges[futs.index(fut)][0]} on)")
-                prof = reduce_profiles([prof, part])
+                merge_profile(prof, part)               # in place: no copy of what is merged so far
                 bar.update(part.pages)
                 fut.release()
         finally:
