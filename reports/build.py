@@ -24,6 +24,7 @@ from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
 from . import figures
+from .analyses import design_section, prior_art_section, review_of
 from .constructions import construction_section
 from .evidence import EvidenceCollector
 
@@ -189,13 +190,17 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                               "flag": flags.get(c.reference, {}).get("flag", "")})
             cells.append({"status": r.status, "reasoning": r.reasoning, "events": evs,
                           "code": [c.ref for c in r.evidence.code], "cites": cites,
-                          "reviewer": r.reviewer_status})
+                          "reviewer": r.reviewer_status, "parts": r.parts, "difference": r.difference,
+                          "review": review_of(r)})
             csv_rows.append({"element": el, "element_text": elements[el].text if el in elements else "",
                              "mechanism": m, "status": r.status, "reasoning": r.reasoning,
                              "events_in_this_run": "; ".join(f"{e['kind']}[{e['where']}]={e['count']}" for e in evs),
                              "code": "; ".join(c.ref for c in r.evidence.code),
                              "citations": "; ".join(f"{c.reference} {c.pinpoint}" for c in r.evidence.citations),
-                             "reviewer_status": r.reviewer_status})
+                             "parts": "; ".join(f"{k}={v}" for k, v in r.parts.items()), "difference": r.difference,
+                             "reviewer_status": r.reviewer_status, "reviewer": r.reviewer,
+                             "reviewed_on": r.reviewed_on.isoformat() if r.reviewed_on else "",
+                             "review_comment": r.review_comment})
         chart_rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells,
                            "parents": parent_chain.get(el, "")})
 
@@ -222,6 +227,11 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     matrix = dependency_matrix(loaded) if len(loaded) > 1 else None
     ksm_counters = results.get("ksm", {}).get("mm_stat", {}).get("ksm") if "ksm" in results else None
 
+    # the prior-art analysis, its references' executable models run on the same memory
+    base = Path(inputs.chart).parent if inputs.chart and (Path(inputs.chart).parent / "patent.yaml").exists() else None
+    prior_art = prior_art_section(bundle, Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy,
+                                                   inputs.seed, inputs.compact, name=inputs.source), base)
+    designs = design_section(bundle, base)
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["kib"] = lambda b: f"{b / 1024:,.1f}" if b == b else "n/a"
     tmpl = env.get_template("report.html.j2")
@@ -238,7 +248,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         tree_html=render_tree_html(dependency_graph(bundle.claims)),
         matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
-        constructions=construction_section(inputs))
+        constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term())
     out = Path(out_dir) if out_dir is not None else output_dir() / "report"
     from engine.fileio import AtomicFile
     html_path = out / f"report-{p.number}.html"
@@ -250,6 +260,11 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         f.write(page.encode())
     with AtomicFile(csv_path, force=force, replaceable=lambda q: _starts_with(q, csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
         f.write(csv)
+    if prior_art is not None:
+        pa_csv = pd.DataFrame(prior_art["csv_rows"]).to_csv(index=False).encode()
+        with AtomicFile(out / f"prior-art-{p.number}.csv", force=force,
+                        replaceable=lambda q: _starts_with(q, pa_csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
+            f.write(pa_csv)
     return html_path
 
 

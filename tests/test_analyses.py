@@ -398,3 +398,73 @@ def test_patent_term_counts_from_the_non_provisional_filing_date():
     assert any("CN105550123B" in f for f in p.family)
     leap = Patent(number="US1", kind="B1", filing_date=dt.date(2016, 2, 29), pta_days=10).term()
     assert leap["nominal_end"] == "2036-02-29" and leap["end"] == "2036-03-10"
+
+
+# ---- the report ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reviewed_report(tmp_path_factory):
+    """The report built on a copy of the data where one design cell is disputed and one prior-art
+    cell reviewed."""
+    from reports.build import build_report, default_inputs
+    d = tmp_path_factory.mktemp("data") / "US9977598"
+    shutil.copytree(DATA / "US9977598", d)
+    edit(d / "chart.yaml", lambda doc: row(doc, "1[d]", "zram_merge").update(
+        reviewer_status="disputed", reviewer="B. Other", reviewed_on="2026-12-01", review_comment="slot, not VA"))
+    edit(d / "prior_art.yaml", lambda doc: pa_cell(doc, "1[e]", "zram-3.14").update(
+        reviewer_status="reviewed", reviewer="A. Reviewer", reviewed_on="2026-11-29"))
+    out = tmp_path_factory.mktemp("out")
+    page = build_report(default_inputs(kernel=False, chart=str(d / "chart.yaml")), out_dir=out)
+    return page.read_text(encoding="utf-8"), out
+
+
+def _table(page, tid):
+    i = page.index(f'id="{tid}"')
+    return page[i:page.index("</table>", i)]
+
+
+def test_report_prior_art_section(reviewed_report):
+    import re
+    page, out = reviewed_report
+    body = _table(page, "prior-art-table")
+    assert re.findall(r'<tr data-element="([^"]+)"', body) == ["1[pre]", "1[a]", "1[b]", "1[c]", "1[d]", "1[e]", "1[f]", "2[a]"]
+    assert len(re.findall(r'<th data-reference="', body)) == 7
+    assert len(re.findall(r'<td class="cell-[a-z-]+" data-status="', body)) == 56
+    # the executable models ran on the report's memory and their events are counted
+    assert "in this run of ksm_2_6_32" in body and "in this run of zram_3_14" in body
+    assert "checksum = jhash2(addr, PAGE_SIZE / 4, 17);" in body
+    assert 'data-review="reviewed">review: reviewed, A. Reviewer, 2026-11-29' in body
+    assert 'id="combinations"' in page and "not a conclusion" in page
+    claims = _table(page, "prior-art-claims")
+    assert '<tr data-claim="2">' in claims
+
+
+def test_report_designs_review_state_and_differences(reviewed_report):
+    page, out = reviewed_report
+    body = _table(page, "chart-table")
+    assert 'data-review="disputed">review: disputed, B. Other, 2026-12-01: slot, not VA' in body
+    assert body.count('data-review="draft"') == 47
+    pod = _table(page, "points-of-difference")
+    assert "hashes the uncompressed page before compressing, not the compressed page" in pod
+    assert 'data-design="patent_claim1"' not in pod
+
+
+def test_report_patent_data_and_disclaimer(reviewed_report):
+    page, out = reviewed_report
+    assert "US 2016/0117116 A1" in page and "CN105550123B" in page and "G06F 12/00" in page
+    assert "nominally ends 2035-07-06" in page and "unknown length" in page
+    assert "Not legal advice." in page
+
+
+def test_report_csv_exports_both_analyses(reviewed_report):
+    import csv
+    page, out = reviewed_report
+    pa = list(csv.DictReader(open(out / "prior-art-US9977598.csv", encoding="utf-8")))
+    assert len(pa) == 56
+    assert all(r["citations"] and r["status"] in ("disclosed", "partly disclosed", "not disclosed", "undetermined")
+               for r in pa)
+    zr = next(r for r in pa if r["element"] == "1[e]" and r["reference"] == "zram-3.14")
+    assert zr["reviewer_status"] == "reviewed" and zr["executable_model"] == "zram_3_14"
+    assert "max_zpage_size" in zr["citations"] and zr["parts"].startswith("1[e.1]=disclosed")
+    ch = list(csv.DictReader(open(out / "chart-US9977598.csv", encoding="utf-8")))
+    d = next(r for r in ch if r["element"] == "1[d]" and r["mechanism"] == "zram_merge")
+    assert (d["reviewer_status"], d["reviewer"], d["review_comment"]) == ("disputed", "B. Other", "slot, not VA")
