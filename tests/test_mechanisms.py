@@ -133,3 +133,19 @@ def test_simulate_all_rejects_unknown_mechanism(tmp_path, capsys, text12):
     f.write_bytes(bytes(text12.array.reshape(-1)))
     assert main(["simulate", "all", str(f), "--mechanisms", "dedupe"]) == 2
     assert "unknown" in capsys.readouterr().err
+
+
+def test_patent_share_events_count_the_references_of_one_batch():
+    """Four identical pages swapped out together: the first is stored, the other three are
+    mapped to it, so the share events report 2, 3 and 4 references to the one slot."""
+    from engine.events import EventBus
+    from engine.mechanisms import Workload, make
+    from engine.pages import PageSet
+    page = (b"same page " * 410)[:4096]
+    bus = EventBus()
+    seen = []
+    bus.subscribe(lambda e: seen.append(e) if e.kind == "dedup.share" else None)
+    m = make("patent_claim1")
+    m.run(Workload(PageSet.from_pages([page] * 4)), bus=bus)
+    assert [e.refcount for e in seen] == [2, 3, 4] and len({e.target for e in seen}) == 1
+    assert m.verified_readback_

@@ -282,6 +282,9 @@ class PatentClaim1(Mechanism):
 
     # -- the swap backend ------------------------------------------------------------------------
     def swap_out_pages(self, datas, ctxs, swapdev: SwapDevice) -> list:
+        # slot -> PTEs this batch gives it: the swap device raises swap_map for them only after
+        # the batch, so a share event counts them here to report the true reference count
+        self._batch: dict[int, int] = {}
         return [self._swap_out_one(bytes(d), ctx, swapdev) for d, ctx in zip(datas, ctxs)]
 
     def _swap_out_one(self, page: bytes, ctx, swapdev: SwapDevice):
@@ -349,6 +352,7 @@ class PatentClaim1(Mechanism):
         self.slot_page[slot] = sp
         self.device.register(slot, sp)
         self.decisions_[ctx] = Decision(where, "stored")
+        self._batch[slot] = 1
         return slot
 
     def _map(self, ctx, sp: StoredPage, branch: str, where: str, swapdev: SwapDevice):
@@ -361,9 +365,11 @@ class PatentClaim1(Mechanism):
         bus = self.device.bus
         pid, va = ctx
         if self.mapping == "pte-swap-entry":                      # the PTE's swap entry names the found slot
+            batch = getattr(self, "_batch", {})
+            batch[sp.slot] = batch.get(sp.slot, 0) + 1
             if bus.enabled:
                 bus.emit(dev.DedupShare(self.name, dev.LINK_VA_STORED, f"pid {pid} va {va:#x} ({branch})",
-                                        f"slot {sp.slot}", swapdev.swap_map[sp.slot] + 1))
+                                        f"slot {sp.slot}", swapdev.swap_map[sp.slot] + batch[sp.slot]))
             return sp.slot
         if self.mapping == "slot-remap":                          # a new slot points at the shared handle
             slot = swapdev.get_slot()
