@@ -150,7 +150,7 @@ def part_key(ref: PageSetRef, options: dict) -> str:
     from pagemerge import __version__
     d = {"format": PART_FORMAT, "version": PART_VERSION, "pagemerge": __version__, "path": ref.path,
          "size": ref.size, "mtime_ns": ref.mtime_ns, "manifest": ref.manifest, "options": options}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 # ---- one task: one page set ---------------------------------------------------------------------
@@ -253,7 +253,7 @@ def save_part(parts_dir: Path, part: dict) -> None:
     from .fileio import AtomicFile
     # the name is our own key (hex); a file of that name is an earlier, unreadable part of ours
     with AtomicFile(parts_dir / f"{part['key']}.json", replaceable=lambda _p: True) as f:
-        f.write(json.dumps(part).encode())          # key order kept: mechanisms in the order run
+        f.write(json.dumps(part, default=repr).encode())    # key order kept: mechanisms in the order run
 
 
 # ---- tables -------------------------------------------------------------------------------------
