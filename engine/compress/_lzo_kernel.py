@@ -81,7 +81,7 @@ def _equal_bytes8(a, p, q):
     return k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _put_literals(src, ii, t, dst, op, state_offset):
     """Code a literal run of ``t`` bytes from ``src[ii:]``; return the new ``op``."""
     if t <= 3:
@@ -105,8 +105,8 @@ def _put_literals(src, ii, t, dst, op, state_offset):
 
 @njit(cache=True, nogil=True)
 def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
-    """One block ``src[base:base + in_len]`` (lzo1x_1_do_compress). ``state`` is a one-element
-    array holding ``state_offset``. Returns (op, literals left pending)."""
+    """One block ``src[base:base + in_len]`` (lzo1x_1_do_compress). ``state`` is the
+    ``state_offset`` coming in. Returns (op, literals left pending, state_offset)."""
     in_end = base + in_len
     ip_end = in_end - 20
     ii = base
@@ -141,7 +141,7 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
         ti = 0
         t = ip - ii
         if t != 0:
-            op = _put_literals(src, ii, t, dst, op, state[0])
+            op = _put_literals(src, ii, t, dst, op, state)
         if run_length:
             ip += run_length
             rl = run_length - MIN_ZERO_RUN_LENGTH
@@ -151,7 +151,7 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
             dst[op + 2] = (v >> 16) & 0xFF
             dst[op + 3] = (v >> 24) & 0xFF
             op += 4
-            state[0] = -3
+            state = -3
             ii = ip
             skip = False
             continue
@@ -209,10 +209,10 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
             dst[op] = (m_off << 2) & 0xFF
             dst[op + 1] = (m_off >> 6) & 0xFF
             op += 2
-        state[0] = -2
+        state = -2
         ii = ip
         skip = False
-    return op, in_end - (ii - ti)
+    return op, in_end - (ii - ti), state
 
 
 @njit(cache=True, nogil=True)
@@ -230,15 +230,14 @@ def compress_block(src, dst, dct, rle):
     else:
         m4_max_offset = M4_MAX_OFFSET_V0
     data_start = op
-    state = np.empty(1, np.int64)
-    state[0] = -2
+    state = -2
     t = 0
     ip = 0
     left = n
     while left > 20:
         ll = left if left <= m4_max_offset + 1 else m4_max_offset + 1
         dct[:] = 0
-        op, t = _do_compress(src, ip, ll, dst, op, t, dct, state, rle)
+        op, t, state = _do_compress(src, ip, ll, dst, op, t, dct, state, rle)
         ip += ll
         left -= ll
     t += left
@@ -250,7 +249,7 @@ def compress_block(src, dst, dct, rle):
             dst[op:op + t] = src[ii:ii + t]
             op += t
         else:
-            op = _put_literals(src, ii, t, dst, op, state[0])
+            op = _put_literals(src, ii, t, dst, op, state)
     dst[op] = M4_MARKER | 1
     dst[op + 1] = 0
     dst[op + 2] = 0
