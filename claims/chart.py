@@ -219,7 +219,7 @@ class StoredText:
         if not parts:
             return None
         at = [body for pin, body in self.excerpts if _norm(pin) == _norm(pinpoint)]
-        if at and all(p in at[0] for p in parts):
+        if any(all(p in body for p in parts) for body in at):
             return None
         elsewhere = [pin for pin, body in self.excerpts if all(p in body for p in parts)]
         if elsewhere:
@@ -546,6 +546,13 @@ def check_references(bundle: ClaimChartBundle, pa, where: str, texts) -> list[st
         ref = getattr(cls, "reference", "")
         if ref and ref not in ids:
             out.append(f"{where}: engine mechanism {m} names reference {ref!r}, which is not listed")
+    for m, cls in REGISTRY.items():         # an executable model's own citations are checkable too
+        for c in getattr(cls, "citations", ()):
+            ref, pin, quote = c[0], c[1], c[2]
+            if ref in texts and quote:
+                why = texts[ref].find(quote, pin)
+                if why:
+                    out.append(f"engine mechanism {m}: citation of {ref}: {why}")
     for rid, t in texts.items():
         if rid not in ids:
             out.append(f"{t.path}: stored text for {rid!r}, which is not a listed reference")

@@ -59,6 +59,8 @@ ESX_FULL = cite("vmware-esx-2002", "section 4.2 (Content-Based Page Sharing)",
                 "A successful match is followed by a full comparison of the page contents to verify that the pages are identical.")
 ESX_COW = cite("vmware-esx-2002", "section 4.2", "Any subsequent attempt to write to the shared page will generate a fault, "
                "transparently creating a private copy of the page for the writer.")
+ESX_KEY = cite("vmware-esx-2002", "section 4.2", "A hash value that summarizes a page's contents is used as a lookup key "
+               "into a hash table")
 ESX_TABLE = cite("vmware-esx-2002", "section 4.3 (Implementation)",
                  "A single global hash table contains frames for all scanned pages, and chaining is used to handle collisions.")
 ESX_HINT = cite("vmware-esx-2002", "section 4.3", "A hint frame is similar, but encodes a truncated hash value to make room "
@@ -114,10 +116,6 @@ KIM_V5 = cite("kim-dedup-2017-v5", "Message-ID 1494556204-25796-1-git-send-email
 ROM_MERGE = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru")
 ROM_REPLY = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
                  'But zram works with the "handle" abstraction')
-ROM_REPLY_VA = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
-                    'I think the patent is talking about "mapping the virtual address" (like in KSM).')
-ROM_REPLY_ZS = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
-                    "we can add zs_merge() function (like zs_compact())")
 ROM_FOLD = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
                 "when calling the fold mechanism, we can save up to 15-20% of the memory usage")
 ROM_FOLD0 = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru")
@@ -223,7 +221,7 @@ d("1[b]", "zram_merge", "undetermined",
 d("1[b]", "zsmalloc_fold", "undetermined",
   "zram compresses on store; the allocator, which does not know its objects are compressed, later hashes each "
   "object's slot bytes on the fold trigger (as posted, class-size bytes including the slot tail).",
-  [ROM_REPLY_ZS], [ev("zram.compressed", "compression at store time"),
+  [ROM_FOLD0], [ev("zram.compressed", "compression at store time"),
                    ev("dedup.hash", "slot bytes hashed inside zsmalloc on the fold trigger", mechanism="zsmalloc_fold")],
   [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")], parts("1[b]", "present", "undetermined"),
   "hashes allocator slots later, apart from compression, without knowing they hold compressed pages")
@@ -289,7 +287,7 @@ for el, kind in (("1[d]", "compressed"), ("1[f]", "uncompressed")):
       f"The slot is repointed to a shared, refcounted zram_entry (slot -> handle) holding the {tgt}; the process's "
       "virtual address still maps, through its PTE, to a swap entry naming its own slot. Whether repointing a slot "
       "maps a virtual address is the construction question of the 2022 thread.",
-      [KIM_V5] + ([ROM_REPLY_VA] if el == "1[d]" else []),
+      [KIM_V5] if el == "1[d]" else [KIM_V5, KIM_SUM],
       [ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_dedup", link="slot -> handle")],
       [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
       parts(el, "undetermined", "present"),
@@ -483,7 +481,7 @@ p("1[a]", "zram-3.14", DS,
 # 1[b]
 p("1[b]", "vmware-esx-2002", ND,
   "ESX compresses nothing; the value it hashes is of the page's own contents, used as the key of its hash table.",
-  [ESX_TABLE], [ev("dedup.hash", "the raw page is hashed", mechanism=ESX, what="uncompressed page")],
+  [ESX_KEY], [ev("dedup.hash", "the raw page is hashed", mechanism=ESX, what="uncompressed page")],
   parts("1[b]", ND, ND))
 p("1[b]", "difference-engine-2008", PD,
   "Difference Engine compresses pages in memory, but the hash it uses to find identical pages is, per the abstract's "

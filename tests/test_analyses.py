@@ -468,3 +468,13 @@ def test_report_csv_exports_both_analyses(reviewed_report):
     ch = list(csv.DictReader(open(out / "chart-US9977598.csv", encoding="utf-8")))
     d = next(r for r in ch if r["element"] == "1[d]" and r["mechanism"] == "zram_merge")
     assert (d["reviewer_status"], d["reviewer"], d["review_comment"]) == ("disputed", "B. Other", "slot, not VA")
+
+
+def test_an_executable_models_citation_is_checked_against_the_stored_text(monkeypatch):
+    from engine.mechanisms import REGISTRY
+    from engine.mechanisms.base import Citation
+    cls = REGISTRY["zram_3_14"]
+    wrong = Citation("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.h:34", "static const size_t max_zpage_size = PAGE_SIZE / 2;")
+    monkeypatch.setattr(cls, "citations", tuple(cls.citations) + (wrong,))
+    ps = check_strict(load_bundle(overlay=False))
+    assert any(p.startswith("engine mechanism zram_3_14: citation of zram-3.14: quote") for p in ps)
