@@ -25,6 +25,14 @@ def assert_same(sc: ZramScenario):
     return model
 
 
+def test_model_default_is_the_kernels_default(live_zram):
+    from engine.compress import DEFAULT_COMPRESSOR, get_compressor
+    from engine.kernel.zram0 import KernelZram
+    with KernelZram(16 * PAGE_SIZE, "lz4") as k:
+        assert k.default_algo == get_compressor(DEFAULT_COMPRESSOR).kernel_name == "lzo-rle"
+        assert k.stats().comp_algorithm == "lz4"
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("name", ["text", "same", "random", "ladder", "mixed"])
 def test_store_only(live_zram, name, algo):

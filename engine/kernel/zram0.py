@@ -83,6 +83,7 @@ class KernelZram(KernelSession):
         self.mem_limit = mem_limit
         self.what = f"kernel zram ({self.dev})"
         self._fd = -1
+        self.default_algo = ""
         self._buf: mmap.mmap | None = None
         self._initialised = False
 
@@ -98,6 +99,9 @@ class KernelZram(KernelSession):
         stack.callback(self._teardown)
         self._write("reset", "1")
         self._initialised = True
+        shown = _read(f"{self.sysdir}/comp_algorithm")
+        #: the backend zram0 selects by itself after a reset (the kernel's default)
+        self.default_algo = shown[shown.index("[") + 1:shown.index("]")] if "[" in shown else ""
         self._write("comp_algorithm", self.algo)
         shown = _read(f"{self.sysdir}/comp_algorithm")
         if f"[{self.algo}]" not in shown:
