@@ -346,3 +346,43 @@ def test_process_breakdown_by_hand():
     summary, rows = process_breakdown(pages, None)
     assert summary["processes"] == 1 and len(rows) == 1
     assert rows[0]["pid"] is None and rows[0]["pages_with_duplicate"] == 4 and rows[0]["cross_process_duplicates"] == 0
+
+
+def _chromium():
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        return None
+    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs playwright and Debian's chromium (.ci/run installs both)")
+def test_fleet_report_in_headless_chromium(fleet):
+    from playwright.sync_api import sync_playwright
+    path = fleet["first"] / "fleet.html"
+    console, requests = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: console.append((m.type, m.text)))
+            page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(path.as_uri())
+            assert page.title().startswith("pagemerge fleet study: 3 page sets")
+            assert page.locator("#mechanism-summary tr:has(td)").count() == len(MECHS)
+            assert page.locator("#page-set-rows tr:has(td)").count() == len(FLEET)
+            n_procs = len(pd.read_csv(fleet["first"] / "processes.csv"))
+            assert page.locator("#process-rows tr:has(td)").count() == n_procs
+            assert page.locator("#fences tr:has(td)").count() == len(MECHS)
+            assert page.locator("#disclaimer").is_visible()
+            assert page.locator("#net-savings-figure svg").count() == 1
+        finally:
+            browser.close()
+    assert [c for c in console if c[0] in ("error", "pageerror")] == []
+    assert [u for u in requests if not u.startswith("file://")] == []
