@@ -448,3 +448,62 @@ def test_chunks_release_what_they_have_read(tmp_path):
         assert bytes(ps.page(3)) == bytes([3]) * PAGE_SIZE        # a released page reads back the same
         assert int(ps.array[:, 0].astype(np.int64).sum()) == sum(i % 256 for i in range(n))
         assert resident_pages(f) == n                    # a plain pass over the array keeps everything
+
+
+# ---- 4. generate streams -------------------------------------------------------------------------
+@pytest.mark.parametrize("mix", ["all-unique", "android-swap", "identical-vms"])
+def test_generate_bytes_do_not_depend_on_the_chunking(tmp_path, monkeypatch, mix):
+    from engine.workloads import synthetic
+    monkeypatch.setattr(synthetic, "BLOCK", 256)         # several blocks in a small set
+    n = 1000
+    outs = []
+    for chunk in (1, 333, 5000):
+        out = tmp_path / f"{chunk}.pages"
+        synthetic.write_mix(mix, n, str(out), seed=11, chunk_pages=chunk)
+        outs.append((out.read_bytes(), manifest_path(out).read_bytes()))
+    assert outs[0] == outs[1] == outs[2]
+    pages, man = synthetic.generate(mix, n, seed=11)       # the in-memory form, through Manifest.to_json
+    assert outs[0][0] == pages.tobytes() and json.loads(outs[0][1]) == man.to_json()
+    assert len(Manifest.load(manifest_path(tmp_path / "1.pages"), n)) == n
+    other = synthetic.generate(mix, n, seed=12)[0]
+    assert other.tobytes() != pages.tobytes()
+
+
+def test_generate_keeps_the_mix_shape_across_blocks(monkeypatch):
+    from engine.workloads import synthetic
+    monkeypatch.setattr(synthetic, "BLOCK", 256)
+    pages, man = synthetic.generate("identical-vms", 2000, seed=5)
+    per, shared = 500, 350                               # 4 VMs of 2000 / 4 pages, 70% of each shared
+    vms = [pages[v * per:(v + 1) * per] for v in range(4)]
+    assert all(np.array_equal(vms[0][:shared], vm[:shared]) for vm in vms)
+    assert len({pg.tobytes() for pg in pages}) == shared + 4 * (per - shared)     # the rest all distinct
+    assert [p["pid"] for p in man.processes] == [2000, 2001, 2002, 2003]
+    a, _ = synthetic.generate("android-swap", 4000, seed=5)
+    zero = int((a == 0).all(axis=1).sum())
+    repeats = 4000 - len({pg.tobytes() for pg in a})      # pages equal to an earlier one
+    assert 0.045 < zero / 4000 < 0.075 and 0.15 < repeats / 4000 < 0.30       # ~6% zero, ~15% copies
+
+
+def test_generate_streams_in_bounded_memory(tmp_path):
+    n = 100_000                                          # 400 MB of pages; built whole it took 3x that
+    out = tmp_path / "big.pages"
+    p = subprocess.Popen([sys.executable, "-m", "pagemerge", "generate", "all-unique", "-n", str(n), "-o", str(out)],
+                         env=dict(MIN_ENV, PYTHONPATH=REPO), cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _o, err = p.stdout.read(), p.stderr.read()
+        _pid, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if p.returncode is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, err
+    assert out.stat().st_size == n * PAGE_SIZE and len(Manifest.load(manifest_path(out), n)) == n
+    assert usage.ru_maxrss * 1024 < 350 << 20, f"peak RSS {usage.ru_maxrss >> 10} MiB"
+
+
+@pytest.mark.parametrize("n,msg", [("0", "need at least one page"), (str((1 << 24) + 1), "from 0 to 16777216")])
+def test_generate_page_count_is_bounded(tmp_path, capsys, n, msg):
+    rc = main(["generate", "all-unique", "-n", n, "-o", str(tmp_path / "g.pages")])
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err and err.count("\n") == 1 and list(tmp_path.iterdir()) == []

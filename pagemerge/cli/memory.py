@@ -33,7 +33,7 @@ def cmd_capture(a) -> int:
 def cmd_generate(a) -> int:
     from engine.workloads.synthetic import write_mix
     man = write_mix(a.mix, a.pages, a.output, seed=a.seed, force=a.force)
-    print(f"wrote {a.output} and {a.output}.json: {len(man)} pages of mix {a.mix} (seed {a.seed}) "
+    print(f"wrote {a.output} and {a.output}.json: {a.pages} pages of mix {a.mix} (seed {a.seed}) "
           f"in {len(man.processes)} process(es)")
     return 0
 
@@ -66,8 +66,8 @@ def add_parsers(sub) -> None:
 
     g = sub.add_parser("generate", help="a seeded synthetic page set of a named mix")
     g.add_argument("mix", choices=("android-swap", "identical-vms", "all-unique"), help="the mix")
-    g.add_argument("-n", "--pages", type=nonneg_int("--pages", 1 << 28), default=4096,
-                   help="number of pages, 1 to 2^28 (default 4096)")
+    g.add_argument("-n", "--pages", type=nonneg_int("--pages", 1 << 24), default=4096,
+                   help="number of pages, 1 to 2^24 (64 GiB; default 4096); written a block at a time")
     g.add_argument("--seed", type=nonneg_int("--seed", (1 << 63) - 1), default=0, help="random seed (default 0)")
     g.add_argument("-o", "--output", required=True, metavar="OUT.pages", help="page-set file to write")
     g.add_argument("--force", action="store_true", help="overwrite OUT.pages and its manifest if they exist")
