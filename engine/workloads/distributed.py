@@ -63,8 +63,12 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         n = workers or default_workers()
         if n < 1:
             raise InputError(f"--workers: {n} is not a number of workers (1 or more)")
+        # the cores are shared out between the workers: each one's compiled kernels (numba's
+        # parallel loops) get their share, so N workers never start N x cores threads
+        threads = str(max(1, default_workers() // n))
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                          silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": threads}) as cluster, \
+                Client(cluster) as client:
             client.pagemerge_where = f"a local Dask cluster of {n} worker process(es) on {socket.gethostname()}"
             yield client
         return
