@@ -507,3 +507,75 @@ def test_generate_page_count_is_bounded(tmp_path, capsys, n, msg):
     rc = main(["generate", "all-unique", "-n", n, "-o", str(tmp_path / "g.pages")])
     err = capsys.readouterr().err
     assert rc == 2 and msg in err and err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+# ---- 5. manifests: structure checked, one line ---------------------------------------------------
+def _good_manifest() -> dict:
+    return Manifest(source="t", processes=[{"pid": 7, "comm": "x", "cmdline": "", "pages": 2}],
+                    pid=[7, 7], vaddr=[0x1000, 0x2000], region=["[anon]", "[heap]"]).to_json()
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda d: d.update(processes="abc"), "processes: expected a list of objects, got a string"),
+    (lambda d: d.update(processes=["abc"]), "processes[0]: expected an object"),
+    (lambda d: d["processes"][0].update(pid="7"), "processes[0].pid: expected a process id"),
+    (lambda d: d["pages"].update(pid="77"), "pages.pid: expected a list"),
+    (lambda d: d["pages"].update(vaddr={"a": 1}), "pages.vaddr: expected a list"),
+    (lambda d: d["pages"].update(region=None), "pages.region: expected a list"),
+    (lambda d: d["pages"].pop("vaddr"), "pages.vaddr: missing"),
+    (lambda d: d.update(pages=[1, 2]), "pages: expected an object of columns"),
+    (lambda d: d["pages"].update(vaddr=["0x1000", "zz"]), "pages.vaddr[1]: expected a page-aligned hexadecimal"),
+    (lambda d: d["pages"].update(vaddr=["0x1000", 8192]), "pages.vaddr[1]: expected a page-aligned hexadecimal"),
+    (lambda d: d["pages"].update(vaddr=["0x1000", "0x1001"]), "pages.vaddr[1]: expected a page-aligned"),
+    (lambda d: d["pages"].update(vaddr=["0x1000", "0x" + "f" * 40]), "pages.vaddr[1]"),
+    (lambda d: d["pages"].update(vaddr=["0x1000", "0x1000"]), "pid 7 has two pages at 0x1000"),
+    (lambda d: d["pages"].update(pid=[7, True]), "pages.pid[1]: expected a process id"),
+    (lambda d: d["pages"].update(pid=[7, -3]), "pages.pid[1]: expected a process id"),
+    (lambda d: d["pages"].update(region=["a", 5]), "pages.region[1]: expected a string"),
+    (lambda d: d["pages"].update(pid=[7]), "columns have different lengths"),
+    (lambda d: d.update(notes="n"), "notes: expected a list of strings"),
+    (lambda d: d.update(version=2), "unsupported manifest version"),
+    (lambda d: d.update(page_size=8192), "page_size: must be 4096"),
+])
+def test_malformed_manifest_is_one_line(tmp_path, capsys, mutate, needle):
+    f = tmp_path / "m.pages"
+    f.write_bytes(bytes(2 * PAGE_SIZE))
+    d = _good_manifest()
+    assert Manifest.from_json(json.loads(json.dumps(d)), "ok", 2).vaddr == [0x1000, 0x2000]   # the base is valid
+    mutate(d)
+    manifest_path(f).write_text(json.dumps(d))
+    for argv in (["analyze", str(f)], ["simulate", "ksm", str(f)]):
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc == 2 and needle in err and str(manifest_path(f)) in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("[" * 100000 + "]" * 100000, "malformed manifest JSON"),
+    ('{"version": 1, "pages": {"pid": [' + "9" * 5000 + "]}}", "malformed manifest JSON"),
+    ("\xff\xfe", "malformed manifest JSON"),
+    ("[]", "expected a JSON object, got a list"),
+])
+def test_manifest_that_is_not_a_manifest_object(tmp_path, capsys, content, needle):
+    f = tmp_path / "m.pages"
+    f.write_bytes(bytes(PAGE_SIZE))
+    manifest_path(f).write_text(content, encoding="latin-1")
+    rc = main(["analyze", str(f)])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and err.count("\n") == 1, err
+
+
+def test_manifest_that_is_a_directory_or_a_fifo(tmp_path, capsys):
+    f = tmp_path / "m.pages"
+    f.write_bytes(bytes(PAGE_SIZE))
+    manifest_path(f).mkdir()
+    rc = main(["analyze", str(f)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a directory" in err and err.count("\n") == 1
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    t = time.monotonic()
+    rc = main(["simulate", "ksm", str(f), "--manifest", str(fifo)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a FIFO" in err and err.count("\n") == 1 and time.monotonic() - t < 10
