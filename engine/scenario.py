@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import InputError
+from .errors import InputError, PagemergeError
 from .compress import DEFAULT_COMPRESSOR
 from .pages import PAGE_SIZE, PageSet
 from .zram import MAX_IO_PAGES, ZramDevice, ZramStats
@@ -95,6 +95,23 @@ def diff_stats(a: ZramStats, b: ZramStats) -> list[tuple[str, str, int, int]]:
 
 
 # ---- KSM -------------------------------------------------------------------------------------
+#: the latest full scan a trace write may name
+MAX_TRACE_SCAN = 10_000
+#: full scans allowed for ksmd to settle after the last write (or after the start); a run that
+#: has not converged by then ends with an error instead of scanning on
+CONVERGE_SCANS = 1_000
+
+
+class TraceWrite(tuple):
+    """One write of a KSM trace, ``(after_scan, page, offset, bytes)``, that remembers the
+    trace line it came from (``line``; None when not read from a file)."""
+
+    def __new__(cls, write, line: int | None = None):
+        t = super().__new__(cls, write)
+        t.line = line
+        return t
+
+
 def cow_bytes(index: int) -> bytes:
     """What a ``--cow`` write puts in the first 8 bytes of page ``index``: unique per page."""
     return (index | (1 << 63)).to_bytes(8, "little")
@@ -122,7 +139,10 @@ class KsmScenario:
 
     def __post_init__(self):
         from .errors import InputError
-        for n, i, off, data in self.trace:
+        for w in self.trace:
+            n, i, off, data = w
+            if n > MAX_TRACE_SCAN:
+                raise InputError(f"--trace: {_where(w)}: after_scan {n} is more than {MAX_TRACE_SCAN} full scans")
             if not 0 <= i < len(self.pages) or off < 0 or off + len(data) > PAGE_SIZE or n < 1:
                 raise InputError(f"--trace: write to page {i} at offset {off} after scan {n} is out of range")
         for i in self.cow:
@@ -179,15 +199,20 @@ class KsmScenario:
         pending = sorted(self.trace, key=lambda w: w[0])
         cow_pending = bool(self.cow)
         applied, points, hist = [], [], []
+        # the scans are bounded: every write is due by MAX_TRACE_SCAN, and after the last
+        # write (or the start, or the --cow writes) ksmd has CONVERGE_SCANS full scans to settle
+        settle_from, last = 0, "the start"
         while True:
             n = scan_once()
             due = [w for w in pending if w[0] <= n]
-            for _at, page, off, data in due:
+            for w in due:
+                _at, page, off, data = w
                 write(page, off, data)
                 applied.append((n, page, off, data))
             pending = pending[len(due):]
             if due:
                 hist = []
+                settle_from, last = n, _where(due[-1])
             hist.append(convergence_key(counters(), self.smart_scan))
             if len(hist) > 2 and all(h == hist[-1] for h in hist[-3:]) and not pending:
                 points.append(n)
@@ -198,8 +223,12 @@ class KsmScenario:
                     applied.append((n, i, 0, cow_bytes(i)))
                 cow_pending = False
                 hist = []
-            if n > 10000:
-                raise RuntimeError("ksm did not converge in 10000 full scans")
+                settle_from, last = n, "the --cow writes"
+            if not pending and n - settle_from > CONVERGE_SCANS:
+                raise PagemergeError(f"ksm: did not converge within {CONVERGE_SCANS} full scans after {last} "
+                                     f"(scan {settle_from}); its counters kept changing")
+            if n > MAX_TRACE_SCAN + 2 * CONVERGE_SCANS + 3:      # held by the two checks above
+                raise PagemergeError(f"ksm: stopped after {n} full scans without converging")
 
     def run_model(self, follow: dict | None = None, bus=None) -> dict:
         """Run on the model. ``follow``: a kernel result, whose scans and writes are replayed
@@ -249,6 +278,14 @@ class KsmScenario:
                            for at, page, off, data in writes]}
 
 
+def _where(w) -> str:
+    """A trace write named for a message: its trace line when known."""
+    line = getattr(w, "line", None)
+    at, page = w[0], w[1]
+    return f"trace line {line} (write to page {page} after scan {at})" if line else \
+        f"the write to page {page} after scan {at}"
+
+
 def diff_ksm(model: dict, kernel: dict, smart_scan: int = 0) -> list[tuple[str, str, int, int]]:
     """Fields that differ. With smart scan only pages_unshared + pages_volatile is compared."""
     out = []
@@ -292,7 +329,10 @@ def read_trace(path: str, max_writes: int = 1_000_000) -> list[tuple[int, int, i
             raise InputError(f"{path}: line {n}: expected 'after_scan,page,offset,hexbytes', got {line[:80]!r}") from None
         if w[0] < 0 or w[1] < 0 or w[2] < 0 or not w[3]:
             raise InputError(f"{path}: line {n}: scan, page and offset must not be negative, and bytes not empty")
-        out.append(w)
+        if w[0] > MAX_TRACE_SCAN:
+            raise InputError(f"{path}: line {n}: after_scan {w[0]} is more than {MAX_TRACE_SCAN} full scans "
+                             f"(ksmd would never get there in bounded time)")
+        out.append(TraceWrite(w, n))
         if len(out) > max_writes:
             raise InputError(f"{path}: more than {max_writes} writes")
     return out

@@ -579,3 +579,63 @@ def test_manifest_that_is_a_directory_or_a_fifo(tmp_path, capsys):
     rc = main(["simulate", "ksm", str(f), "--manifest", str(fifo)])
     err = capsys.readouterr().err
     assert rc == 2 and "is a FIFO" in err and err.count("\n") == 1 and time.monotonic() - t < 10
+
+
+# ---- 6. KSM traces that cannot be reached, runs that never converge -----------------------------
+def _ksm_pages(tmp_path):
+    f = tmp_path / "k.pages"
+    f.write_bytes((b"A" * PAGE_SIZE) * 3 + (b"B" * PAGE_SIZE) * 2 + bytes(PAGE_SIZE))
+    return f
+
+
+def test_trace_line_that_can_never_be_reached_is_refused_at_once(tmp_path, capsys):
+    f = _ksm_pages(tmp_path)
+    tr = tmp_path / "t.trace"
+    tr.write_text("# after_scan,page,offset,hexbytes\n2,0,0,ff\n1000000000,1,0,ee\n")
+    t = time.monotonic()
+    rc = main(["simulate", "ksm", str(f), "--trace", str(tr)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{tr}: line 3: after_scan 1000000000 is more than" in err and err.count("\n") == 1
+    assert time.monotonic() - t < 10
+    from engine.scenario import KsmScenario
+    with pytest.raises(InputError, match="after_scan 1000000000"):
+        KsmScenario(pages=PageSet.open(f), trace=[(10 ** 9, 0, 0, b"x")])
+
+
+def test_run_that_never_converges_ends_with_an_error_naming_the_trace_line(tmp_path, capsys, monkeypatch):
+    import itertools
+    import engine.ksm
+    from engine import scenario
+    ticks = itertools.count()
+    monkeypatch.setattr(engine.ksm, "convergence_key", lambda counters, smart: next(ticks))   # always changing
+    f = _ksm_pages(tmp_path)
+    tr = tmp_path / "t.trace"
+    tr.write_text("# a comment\n3,0,0,ff\n")
+    scans = []
+    real_full_scan = engine.ksm.Ksmd.full_scan
+
+    def counted(self, *a, **k):
+        scans.append(1)
+        return real_full_scan(self, *a, **k)
+    monkeypatch.setattr(engine.ksm.Ksmd, "full_scan", counted)
+    t = time.monotonic()
+    rc = main(["simulate", "ksm", str(f), "--trace", str(tr)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"did not converge within {scenario.CONVERGE_SCANS} full scans after trace line 2" in err
+    assert len(scans) == 3 + scenario.CONVERGE_SCANS + 1 and time.monotonic() - t < 120
+    scans.clear()
+    rc = main(["simulate", "ksm", str(f), "--cow", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "after the start" in err and len(scans) == scenario.CONVERGE_SCANS + 1
+
+
+def test_trace_writes_still_apply_and_converge(tmp_path, capsys):
+    f = _ksm_pages(tmp_path)
+    tr = tmp_path / "t.trace"
+    tr.write_text("5,0,0,ff\n")
+    assert main(["simulate", "ksm", str(f), "--trace", str(tr), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["writes"][0][:3] == [5, 0, 0] and d["full_scans_at"][0] > 5
+    # pages 1, 2 stay equal ("A"), 3, 4 equal ("B"), page 0 now differs: 2 KSM pages shared by 4
+    assert d["ksm"]["pages_shared"] == 2 and d["ksm"]["pages_sharing"] == 2
