@@ -47,6 +47,24 @@ def run_models(workload: Workload, pa) -> dict:
     return out
 
 
+def combination_evidence(comb, workload: Workload) -> dict | None:
+    """Where the engine can compose a combination's references (one's identity test and
+    remapping on the other's store, its size rule as the branch), run the composition and the
+    claimed method on the report's pages and say how their decisions compare: evidence for the
+    reviewer's question, never an answer to it."""
+    from engine.mechanisms.combine import SHARERS, STORES, compare_with_claim, summary_line
+    models = [m for r in comb.references for m in executable_models(r)]
+    sharer = next((m for m in models if m in SHARERS), None)
+    store = next((m for m in models if m in STORES), None)
+    if sharer is None or store is None:
+        return None
+    r = compare_with_claim(sharer, store, workload.pages, manifest=workload.manifest, examples=0)
+    return {"sharer": sharer, "store": store, "summary": summary_line(r), "pages": r["pages"],
+            "same": r["same_decisions"], "different": r["different_decisions"],
+            "by_reason": r["differences_by_reason"],
+            "readback": r["combination"]["verified_readback"] and r["claimed"]["verified_readback"]}
+
+
 def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | None:
     """Rows (one per element, one cell per reference), claim statuses, combinations and CSV
     rows of the prior-art analysis, with event counts from this run where a model exists."""
@@ -98,7 +116,9 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                             "readback": runs[r][2]["verified_readback"] if r in runs else None} for r in pa.references],
             "rows": rows, "claims": claims,
             "combinations": [{"id": c.id, "references": c.references, "covers": c.covers, "question": c.question,
-                              "review": review_of(c)} for c in pa.combinations],
+                              "review": review_of(c),
+                              "evidence": combination_evidence(c, workload) if workload is not None else None}
+                             for c in pa.combinations],
             "review_counts": review_counts(pa.cells), "csv_rows": csv_rows}
 
 

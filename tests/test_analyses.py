@@ -434,6 +434,11 @@ def test_report_prior_art_section(reviewed_report):
     assert "checksum = jhash2(addr, PAGE_SIZE / 4, 17);" in body
     assert 'data-review="reviewed">review: reviewed, A. Reviewer, 2026-11-29' in body
     assert 'id="combinations"' in page and "not a conclusion" in page
+    comb = _table(page, "combinations")
+    # the engine composes KSM 2.6.32's identity test with zram 3.14's store and runs it beside the
+    # claimed method on the report's pages: evidence for the reviewer's question
+    assert 'data-combine="ksm_2_6_32+zram_3_14"' in comb and "decided as the claimed method" in comb
+    assert "Read-back <span class=\"ok\">verified</span>" in comb
     claims = _table(page, "prior-art-claims")
     assert '<tr data-claim="2">' in claims
 
