@@ -197,8 +197,8 @@ d("1[a]", "patent_claim1", "present",
   [code("engine/swap.py:select_candidates")])
 # 1[b]
 d("1[b]", "upstream_zram", "partial",
-  "Every page that is not same-filled is compressed on store (lz4, lzo or lzo-rle); zram computes no hash of any "
-  "kind.", [ZRAM_TODAY], [ev("zram.compressed", "the page is compressed on store")],
+  "Every page that is not same-filled is compressed on store (lzo-rle by default; lz4, zstd and others "
+  "selectable); zram computes no hash of any kind.", [ZRAM_TODAY], [ev("zram.compressed", "the page is compressed on store")],
   [code("engine/zram.py:ZramDevice.write_page")], parts("1[b]", "present", "absent"),
   "computes no hash of the compressed page (no hash at all)")
 d("1[b]", "zram_dedup", "partial",
