@@ -58,6 +58,12 @@ def charted_elements(bundle: ClaimChartBundle) -> dict[str, int]:
     return out
 
 
+def loaded_elements(bundle: ClaimChartBundle) -> dict[str, int]:
+    """element id -> claim number, for every loaded claim (the prior-art analysis covers them all,
+    including claims a user has imported since the analysis was written)."""
+    return {e.id: c.number for c in bundle.claims if c.loaded for e in c.charted_elements()}
+
+
 def check_chart(bundle: ClaimChartBundle, where: str = "chart", strict: bool = True) -> list[str]:
     chart = bundle.chart
     if chart is None:
@@ -470,7 +476,7 @@ def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: 
     for ref in bundle.references:
         if ref.role == "prior-art" and ref.id not in pa.references:
             out.append(f"{where}: prior-art reference {ref.id} has no column in the analysis")
-    elements = charted_elements(bundle)
+    elements = loaded_elements(bundle)
     seen = set()
     dup = []
     for i, c in enumerate(pa.cells):

@@ -76,7 +76,9 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
     runs = run_models(workload, pa) if workload is not None else {}
     elements = {e.id: e for c in bundle.claims for e in c.elements}
     cell_by = {(c.element, c.reference): c for c in pa.cells}
-    order = list(dict.fromkeys(c.element for c in pa.cells))
+    # every element of every loaded claim (imported claims included), then any cell naming another
+    order = list(dict.fromkeys([e.id for c in bundle.claims if c.loaded for e in c.charted_elements()]
+                               + [c.element for c in pa.cells]))
     rows, csv_rows = [], []
     for el in order:
         cells = []

@@ -483,3 +483,21 @@ def test_an_executable_models_citation_is_checked_against_the_stored_text(monkey
     monkeypatch.setattr(cls, "citations", tuple(cls.citations) + (wrong,))
     ps = check_strict(load_bundle(overlay=False))
     assert any(p.startswith("engine mechanism zram_3_14: citation of zram-3.14: quote") for p in ps)
+
+
+def test_imported_claims_join_both_analyses(tmp_path, monkeypatch):
+    """Once a user imports more claims, their elements are in the analyses as undetermined until
+    charted, their status still follows from their parents, and the strict check asks for the
+    missing cells. (The claim text here is made up for the test; it is not the patent's claim 3.)"""
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path))
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "US9977598.yaml").write_text(yaml.safe_dump({"number": "US9977598", "kind": "B2", "claims": [
+        {"number": 3, "text": "3. The method as claimed in claim 2, wherein the specific data structure is a tree."}]}))
+    b = load_bundle()
+    assert [c.number for c in b.claims if c.loaded] == [1, 2, 3]
+    out = analyses(b)
+    pa = {(r["claim"], r["subject"]): r for r in out["prior_art"]["claims"]}
+    assert pa[(3, "ksm-linux-2.6.32")]["own"] == "undetermined"
+    assert pa[(3, "ksm-linux-2.6.32")]["parents"] == [{"claim": 2, "status": pa[(2, "ksm-linux-2.6.32")]["status"]}]
+    ps = check_strict(b)
+    assert any("claim element 3[a] has no cell for reference zram-3.14" in p for p in ps)
