@@ -110,6 +110,33 @@ Z14_MAX = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.h:34", "static 
 Z14_THR = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:475", "if (unlikely(clen > max_zpage_size)) {")
 Z14_COMP = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:462", "ret = lzo1x_1_compress(uncmem, PAGE_SIZE, src, &clen,")
 Z14_ZERO = cite("zram-3.14", "v3.14.1 drivers/block/zram/zram_drv.c:449", "if (page_zero_filled(uncmem)) {")
+US544_CHK = cite("us2004-0098544", "claim 1", "generating a plurality of check values from contents of memory")
+US544_DS = cite("us2004-0098544", "claim 1", "associating each check value of said plurality of check values to a respective "
+                "page in said memory system in a data structure")
+US544_SEARCH = cite("us2004-0098544", "claim 1", "searching said data structure for a candidate page having identical content "
+                    "to a requesting page in said memory system, wherein a check value of said requested page is used to "
+                    "search said data structure")
+US544_PRE = cite("us2004-0098544", "claim 1", "A method for managing a memory system")
+US156_SYS = cite("us6789156", "claim 1", "a hardware memory and at least one context, which has a virtual memory that is "
+                 "divided into a plurality of virtual memory units that are mappable to corresponding hardware memory units")
+US156_SEL = cite("us6789156", "claim 1", "selecting candidate memory units from among the virtual memory units")
+US156_HASH = cite("us6789156", "claim 1", "calculating a hash value by applying a hash function to the contents of a current "
+                  "one of the candidate memory units")
+US156_DS = cite("us6789156", "claim 1", "searching a data structure to determine the presence of a previous data structure "
+                "entry corresponding to the calculated hash value")
+US156_CMP = cite("us6789156", "claim 1", "comparing the entire contents of the current candidate memory unit with the "
+                 "contents of the single instance indicated by the previous entry")
+US156_MAP = cite("us6789156", "claim 1", "mapping those virtual memory units identified as having identical contents to a "
+                 "single instance of a corresponding one of the hardware memory units")
+IBM_ABS = cite("us8898118", "Abstract", "compress a first page of data stored in memory and calculate an effectiveness of "
+               "the compression on the first page")
+IBM_THR = cite("us8898118", "claim 12", "in response to the calculated compression effectiveness of the first page being at "
+               "least as high as a pre-determined compression effectiveness threshold")
+IBM_EFF = cite("us8898118", "claim 12", "the compression effectiveness of the first page indicates an amount by which the "
+               "first page was compressed")
+IBM_SIM = cite("us8898118", "Abstract", "identifies second pages of data from memory that have similarities in content with "
+               "the first page")
+IBM_RANK = cite("us8898118", "Abstract", "in an order that is based on a relative ranking of the plurality of second pages")
 KIM_SUM = cite("kim-dedup-code", "@09de59f5 drivers/block/zram/zram_dedup.c zram_dedup_checksum()",
                "return jhash(mem, PAGE_SIZE, 0);")
 KIM_V5 = cite("kim-dedup-2017-v5", "Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com")
@@ -408,8 +435,8 @@ CONSTRUCTION = {
 # ============================================================================================
 # Prior art: every element x every reference dated before the priority date (2014-10-27)
 # ============================================================================================
-REFS = ["vmware-esx-2002", "difference-engine-2008", "satori-2009", "ksm-linux-2.6.32", "compcache-ramzswap-2.6.33",
-        "zswap-3.11", "zram-3.14"]
+REFS = ["vmware-esx-2002", "us6789156", "us2004-0098544", "difference-engine-2008", "satori-2009", "ksm-linux-2.6.32",
+        "compcache-ramzswap-2.6.33", "us8898118", "zswap-3.11", "zram-3.14"]
 P = {}
 DS, PD, ND, UN = "disclosed", "partly disclosed", "not disclosed", "undetermined"
 
@@ -633,6 +660,85 @@ p("2[a]", "zram-3.14", UN,
   "zram 3.14 keeps a slot table (handle, size, flags); whether that is a structure 'under which the comparison is "
   "performed' does not arise, as no comparison exists.", [Z14_ZERO], part=parts("2[a]", DS, UN))
 
+# the published patent documents (claims as printed; their descriptions were not in the stored copies)
+p("1[pre]", "us6789156", UN,
+  "The claim's system has a hardware memory and contexts with virtual memory; both are the one machine's RAM, so "
+  "whether that is a first and a second memory space in the patent's sense is open.", [US156_SYS],
+  part=parts("1[pre]", DS, UN))
+p("1[a]", "us6789156", PD,
+  "Candidate memory units are selected from the virtual memory units, to be shared, not to be swapped out into "
+  "another space.", [US156_SEL], part=parts("1[a]", DS, ND))
+p("1[b]", "us6789156", ND,
+  "The hash is applied to the contents of the candidate memory unit itself; nothing is compressed.", [US156_HASH],
+  part=parts("1[b]", ND, ND))
+p("1[c]", "us6789156", ND,
+  "No compressed units and no size condition appear in the claim; every candidate goes through the same hash lookup.",
+  [US156_DS], part=parts("1[c]", ND, ND, ND, ND))
+p("1[d]", "us6789156", PD,
+  "Virtual memory units with identical contents are mapped to one hardware memory unit, but that unit is not a "
+  "compressed page and the unit mapped is not a compressed candidate.", [US156_MAP], part=parts("1[d]", PD, ND))
+p("1[e]", "us6789156", PD,
+  "The candidate's hash is looked up in a data structure of earlier entries and, on a hit, the entire contents are "
+  "compared with the single instance: a hash-then-compare search for an identical uncompressed unit, with no size "
+  "branch and no hash of a compressed page.", [US156_DS, US156_CMP], part=parts("1[e]", ND, PD, DS, ND))
+p("1[f]", "us6789156", PD,
+  "Virtual memory units found identical are mapped to a single instance in hardware memory, an uncompressed unit; "
+  "that instance is not a page stored in a second memory space after compressing poorly.", [US156_MAP],
+  part=parts("1[f]", DS, PD))
+p("2[a]", "us6789156", DS,
+  "A data structure of entries keyed by hash value is searched for every candidate and receives new entries: the "
+  "structure under which the comparison is performed.", [US156_DS], part=parts("2[a]", DS, DS))
+p("1[pre]", "us2004-0098544", UN,
+  "The claim manages one memory system; whether the application describes two memory spaces is not in the stored "
+  "claim text.", [US544_PRE], part=parts("1[pre]", DS, UN))
+p("1[a]", "us2004-0098544", UN,
+  "A requesting page is searched for; why it is chosen, and whether it is on its way out of memory, is not in the "
+  "claim.", [US544_SEARCH], part=parts("1[a]", UN, ND))
+p("1[b]", "us2004-0098544", ND,
+  "Check values are generated from the contents of memory; no compression is described, and the value is not of a "
+  "compressed page.", [US544_CHK], part=parts("1[b]", ND, ND))
+p("1[c]", "us2004-0098544", ND,
+  "The search runs over check values of pages in memory, with no compressed pages and no size condition.", [US544_DS],
+  part=parts("1[c]", ND, ND, ND, ND))
+p("1[d]", "us2004-0098544", UN,
+  "Claim 1 stops at finding the candidate page; what is then mapped to it is not in the stored text.", [US544_SEARCH],
+  part=parts("1[d]", UN, ND))
+p("1[e]", "us2004-0098544", PD,
+  "The requesting page's check value is used to search a data structure of check values for a page with identical "
+  "content: a comparison by check value against stored pages, without a size branch or compression.",
+  [US544_SEARCH], part=parts("1[e]", ND, PD, DS, ND))
+p("1[f]", "us2004-0098544", UN,
+  "Whether the requesting page is then mapped to the identical candidate is not said in claim 1.", [US544_SEARCH],
+  part=parts("1[f]", UN, UN))
+p("2[a]", "us2004-0098544", DS,
+  "Each check value is associated with its page in a data structure, and that structure is what is searched: the "
+  "element's two parts in the claim's own words.", [US544_DS, US544_SEARCH], part=parts("2[a]", DS, DS))
+p("1[pre]", "us8898118", UN,
+  "The IBM patent manages pages of data stored in a memory; whether a second memory space receives them is not in "
+  "the stored abstract and claim.", [IBM_ABS], part=parts("1[pre]", DS, UN))
+p("1[a]", "us8898118", UN,
+  "A first page of data stored in memory is compressed; how it was chosen, and whether for swap-out, is not stated "
+  "in the stored text.", [IBM_ABS], part=parts("1[a]", UN, ND))
+p("1[b]", "us8898118", PD,
+  "The first page is compressed and the effectiveness of that compression is calculated; no hash of the compressed "
+  "page is described.", [IBM_ABS, IBM_EFF], part=parts("1[b]", DS, ND))
+p("1[c]", "us8898118", PD,
+  "What happens next depends on how well the page compressed (at least a predetermined effectiveness threshold), a "
+  "branch on compressed size; the pages then identified have similar, not identical, content, and are not compared "
+  "by hash among stored compressed pages.", [IBM_THR, IBM_SIM], part=parts("1[c]", PD, ND, ND, ND))
+p("1[d]", "us8898118", ND,
+  "Pages of similar content are compressed in ranked order; no address is mapped to another page.", [IBM_RANK],
+  part=parts("1[d]", ND, ND))
+p("1[e]", "us8898118", UN,
+  "The stored text describes only the branch at or above the effectiveness threshold; the other branch, and any "
+  "comparison in it, is not described there.", [IBM_THR], part=parts("1[e]", UN, ND, ND, ND))
+p("1[f]", "us8898118", ND,
+  "Nothing is mapped to an uncompressed page of the same content in the stored text.", [IBM_EFF],
+  part=parts("1[f]", ND, ND))
+p("2[a]", "us8898118", UN,
+  "The second pages are ranked by a differential parameter; whether a structure holds them for a comparison of "
+  "content is not in the stored abstract and claim.", [IBM_RANK], part=parts("2[a]", UN, UN))
+
 COMBINATIONS = [
     {"id": "zram-3.14+ksm-2.6.32", "references": ["zram-3.14", "ksm-linux-2.6.32"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "ksm-linux-2.6.32"},
@@ -647,6 +753,13 @@ COMBINATIONS = [
      "question": ("ESX keys a global hash table by a hash of page contents and confirms by full comparison; zram 3.14 "
                   "splits stored pages by a compressed-size threshold. What would have led a person of skill to key "
                   "such a table for a compressed swap store, and would the key be the raw or the compressed page?")},
+    {"id": "us6789156+zram-3.14", "references": ["us6789156", "zram-3.14"],
+     "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "us6789156"},
+     "question": ("US 6,789,156 claims hashing candidate units, searching a data structure by the hash, comparing entire "
+                  "contents and mapping identical virtual units to one instance; zram 3.14 stores swapped-out pages "
+                  "compressed or, above max_zpage_size, whole. Would its search have been applied to zram's stored pages, "
+                  "and would the value searched be a hash of the compressed page (1[b.2]) with one index per size "
+                  "branch (1[c], 1[e])?")},
     {"id": "difference-engine-2008+zram-3.14", "references": ["difference-engine-2008", "zram-3.14"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14"},
      "question": ("Difference Engine already puts page sharing and in-memory compression in one system, and zram 3.14 "
