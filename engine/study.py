@@ -445,7 +445,7 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
             done[r.path] = part
             st.reused.append(r.path)
         else:
-            todo.append({"path": r.path, "stamp": r.stamp, "key": key, "options": options,
+            todo.append({"path": r.path, "stamp": r.stamp, "key": key, "options": options, "pages": r.pages,
                          "mechanisms": options["mechanisms"], "params": options["params"],
                          "workload": options["workload"]})
     if todo:
@@ -456,7 +456,8 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
             n = min(default_workers(), len(todo))
         with dask_client(n, scheduler) as client:
             st.where = f"computed on {client.pagemerge_where}"
-            futs = {client.submit(run_page_set, j, key=f"page-set-{j['key']}"): j for j in todo}
+            # the largest page sets first, so that a long one does not start last and hold up the end
+            futs = {client.submit(run_page_set, j, key=f"page-set-{j['key']}", priority=j["pages"]): j for j in todo}
             from distributed import as_completed
             bar = tqdm(total=len(todo), unit="page set", desc="study", disable=None if progress is None else not progress,
                        leave=False)
