@@ -45,7 +45,7 @@ def parse_bytes(s: str, what: str = "--mem-limit", limit: int = 1 << 50) -> int:
     if t and t[-1] in _SUFFIX:
         mult = _SUFFIX[t[-1]]
         t = t[:-1]
-    if not t.isdigit() or len(t) > 20:
+    if not (t.isascii() and t.isdigit()) or len(t) > 20:
         raise InputError(f"{what}: cannot parse {s!r} as bytes (e.g. 1048576, 64K, 100M)")
     v = int(t) * mult
     if v > limit:

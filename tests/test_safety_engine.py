@@ -502,7 +502,7 @@ def test_generate_streams_in_bounded_memory(tmp_path):
     assert usage.ru_maxrss * 1024 < 350 << 20, f"peak RSS {usage.ru_maxrss >> 10} MiB"
 
 
-@pytest.mark.parametrize("n,msg", [("0", "need at least one page"), (str((1 << 24) + 1), "from 0 to 16777216")])
+@pytest.mark.parametrize("n,msg", [("0", "from 1 to 16777216"), (str((1 << 24) + 1), "from 1 to 16777216")])
 def test_generate_page_count_is_bounded(tmp_path, capsys, n, msg):
     rc = main(["generate", "all-unique", "-n", n, "-o", str(tmp_path / "g.pages")])
     err = capsys.readouterr().err
@@ -639,3 +639,52 @@ def test_trace_writes_still_apply_and_converge(tmp_path, capsys):
     assert d["writes"][0][:3] == [5, 0, 0] and d["full_scans_at"][0] > 5
     # pages 1, 2 stay equal ("A"), 3, 4 equal ("B"), page 0 now differs: 2 KSM pages shared by 4
     assert d["ksm"]["pages_shared"] == 2 and d["ksm"]["pages_sharing"] == 2
+
+
+# ---- 7. numeric options: bounded before anything is built ----------------------------------------
+@pytest.mark.parametrize("argv,needle", [
+    (["simulate", "zram", "P", "--mem-limit", "99999999999999999999999"], "--mem-limit"),
+    (["simulate", "zram", "P", "--mem-limit", "2000T"], "more than"),
+    (["simulate", "zram", "P", "--mem-limit", "-5"], "--mem-limit"),
+    (["simulate", "zram", "P", "--mem-limit", "１２"], "cannot parse"),
+    (["simulate", "zram", "P", "--io-pages", "0"], "from 1 to"),
+    (["simulate", "ksm", "P", "--max-page-sharing", "1"], "from 2 to"),
+    (["simulate", "ksm", "P", "--max-page-sharing", "99999999999999999999"], "from 2 to"),
+    (["simulate", "ksm", "P", "--smart-scan", "7"], "invalid choice"),
+    (["simulate", "all", "P", "--swap-fraction", "nan"], "not a number from 0 to 1"),
+    (["simulate", "all", "P", "--swap-fraction", "inf"], "not a number from 0 to 1"),
+    (["simulate", "all", "P", "--swap-fraction", "-0.5"], "not a number from 0 to 1"),
+    (["simulate", "all", "P", "--swap-fraction", "1e400"], "not a number from 0 to 1"),
+    (["simulate", "all", "P", "--seed", str(1 << 63)], "--seed"),
+    (["simulate", "all", "P", "--seed", "-1"], "--seed"),
+    (["simulate", "all", "P", "--predetermined-size", "0"], "from 1 to 4096"),
+    (["simulate", "all", "P", "--predetermined-size", "4097"], "from 1 to 4096"),
+    (["simulate", "all", "P", "--predetermined-size", "٣"], "from 1 to 4096"),
+    (["report", "P", "--swap-fraction", "nan", "-o", "OUT"], "not a number from 0 to 1"),
+    (["generate", "all-unique", "-n", "99999999999999999999", "-o", "OUT"], "--pages"),
+    (["generate", "all-unique", "-n", "1", "--seed", "1" * 30, "-o", "OUT"], "--seed"),
+    (["capture", "--pid", "4194305", "-o", "OUT"], "--pid"),
+])
+def test_numeric_options_are_bounded_before_anything_is_built(tmp_path, capsys, monkeypatch, argv, needle):
+    from engine.pages import PageSet as PS
+    opened = []
+    monkeypatch.setattr(PS, "open", classmethod(lambda cls, p: opened.append(p)))     # nothing may be built
+    pages = tmp_path / "p.pages"
+    pages.write_bytes(bytes(PAGE_SIZE))
+    argv = [str(pages) if x == "P" else str(tmp_path / "out") if x == "OUT" else x for x in argv]
+    t = time.monotonic()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert opened == [] and sorted(p.name for p in tmp_path.iterdir()) == ["p.pages"]
+    assert time.monotonic() - t < 10
+
+
+def test_numeric_options_in_range_are_accepted(tmp_path, capsys):
+    pages = tmp_path / "p.pages"
+    pages.write_bytes(b"x" * PAGE_SIZE * 4)
+    assert main(["simulate", "zram", str(pages), "--mem-limit", "64K", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mm_stat"]["mem_limit"] == 64 * 1024
+    assert main(["simulate", "all", str(pages), "--swap-fraction", "0.5", "--mechanisms", "ksm",
+                 "--predetermined-size", "4096", "--seed", str((1 << 63) - 1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["workload"]["swap_fraction"] == 0.5

@@ -67,7 +67,7 @@ class Manifest:
     def from_json(cls, d, p: Path | str = "manifest", n_pages: int | None = None) -> "Manifest":
         """A manifest from its decoded JSON, every field checked for type and range."""
         def bad(field: str, problem: str):
-            return InputError(f"{p}: manifest {field}: {problem}")
+            return InputError(f"{p}: malformed manifest: {field}: {problem}")
 
         if not isinstance(d, dict):
             raise InputError(f"{p}: malformed manifest (expected a JSON object, got {_jtype(d)})")

@@ -10,11 +10,30 @@ PAGES_HELP = "page-set file (raw pages, a multiple of 4096 bytes; PAGES.json bes
 
 
 def nonneg_int(what: str, limit: int = 1 << 62):
+    return int_range(what, 0, limit)
+
+
+def int_range(what: str, lo: int, hi: int):
+    """An argparse type: a whole number written in ASCII digits, from ``lo`` to ``hi``, checked
+    before anything is built (no sign, no exponent, no other script's digits, at most 19 digits)."""
     def conv(s: str) -> int:
         t = s.strip()
-        if not t.isdigit() or len(t) > 19 or int(t) > limit:
-            raise argparse.ArgumentTypeError(f"{what}: {s!r} is not a whole number from 0 to {limit}")
+        if not (t.isascii() and t.isdigit()) or len(t) > 19 or not lo <= int(t) <= hi:
+            raise argparse.ArgumentTypeError(f"{what}: {s[:40]!r} is not a whole number from {lo} to {hi}")
         return int(t)
+    return conv
+
+
+def fraction(what: str):
+    """An argparse type: a finite number from 0 to 1 (NaN and infinities are refused)."""
+    def conv(s: str) -> float:
+        try:
+            v = float(s) if len(s) <= 40 else float("nan")
+        except ValueError:
+            v = float("nan")
+        if not 0.0 <= v <= 1.0:                 # false for NaN too
+            raise argparse.ArgumentTypeError(f"{what}: {s[:40]!r} is not a number from 0 to 1")
+        return v
     return conv
 
 
@@ -38,7 +57,7 @@ def variant_args(p: argparse.ArgumentParser) -> None:
                    help="zsmalloc_fold: the RFC as posted (tail-byte compare), or corrected")
     p.add_argument("--patent-identity", default="full", choices=("full", "hash-only"),
                    help="patent_claim1: confirm a hash match by a full compare, or hash only (the literal reading)")
-    p.add_argument("--predetermined-size", type=nonneg_int("--predetermined-size", 4096), metavar="BYTES",
+    p.add_argument("--predetermined-size", type=int_range("--predetermined-size", 1, 4096), metavar="BYTES",
                    help="the patent's predetermined size, 1 to 4096 (default: zram's huge threshold)")
     p.add_argument("--construction", metavar="C=A[,...]",
                    help="patent_claim1 under readings of the claim's words, e.g. large-branch=raw,equal=smaller "
@@ -48,8 +67,6 @@ def variant_args(p: argparse.ArgumentParser) -> None:
 
 def mechanism_params(a) -> dict:
     from engine.mechanisms import variant_params
-    if a.predetermined_size is not None and a.predetermined_size < 1:
-        raise InputError("--predetermined-size: must be 1 to 4096 bytes")
     params = variant_params(a.dedup_hash, a.merge_variant, a.fold_variant, a.patent_identity, a.predetermined_size,
                             a.use_zero_pages)
     if getattr(a, "construction", None):

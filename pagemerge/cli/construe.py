@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import manifest_args, nonneg_int
+from .common import fraction, manifest_args, nonneg_int
 
 
 def _fmt_decision(d) -> str:
@@ -91,7 +91,7 @@ def add_parsers(sub) -> None:
     k.add_argument("--grid", metavar="SPEC", action="append",
                    help="also run combinations: CONSTRUCTION=ALTERNATIVE[,...] separated by ';' "
                         "(e.g. 'large-branch=literal,hash-input=page-in-pass;predetermined-size=3000')")
-    k.add_argument("--swap-fraction", type=float, default=1.0, metavar="F",
+    k.add_argument("--swap-fraction", type=fraction("--swap-fraction"), default=1.0, metavar="F",
                    help="share of resident pages swapped out, 0 to 1 (default 1.0)")
     k.add_argument("--examples", type=nonneg_int("--examples", 1000), default=5, metavar="N",
                    help="example pages per alternative whose decision differs (default 5)")

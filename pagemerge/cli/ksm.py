@@ -8,14 +8,14 @@ import json
 from engine.kernel.safety import require_root
 from engine.pages import PageSet, parse_list
 
-from .common import PAGES_HELP, differences_json, load_manifest, manifest_args, nonneg_int, print_side_by_side
+from .common import PAGES_HELP, differences_json, int_range, load_manifest, manifest_args, print_side_by_side
 
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
     manifest_args(p)
     p.add_argument("--use-zero-pages", action="store_true", help="use_zero_pages=1")
-    p.add_argument("--max-page-sharing", type=nonneg_int("--max-page-sharing", 1 << 20), default=256, metavar="N",
+    p.add_argument("--max-page-sharing", type=int_range("--max-page-sharing", 2, 1 << 20), default=256, metavar="N",
                    help="max_page_sharing, 2 or more (default 256)")
     p.add_argument("--smart-scan", type=int, choices=(0, 1), default=0, help="smart_scan (default 0)")
     p.add_argument("--cow", metavar="LIST", help="after convergence, write to these pages (copy-on-write), rescan")
@@ -25,10 +25,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def scenario(a):
-    from engine.errors import InputError
     from engine.scenario import KsmScenario, read_trace
-    if a.max_page_sharing < 2:
-        raise InputError("--max-page-sharing: must be 2 or more (as the kernel requires)")
     pages = PageSet.open(a.pages)
     return KsmScenario(pages=pages, manifest=load_manifest(a, pages), trace=read_trace(a.trace) if a.trace else [],
                        use_zero_pages=a.use_zero_pages, max_page_sharing=a.max_page_sharing, smart_scan=a.smart_scan,

@@ -9,12 +9,12 @@ import sys
 from engine.errors import InputError
 from engine.pages import PageSet
 
-from .common import PAGES_HELP, load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int, \
-    variant_args
+from .common import PAGES_HELP, fraction, load_manifest, manifest_args, mechanism_names, mechanism_params, \
+    nonneg_int, variant_args
 
 
 def workload_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--swap-fraction", type=float, default=1.0, metavar="F",
+    p.add_argument("--swap-fraction", type=fraction("--swap-fraction"), default=1.0, metavar="F",
                    help="share of resident pages swapped out, 0 to 1 (default 1.0)")
     p.add_argument("--policy", default="lru", choices=("lru", "fifo", "random"), help="swap candidate selection")
     p.add_argument("--seed", type=nonneg_int("--seed", (1 << 63) - 1), default=0, help="seed of the random policy")

@@ -9,7 +9,7 @@ from engine.compress import DEFAULT_COMPRESSOR
 from engine.errors import InputError
 from engine.pages import PageSet
 
-from .common import PAGES_HELP, nonneg_int
+from .common import PAGES_HELP, int_range, nonneg_int
 
 
 def cmd_capture(a) -> int:
@@ -66,7 +66,7 @@ def add_parsers(sub) -> None:
 
     g = sub.add_parser("generate", help="a seeded synthetic page set of a named mix")
     g.add_argument("mix", choices=("android-swap", "identical-vms", "all-unique"), help="the mix")
-    g.add_argument("-n", "--pages", type=nonneg_int("--pages", 1 << 24), default=4096,
+    g.add_argument("-n", "--pages", type=int_range("--pages", 1, 1 << 24), default=4096,
                    help="number of pages, 1 to 2^24 (64 GiB; default 4096); written a block at a time")
     g.add_argument("--seed", type=nonneg_int("--seed", (1 << 63) - 1), default=0, help="random seed (default 0)")
     g.add_argument("-o", "--output", required=True, metavar="OUT.pages", help="page-set file to write")

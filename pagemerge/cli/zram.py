@@ -13,7 +13,7 @@ from engine.zram import MAX_IO_PAGES
 from engine.kernel.safety import require_root
 from engine.pages import PageSet, parse_bytes, parse_list
 
-from .common import PAGES_HELP, differences_json, nonneg_int, print_side_by_side, print_stats
+from .common import PAGES_HELP, differences_json, int_range, print_side_by_side, print_stats
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -26,8 +26,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite-with", metavar="FILE",
                    help="page-set file whose page k (cycling) overwrites the k-th listed slot")
     p.add_argument("--compact", action="store_true", help="compact the pool at the end (echo 1 > compact)")
-    p.add_argument("--mem-limit", metavar="BYTES", default="0", help="zram mem_limit, e.g. 64M (0 = none)")
-    p.add_argument("--io-pages", metavar="N", type=nonneg_int("--io-pages", MAX_IO_PAGES), default=1,
+    p.add_argument("--mem-limit", metavar="BYTES", default="0",
+                   help="zram mem_limit, e.g. 64M (0 = none; at most 2^50)")
+    p.add_argument("--io-pages", metavar="N", type=int_range("--io-pages", 1, MAX_IO_PAGES), default=1,
                    help=f"pages per write and discard request, 1..{MAX_IO_PAGES} (default 1); a page refused by "
                         "--mem-limit ends its request and the rest of that request is not stored")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -35,6 +36,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def scenario(a):
     from engine.scenario import ZramScenario
+    mem_limit = parse_bytes(a.mem_limit)          # numbers first: nothing is opened for a bad one
     pages = PageSet.open(a.pages)
     if a.overwrite_with and not a.overwrite:
         raise InputError("--overwrite-with: needs --overwrite LIST (the slots to overwrite)")
@@ -44,7 +46,7 @@ def scenario(a):
         pages=pages, algo=a.algo,
         discard=parse_list(a.discard, "--discard", n) if a.discard else [],
         overwrite=parse_list(a.overwrite, "--overwrite", n) if a.overwrite else [],
-        overwrite_with=ow, compact=a.compact, mem_limit=parse_bytes(a.mem_limit), io_pages=a.io_pages)
+        overwrite_with=ow, compact=a.compact, mem_limit=mem_limit, io_pages=a.io_pages)
 
 
 def _counters(st) -> dict:
