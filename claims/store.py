@@ -28,6 +28,10 @@ from .model import Chart, Claim, ClaimChartBundle, Patent, Reference
 from .parse import parse_claim, strip_number
 
 DATA = Path(str(files("claims") / "data"))
+# libyaml where it is built in (the same YAML 1.1 resolver, at C speed): a multi-megabyte import
+# has hundreds of thousands of elements
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _NUMBER = re.compile(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}")
 
 
@@ -39,7 +43,7 @@ def load_yaml(path: Path):
     from engine.fileio import read_text_input
     text = read_text_input(path, "YAML file")
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -68,11 +72,14 @@ def claims_from_dicts(items: list[dict], path) -> list[Claim]:
             continue
         if "elements" in c:                      # a saved import: its structure as the source gave it
             try:
-                out.append(Claim.model_validate(c))
+                out.append(Claim.model_validate(_with_element_text(c)))
             except ValidationError as e:
                 raise validation_error(f"{path}: claims[{i}]", e) from None
             continue
-        out.append(parse_claim(n, strip_number(str(c["text"])), source=c.get("source", "")))
+        claim = parse_claim(n, strip_number(str(c["text"])), source=str(c.get("source", "")))
+        if c.get("pinpoint"):
+            claim = claim.model_copy(update={"pinpoint": str(c["pinpoint"])})
+        out.append(claim)
     return out
 
 
@@ -206,6 +213,35 @@ def load_bundle(number: str = "US9977598", chart_path: str | Path | None = None,
     return ClaimChartBundle(patent=patent, claims=claims, references=refs, chart=chart)
 
 
+def _with_element_text(c: dict) -> dict:
+    """A saved claim's elements carry offsets, not copies of the text: fill the text in."""
+    text = c.get("text")
+    els = c.get("elements")
+    if not isinstance(text, str) or not isinstance(els, list):
+        return c
+    out = []
+    for e in els:
+        if isinstance(e, dict) and "text" not in e and isinstance(e.get("start"), int) and isinstance(e.get("end"), int):
+            e = {**e, "text": text[e["start"]:e["end"]]}
+        out.append(e)
+    return {**c, "elements": out}
+
+
+def _saved_claim(c: Claim, from_text: bool = False) -> dict:
+    """A claim as saved: its text alone where parsing the text gives back exactly this claim
+    (text and PDF imports; a multi-megabyte claim stays one string), else its full structure
+    (XML imports, whose nesting and claim-refs the text does not carry)."""
+    if from_text or parse_claim(c.number, c.text, source=c.source).model_copy(update={"pinpoint": c.pinpoint}) == c:
+        d = {"number": c.number, "text": f"{c.number}. {c.text}", "source": c.source}
+        if c.pinpoint:
+            d["pinpoint"] = c.pinpoint
+        return d
+    d = c.model_dump(mode="json")
+    d["elements"] = [{k: v for k, v in e.items() if k != "text" and not (k == "parent" and not v)
+                      and not (k == "means_plus_function" and not v)} for e in d["elements"]]
+    return d
+
+
 def imported_document(imp) -> dict:
     """An import as the mapping saved in ``output/claims/<NUMBER>.yaml``: the patent's data
     where the format has it (else its number and kind) and every claim with its structure."""
@@ -218,7 +254,7 @@ def imported_document(imp) -> dict:
         d["kind"] = imp.kind or ""
     if imp.notes:
         d["notes"] = list(imp.notes)
-    d["claims"] = [c.model_dump(mode="json") for c in imp.claims]
+    d["claims"] = [_saved_claim(c, getattr(imp, "from_text", False)) for c in imp.claims]
     return d
 
 
@@ -227,8 +263,8 @@ _HEAD = "# imported by 'pagemerge claims import'; every value as the document ga
 
 def dump_imported(imp) -> bytes:
     head = _HEAD
-    body = yaml.safe_dump(imported_document(imp), sort_keys=False, allow_unicode=True, width=1 << 30,
-                          default_flow_style=False)
+    body = yaml.dump(imported_document(imp), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 30,
+                     default_flow_style=False)
     return (head + body).encode("utf-8")
 
 
@@ -245,7 +281,7 @@ def save_imported(imp, out: Path | None = None, force: bool = False) -> Path:
         out = imported_path(imp.number)
         replaceable = _earlier_import                # the default place holds our own earlier import
     data = dump_imported(imp)
-    back = yaml.safe_load(data.decode("utf-8"))
+    back = yaml.load(data.decode("utf-8"), Loader=_Loader)
     loaded = claims_from_dicts(back.get("claims", []), out)
     if [c.model_dump() for c in loaded] != [c.model_dump() for c in imp.claims]:
         raise InputError(f"{out}: the saved claims would not read back as imported (please report this)")

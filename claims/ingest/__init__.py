@@ -30,6 +30,7 @@ class Imported:
     biblio: dict = field(default_factory=dict)
     pinpoints: dict = field(default_factory=dict)   # claim number -> "col:line-col:line"
     notes: list = field(default_factory=list)       # what the importer normalised or could not check
+    from_text: bool = False                         # every claim is parse_claim(number, text): saved as text
 
 
 def short(s: str, n: int = 24) -> str:

@@ -371,7 +371,8 @@ def import_pdf(path: Path) -> Imported:
     later_images = [p for p in images if p > 1]
     if later_images and len(images) and _claims_may_continue(claims):
         notes.append(f"pages {_page_list(later_images)} are images without text; check that no claim is on them")
-    return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes)
+    return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes,
+                    from_text=True)
 
 
 def _claims_may_continue(claims) -> bool:

@@ -26,4 +26,4 @@ def import_text(path: Path, text: str | None = None, number: str = "") -> Import
         if found:
             number, kind = found
     claims = [parse_claim(n, strip_number(t), source=f"text {Path(path).name}") for n, t in parts]
-    return Imported(number=number, kind=kind, claims=claims, source=f"text {path}")
+    return Imported(number=number, kind=kind, claims=claims, source=f"text {path}", from_text=True)
