@@ -435,6 +435,8 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
     refs = [check_page_set(p) for p in resolve_inputs(inputs)]
     check_outputs(out, force)
     parts_dir = out / "parts"
+    if os.path.lexists(parts_dir) and (os.path.islink(parts_dir) or not parts_dir.is_dir()):
+        raise InputError(f"{parts_dir}: exists and is not a directory (the study keeps finished page sets there)")
     st = Study(out, [r.path for r in refs])
     done: dict[str, dict] = {}
     todo = []

@@ -303,6 +303,15 @@ def test_existing_other_output_is_kept_without_force(bad, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["study.csv"]
 
 
+def test_parts_must_be_a_folder(bad, capsys):
+    out = bad.parent / "o3"
+    out.mkdir()
+    (out / "parts").write_text("not a folder\n")
+    line = _one_line_error(capsys, ["study", str(bad / "good.pages"), "-o", str(out)])
+    assert "parts: exists and is not a directory" in line
+    assert sorted(p.name for p in out.iterdir()) == ["parts"]
+
+
 def test_unreachable_scheduler_is_one_line(bad, capsys, monkeypatch):
     import engine.workloads.distributed as dist
     monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 2)
