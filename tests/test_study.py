@@ -395,3 +395,18 @@ def test_fleet_report_in_headless_chromium(fleet):
             browser.close()
     assert [c for c in console if c[0] in ("error", "pageerror")] == []
     assert [u for u in requests if not u.startswith("file://")] == []
+
+
+def test_a_worker_refuses_a_file_that_changed(tmp_path):
+    from engine.errors import InputError
+    from engine.workloads.distributed import check_stamp, file_stamp
+    p = tmp_path / "a.pages"
+    p.write_bytes(bytes(PAGE_SIZE))
+    stamp = file_stamp(p)
+    check_stamp(str(p), stamp)                         # the same file: accepted
+    p.write_bytes(bytes(2 * PAGE_SIZE))
+    with pytest.raises(InputError, match=r"a\.pages: on worker .* 8192 bytes .* but 4096 bytes .* same path"):
+        check_stamp(str(p), stamp)
+    p.unlink()
+    with pytest.raises(InputError, match="no such file on worker"):
+        check_stamp(str(p), stamp)
