@@ -5,11 +5,10 @@ import contextlib
 from contextlib import ExitStack
 import fcntl
 import os
-import signal
-import threading
 import time
 
 from ..errors import KernelUnavailable
+from ..fileio import cleanup_on_signals
 
 KERNEL_LOCK_PATH = "/run/lock/pagemerge-kernel.lock"
 
@@ -43,27 +42,6 @@ def kernel_lock(timeout: float = 300.0):
         os.close(fd)   # closing releases the lock
 
 
-@contextlib.contextmanager
-def signals_raise():
-    """Turn SIGTERM (and SIGINT) into exceptions so ``finally`` blocks restore the kernel."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _term(signum, frame):
-        raise SystemExit(128 + signum)
-
-    old_term = signal.signal(signal.SIGTERM, _term)
-    old_int = signal.getsignal(signal.SIGINT)
-    if old_int in (signal.SIG_IGN, signal.SIG_DFL, None):
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int if old_int is not None else signal.SIG_DFL)
-
-
 class KernelSession:
     """The shape every live-kernel session shares: root, signals turned into exceptions,
     the kernel lock, a subclass's ``_setup`` (which registers its own cleanup on the stack),
@@ -75,7 +53,7 @@ class KernelSession:
         require_root(self.what)
         stack = ExitStack()
         try:
-            stack.enter_context(signals_raise())
+            stack.enter_context(cleanup_on_signals())   # SIGINT/SIGTERM/SIGHUP unwind: the kernel is restored
             stack.enter_context(kernel_lock())
             self._setup(stack)
         except BaseException:
