@@ -701,6 +701,8 @@ def test_import_of_a_us9977598_pdf_fills_claims_3_to_16(tmp_path, monkeypatch, c
     assert main(["claims", "show", "US9977598"]) == 0
     shown = capsys.readouterr().out
     assert "not loaded" not in shown and "TEST TEXT, NOT THE PATENT'S CLAIM 16" in shown
+    assert main(["claims", "check", "--patent", "US 9,977,598 B2"]) == 0
+    assert "16 claims loaded (3 independent)" in capsys.readouterr().out
     assert (DATA / "US9977598" / "patent.yaml").read_bytes() == bundled           # never bundled
     # a title page that names another patent is refused
     two_column_patent(pdf, "US 9,977,598 B2", cols, ["(10) Patent No.: US 9,977,599 B2"], inline_numbers=True)
@@ -747,3 +749,57 @@ def test_pinpoints_follow_the_printed_grid_when_claims_are_spaced_apart(tmp_path
             counted[int(m.group(1))] = f"{col}:{seen[col]}"
     assert sum(want[n] != counted[n] for n in want) >= 3            # counting lines would be wrong here
     assert {c.number: c.pinpoint.split("-")[0] for c in d.claims} == want
+
+
+@pytest.mark.parametrize("parties,names", [
+    # v4.0-4.2: applicants who are inventors
+    ('<parties><applicants><applicant sequence="001" app-type="applicant-inventor" designation="us-only"><addressbook>'
+     '<last-name>Lee</last-name><first-name>Chung-Jung</first-name></addressbook></applicant>'
+     '<applicant sequence="002" app-type="applicant" designation="us-only"><addressbook><orgname>MEDIATEK INC.</orgname>'
+     '</addressbook></applicant></applicants></parties>', ["Chung-Jung Lee"]),
+    # v4.3/4.4: us-applicant who are inventors
+    ('<us-parties><us-applicants><us-applicant sequence="001" app-type="applicant-inventor" designation="us-only">'
+     '<addressbook><last-name>Tang</last-name><first-name>Nicholas Ching Hui</first-name></addressbook></us-applicant>'
+     '</us-applicants></us-parties>', ["Nicholas Ching Hui Tang"]),
+    # v4.5-4.7: inventors of their own
+    ('<us-parties><us-applicants><us-applicant sequence="001" app-type="applicant" applicant-authority-category="assignee">'
+     '<addressbook><orgname>MEDIATEK INC.</orgname></addressbook></us-applicant></us-applicants><inventors>'
+     '<inventor sequence="001" designation="us-only"><addressbook><last-name>Chang</last-name><first-name>Chin-Wen'
+     '</first-name></addressbook></inventor></inventors></us-parties>', ["Chin-Wen Chang"]),
+])
+def test_inventors_in_every_ice_form(tmp_path, parties, names):
+    x = re.sub(r"<us-parties>.*?</us-parties>", parties, ICE.format(num=9977598), flags=re.S)
+    f = tmp_path / "x.xml"
+    f.write_text(x)
+    assert import_file(f)[0].biblio["patent"].inventors == names
+
+
+def test_tables_formulas_and_images_are_placeholders_never_dropped(tmp_path):
+    x = ICE.format(num=9977598).replace(
+        "<claim-text>selecting a candidate page;</claim-text>",
+        '<claim-text>selecting a candidate page by <maths id="MATH-US-00001" num="00001"><math><mi>h</mi></math>'
+        '</maths> and the values in <tables id="TABLE-US-00001" num="00001"><table><tgroup cols="1"><tbody><row>'
+        '<entry>9</entry></row></tbody></tgroup></table></tables> shown as <img id="EMI-00002" file="x.TIF"/>;'
+        '</claim-text>')
+    f = tmp_path / "x.xml"
+    f.write_text(x)
+    c1 = import_file(f)[0].claims[0]
+    assert c1.elements[1].text == ("selecting a candidate page by [formula MATH-US-00001] and the values in "
+                                   "[table TABLE-US-00001] shown as [image EMI-00002];")
+
+
+def test_ocr_normalisation():
+    from claims.ingest.pdf import normalize_ocr
+    vocab = Counter({"reference": 9, "refer": 1, "ence": 2, "predetermined": 3, "predeter": 1, "mined": 1,
+                     "known": 4, "claim": 5, "in": 50, "to": 60, "into": 2, "first": 3})
+    assert normalize_ocr(["a timing refer", "ence signal", "in", "to the \ufb01rst", "predeter-", "mined count"], vocab) \
+        == "a timing reference signal in to the first predetermined count"
+    assert normalize_ocr(["is knoWn from c1aim 3"], vocab) == "is known from claim 3"
+    assert normalize_ocr(["an odd-", "integer"], Counter({"integer": 4})) == "an odd-integer"
+
+
+def test_show_and_check_refuse_unsafe_numbers(capsys):
+    for bad in ("../../../etc/passwd", "/etc/passwd", "US1/../../x"):
+        assert main(["claims", "show", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err

@@ -116,7 +116,6 @@ def _inline(el, b: _Builder):
         ident = el.get("id") or el.get("num") or (el.find(".//img").get("id") if el.find(".//img") is not None else "")
         b.sep()
         b.add(f"[{_PLACEHOLDER[tag]} {ident}]".replace(" ]", "]"))
-        b.sep()
         return
     if tag in _INLINE_BREAK:
         b.add(" ")
