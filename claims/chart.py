@@ -155,7 +155,8 @@ PINPOINT = re.compile(
     r"|(?:\b(?:section|sec\.|§|page|p\.|pp\.|figure|fig\.|table)\s*[\dA-Za-z])|(?:\babstract\b)"
     r"|(?:\b\d{1,3}:\d{1,3}(?:-\d{1,3}(?::\d{1,3})?)?\b)"                               # column:line
     r"|(?:¶\s*\[?\d+|\bparagraph\s+\[?\d+|\[\d{4}\])"
-    r"|(?:\bclaim\s+\d+)|(?:\bMessage-ID\s+\S+@\S+)", re.I)
+    r"|(?:\bclaim\s+\d+)|(?:\bMessage-ID\s+\S+@\S+)"
+    r"|(?:\bcommit\s+[0-9a-f]{12,40}\b.*\bmessage\b)", re.I)                          # a commit's message
 
 #: values a filter field can take, where the engine fixes them
 _EVENT_VALUES = {

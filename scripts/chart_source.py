@@ -139,17 +139,36 @@ IBM_SIM = cite("us8898118", "Abstract", "identifies second pages of data from me
 IBM_RANK = cite("us8898118", "Abstract", "in an order that is based on a relative ranking of the plurality of second pages")
 KIM_SUM = cite("kim-dedup-code", "@09de59f5 drivers/block/zram/zram_dedup.c zram_dedup_checksum()",
                "return jhash(mem, PAGE_SIZE, 0);")
+KIM_MSG = cite("kim-dedup-code", "commit 5d11d0d2701758d51edd88a623d9af7d3693416b message",
+               "if we can detect duplicated content and avoid to store duplicated content at different memory space, we "
+               "can save memory.")
+KIM_MSG_SUM = cite("kim-dedup-code", "commit 5d11d0d2701758d51edd88a623d9af7d3693416b message",
+                   "To check duplication, this patch uses checksum of the page and collision of this checksum could be "
+                   "possible.")
 KIM_V5 = cite("kim-dedup-2017-v5", "Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com")
-ROM_MERGE = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru")
+ROM_MERGE = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru",
+                 "This RFC series adds feature which allows merge identical compressed pages into a single one.")
+ROM_MERGE_SCAN = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru",
+                      "Merge mechanism saves (after scanning objects) only one zsmalloc object.")
+ROM_MERGE_TREE = cite("romanov-merge-2022", "Message-ID 20221121190020.66548-1-avromanov@sberdevices.ru",
+                      "In order to describe each such identical object, we (constantly) need sizeof(zram_rbtree_node) bytes.")
 ROM_REPLY = cite("romanov-reply-2022", "Message-ID 20221122121413.ssieckg523urj37h@cab-wsm-0029881.lan",
-                 'But zram works with the "handle" abstraction')
+                 'But zram works with the "handle" abstraction, which is a boxed pointer to the required object.')
 ROM_FOLD = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
                 "when calling the fold mechanism, we can save up to 15-20% of the memory usage")
-ROM_FOLD0 = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru")
-ZRAM_TODAY = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_page()")
-ZRAM_TODAY_SAME = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_same_filled_page()")
+ROM_FOLD0 = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
+                 "This RFC series adds feature which allows fold identical zsmalloc objects into a single one.")
+ROM_FOLD_SCAN = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
+                     "Fold mechanism saves (after scanning objects) only one zsmalloc object.")
+ROM_FOLD_TREE = cite("romanov-fold-2023", "Message-ID 20230418062503.62121-1-avromanov@sberdevices.ru",
+                     "all struct size_class now have new field struct rb_root fold_rbtree.")
+ZRAM_TODAY = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_page()",
+                  "if (comp_len >= huge_class_size)")
+ZRAM_TODAY_HUGE = cite("linux-zram-zsmalloc", "v6.12 drivers/block/zram/zram_drv.c zram_write_page()",
+                       "if (comp_len >= huge_class_size)")
+ZRAM_TODAY_SAME = ZRAM_TODAY
 KSM_TODAY = cite("linux-mm-ksm", "v6.12 mm/ksm.c calc_checksum()", "checksum = xxhash(addr, PAGE_SIZE, 0);")
-KSM_TODAY_CMP = cite("linux-mm-ksm", "v6.12 mm/ksm.c cmp_and_merge_page()")
+KSM_TODAY_CMP = cite("linux-mm-ksm", "v6.12 mm/ksm.c cmp_and_merge_page()", "if (rmap_item->oldchecksum != checksum) {")
 
 # ============================================================================================
 # Designs: every element x every later design (and the engine's model of claim 1 for calibration)
@@ -174,7 +193,7 @@ d("1[pre]", "upstream_zram", "present",
 d("1[pre]", "zram_dedup", "present",
   "Kim's deduplication lives inside the same zram swap device, so the two spaces are those of zram: process memory "
   "and the zsmalloc pool behind the slots, where duplicates share one zram_entry.",
-  [KIM_V5], [ev("zram.slot_written", "pages stored in the zram device that dedups them")],
+  [KIM_V5, KIM_MSG], [ev("zram.slot_written", "pages stored in the zram device that dedups them")],
   [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice")])
 d("1[pre]", "zram_merge", "present",
   "Romanov's 2022 merge runs over an existing zram swap device on request; the pages it merges have already moved "
@@ -203,7 +222,7 @@ d("1[a]", "upstream_zram", "present",
   [code("engine/swap.py:select_candidates")])
 d("1[a]", "zram_dedup", "present",
   "The same reclaim selects the page; the deduplicating store then handles it inline, while it is being written to "
-  "its slot.", [KIM_V5], [ev("swap.out", "candidates swapped into the deduplicating store")],
+  "its slot.", [KIM_MSG], [ev("swap.out", "candidates swapped into the deduplicating store")],
   [code("engine/swap.py:select_candidates")])
 d("1[a]", "zram_merge", "present",
   "Swap-out selection is unchanged; the merge happens later, when triggered, and is not tied to any one candidate "
@@ -225,7 +244,7 @@ d("1[a]", "patent_claim1", "present",
 # 1[b]
 d("1[b]", "upstream_zram", "partial",
   "Every page that is not same-filled is compressed on store (lzo-rle by default; lz4, zstd and others "
-  "selectable); zram computes no hash of any kind.", [ZRAM_TODAY], [ev("zram.compressed", "the page is compressed on store")],
+  "selectable); zram computes no hash of any kind.", [ZRAM_TODAY_HUGE], [ev("zram.compressed", "the page is compressed on store")],
   [code("engine/zram.py:ZramDevice.write_page")], parts("1[b]", "present", "absent"),
   "computes no hash of the compressed page (no hash at all)")
 d("1[b]", "zram_dedup", "partial",
@@ -240,7 +259,7 @@ d("1[b]", "zram_merge", "undetermined",
   "Pages are compressed when stored. XXH64 of each stored compressed object is taken only later, when the merge "
   "is triggered, over all objects; it is not obtained together with compressing the candidate. Whether a later "
   "hash of stored compressed bytes counts for 1[b.2] is a construction question.",
-  [ROM_MERGE], [ev("zram.compressed", "compression at store time"),
+  [ROM_MERGE_SCAN], [ev("zram.compressed", "compression at store time"),
                 ev("dedup.hash", "compressed objects hashed on the offline trigger", mechanism="zram_merge",
                    what="compressed object")],
   [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")], parts("1[b]", "present", "undetermined"),
@@ -271,7 +290,7 @@ d("1[c]", "zram_dedup", "partial",
   "Checksums of the uncompressed candidate are compared with those of stored entries, and a match is confirmed by "
   "comparing the whole page. There is no branch on the compressed size, and entries stored compressed and whole sit "
   "in the same buckets.",
-  [KIM_SUM, KIM_V5], [ev("dedup.compare", "identity by full compare of the uncompressed page", mechanism="zram_dedup"),
+  [KIM_SUM, KIM_MSG_SUM], [ev("dedup.compare", "identity by full compare of the uncompressed page", mechanism="zram_dedup"),
                       ev("dedup.share", "slot repointed to the existing entry", mechanism="zram_dedup")],
   [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
   parts("1[c]", "absent", "partial", "present", "absent"),
@@ -288,7 +307,7 @@ d("1[c]", "zram_merge", "partial",
 d("1[c]", "zsmalloc_fold", "partial",
   "Objects are compared only within one zsmalloc size class, by hash bucket and memcmp, on a trigger. Size classes "
   "partition by size but are not one predetermined size; as posted, compared bytes include the slot tail.",
-  [ROM_FOLD0], [ev("dedup.compare", "memcmp of slot bytes within a size class", mechanism="zsmalloc_fold")],
+  [ROM_FOLD_SCAN], [ev("dedup.compare", "memcmp of slot bytes within a size class", mechanism="zsmalloc_fold")],
   [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")],
   parts("1[c]", "absent", "partial", "present", "absent"),
   "compares allocator objects per size class on a trigger, not by one predetermined size")
@@ -314,7 +333,7 @@ for el, kind in (("1[d]", "compressed"), ("1[f]", "uncompressed")):
       f"The slot is repointed to a shared, refcounted zram_entry (slot -> handle) holding the {tgt}; the process's "
       "virtual address still maps, through its PTE, to a swap entry naming its own slot. Whether repointing a slot "
       "maps a virtual address is the construction question of the 2022 thread.",
-      [KIM_V5] if el == "1[d]" else [KIM_V5, KIM_SUM],
+      [KIM_MSG] if el == "1[d]" else [KIM_MSG, KIM_SUM],
       [ev("dedup.share", "the link repointed is slot -> handle", mechanism="zram_dedup", link="slot -> handle")],
       [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice.write_page")],
       parts(el, "undetermined", "present"),
@@ -360,7 +379,7 @@ for el, kind in (("1[d]", "compressed"), ("1[f]", "uncompressed")):
 d("1[e]", "upstream_zram", "partial",
   "zram stores a page whose compressed length reaches the huge threshold uncompressed (a size split like the claim's), "
   "but compares it with nothing.",
-  [ZRAM_TODAY], [ev("zram.slot_written", "huge pages stored whole", flag="huge")],
+  [ZRAM_TODAY_HUGE], [ev("zram.slot_written", "huge pages stored whole", flag="huge")],
   [code("engine/zram.py:ZramDevice.write_page")], parts("1[e]", "present", "absent", "absent", "present"),
   "stores poorly compressing pages whole but compares them with nothing")
 d("1[e]", "zram_dedup", "partial",
@@ -373,7 +392,7 @@ d("1[e]", "zram_dedup", "partial",
 d("1[e]", "zram_merge", "partial",
   "Huge (uncompressed) slots take part in the merge pass and, as only equal sizes are compared, meet only other huge "
   "slots; the hash is of the stored whole page taken on the trigger, not of the candidate's compressed page.",
-  [ROM_MERGE], [ev("dedup.compare", "equal-size memcmp; huge slots meet only huge slots", mechanism="zram_merge")],
+  [ROM_MERGE_SCAN], [ev("dedup.compare", "equal-size memcmp; huge slots meet only huge slots", mechanism="zram_merge")],
   [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")],
   parts("1[e]", "absent", "partial", "present", "present"),
   "compares stored whole pages with each other on a trigger; no hash of a compressed candidate")
@@ -408,12 +427,12 @@ d("2[a]", "zram_dedup", "present",
   [code("engine/mechanisms/zram_dedup.py:ZramDedupDevice")])
 d("2[a]", "zram_merge", "present",
   "A temporary hash table of num_pages buckets drives the comparison during a merge pass; a red-black tree keyed by "
-  "handle counts the sharers.", [ROM_MERGE],
+  "handle counts the sharers.", [ROM_MERGE_TREE],
   [ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zram_merge")],
   [code("engine/mechanisms/zram_merge.py:ZramMergeDevice.merge")])
 d("2[a]", "zsmalloc_fold", "present",
   "A per-class hash table drives the comparison; a per-class red-black tree keyed by the encoded object counts the "
-  "handles that share it.", [ROM_FOLD0],
+  "handles that share it.", [ROM_FOLD_TREE],
   [ev("dedup.compare", "comparisons walk one hash bucket", mechanism="zsmalloc_fold")],
   [code("engine/mechanisms/zsmalloc_fold.py:FoldingZsPool.fold")])
 d("2[a]", "ksm", "present",
