@@ -549,9 +549,9 @@ def check_references(bundle: ClaimChartBundle, pa, where: str, texts) -> list[st
                        + (" (an engine mechanism names it, so cite it)" if r.id in used_by_models else ""))
         if r.supports and r.supports not in ids:
             out.append(f"{where}: reference {r.id} supports {r.supports!r}, which is not listed")
-    for m, cls in REGISTRY.items():
+    for m, cls in REGISTRY.items():             # the engine's references belong to the patent analysed
         ref = getattr(cls, "reference", "")
-        if ref and ref not in ids:
+        if pa is not None and ref and ref not in ids:
             out.append(f"{where}: engine mechanism {m} names reference {ref!r}, which is not listed")
     for m, cls in REGISTRY.items():         # an executable model's own citations are checkable too
         for c in getattr(cls, "citations", ()):

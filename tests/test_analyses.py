@@ -501,3 +501,12 @@ def test_imported_claims_join_both_analyses(tmp_path, monkeypatch):
     assert pa[(3, "ksm-linux-2.6.32")]["parents"] == [{"claim": 2, "status": pa[(2, "ksm-linux-2.6.32")]["status"]}]
     ps = check_strict(b)
     assert any("claim element 3[a] has no cell for reference zram-3.14" in p for p in ps)
+
+
+def test_reference_an_engine_model_names_must_be_listed(data):
+    refs = data / "references.yaml"
+    doc = [r for r in yaml.safe_load(refs.read_text()) if r["id"] != "zswap-3.11"]
+    refs.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    ps = problems(data)
+    assert any("engine mechanism zswap_3_11 names reference 'zswap-3.11', which is not listed" in p for p in ps)
+    assert any("stored text for 'zswap-3.11', which is not a listed reference" in p for p in ps)
