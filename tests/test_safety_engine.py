@@ -10,14 +10,13 @@ import signal
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import engine
-from engine.errors import InputError, PagemergeError
+from engine.errors import InputError
 from engine.pages import PAGE_SIZE, PageSet
 from engine.workloads import capture as cap
 from engine.workloads.manifest import Manifest, manifest_path
