@@ -687,3 +687,49 @@ def test_numeric_options_in_range_are_accepted(tmp_path, capsys):
     assert main(["simulate", "all", str(pages), "--swap-fraction", "0.5", "--mechanisms", "ksm",
                  "--predetermined-size", "4096", "--seed", str((1 << 63) - 1), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["workload"]["swap_fraction"] == 0.5
+
+
+# ---- capture: the slow and the old-kernel paths ------------------------------------------------
+@needs_root
+def test_a_stop_that_never_takes_effect_times_out_and_resumes(tmp_path, capsys, monkeypatch):
+    real = cap.task_stat
+
+    def uninterruptible(pid):                            # as a task stuck in D state would look
+        st = real(pid)
+        st.state = "D" if st.state in ("T", "R", "S") else st.state
+        return st
+    monkeypatch.setattr(cap, "task_stat", uninterruptible)
+    monkeypatch.setattr(cap, "STOP_TIMEOUT", 0.3)
+    p = child()
+    try:
+        spy = SignalSpy(monkeypatch)
+        t = time.monotonic()
+        rc = main(["capture", "--pid", str(p.pid), "-o", str(tmp_path / "d.pages")])
+        err = capsys.readouterr().err
+        assert rc == 2 and "did not stop within 0.3 s (state D)" in err and err.count("\n") == 1
+        assert time.monotonic() - t < 10
+        assert spy.sent == [(p.pid, signal.SIGSTOP), (p.pid, signal.SIGCONT)]
+        assert wait_state(p.pid, ("S", "R")) in ("S", "R") and list(tmp_path.iterdir()) == []
+    finally:
+        reap(p)
+
+
+@needs_root
+def test_capture_without_pidfd_signals_by_pid(tmp_path, monkeypatch):
+    def no_pidfd(pid, *a):
+        raise OSError(38, "Function not implemented")    # a kernel before 5.3
+    monkeypatch.setattr(cap.os, "pidfd_open", no_pidfd, raising=False)
+    sent = []
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        assert pid > 1
+        sent.append((pid, sig))
+        return real_kill(pid, sig)
+    monkeypatch.setattr(cap.os, "kill", kill)
+    p = child()
+    try:
+        assert main(["capture", "--pid", str(p.pid), "-o", str(tmp_path / "k.pages")]) == 0
+        assert sent == [(p.pid, signal.SIGSTOP), (p.pid, signal.SIGCONT)] and state(p.pid) != "T"
+    finally:
+        reap(p)

@@ -147,7 +147,8 @@ class _Target:
             self.fd = None
 
 
-def _wait_stopped(pid: int, timeout: float = STOP_TIMEOUT) -> None:
+def _wait_stopped(pid: int, timeout: float | None = None) -> None:
+    timeout = STOP_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     delay = 0.0005
     while True:
