@@ -137,9 +137,10 @@ class _Target:
     def signal(self, sig: int) -> None:
         if self.fd is not None:
             signal.pidfd_send_signal(self.fd, sig)
-        else:
-            assert self.pid > 1
+        elif self.pid > 1:                # checked in __init__; kept here, next to the kill()
             os.kill(self.pid, sig)
+        else:
+            raise InputError(f"--pid {self.pid}: refusing to signal pid {self.pid}")
 
     def close(self) -> None:
         if self.fd is not None:
