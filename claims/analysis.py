@@ -45,15 +45,12 @@ def load_limitations(bundle: ClaimChartBundle, base: Path | None = None) -> Limi
     p = data_dir(bundle, base) / "limitations.yaml"
     if not p.exists():
         return Limitations(patent=bundle.patent.number)
-    d = load_yaml(p)
+    from pydantic import ValidationError
+    from .store import validation_error
     try:
-        return Limitations.model_validate(d)
-    except Exception as e:                          # pydantic ValidationError
-        from pydantic import ValidationError
-        from .store import validation_error
-        if isinstance(e, ValidationError):
-            raise validation_error(p, e) from None
-        raise
+        return Limitations.model_validate(load_yaml(p))
+    except ValidationError as e:
+        raise validation_error(p, e) from None
 
 
 def load_prior_art(bundle: ClaimChartBundle, base: Path | None = None, path: Path | None = None) -> PriorArtAnalysis | None:

@@ -510,3 +510,15 @@ def test_reference_an_engine_model_names_must_be_listed(data):
     ps = problems(data)
     assert any("engine mechanism zswap_3_11 names reference 'zswap-3.11', which is not listed" in p for p in ps)
     assert any("stored text for 'zswap-3.11', which is not a listed reference" in p for p in ps)
+
+
+def test_malformed_analysis_is_one_line_exit_2(data, capsys):
+    from pagemerge.cli import main
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[a]", "zram-3.14").update(status="anticipated"))
+    assert main(["claims", "check", str(data / "chart.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pagemerge: ") and "prior_art.yaml" in err[0] and "status" in err[0]
+    (data / "limitations.yaml").write_text("- not a mapping\n")
+    assert main(["claims", "check", str(data / "chart.yaml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "limitations.yaml" in err[0]
