@@ -203,3 +203,28 @@ def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | Non
             "claims": claim_statuses(bundle, status, bundle.chart.mechanisms, "designs"),
             "points_of_difference": points_of_difference(bundle, lim)}
     return out
+
+
+def summary_lines(bundle: ClaimChartBundle, base: Path | None = None) -> list[str]:
+    """The two analyses in a few lines for ``claims show``: each claim's computed status against
+    each reference and design, and the review state."""
+    out = []
+    d = analyses(bundle, base)
+    for key, title in (("prior_art", "Prior art (before the priority date)"), ("designs", "Later designs")):
+        a = d.get(key)
+        if not a:
+            continue
+        subjects = [r["id"] for r in a["references"]] if key == "prior_art" else a["mechanisms"]
+        review = {}
+        for c in a["cells"]:
+            review[c["reviewer_status"]] = review.get(c["reviewer_status"], 0) + 1
+        out.append(f"{title}: {len(a['cells'])} cells; review: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(review.items())))
+        by = {(c["claim"], c["subject"]): c for c in a["claims"]}
+        for n in sorted({c["claim"] for c in a["claims"]}):
+            cells = [f"{s} {by[(n, s)]['status']}" for s in subjects if (n, s) in by]
+            out.append(f"  claim {n} (weakest of its elements and parent claims): " + "; ".join(cells))
+    if d.get("prior_art") and d["prior_art"]["combinations"]:
+        out.append("Candidate combinations (for review; not a conclusion): "
+                   + ", ".join(c["id"] for c in d["prior_art"]["combinations"]))
+    return out

@@ -522,3 +522,12 @@ def test_malformed_analysis_is_one_line_exit_2(data, capsys):
     assert main(["claims", "check", str(data / "chart.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "limitations.yaml" in err[0]
+
+
+def test_summary_lines_for_claims_show():
+    from claims.analysis import summary_lines
+    lines = summary_lines(load_bundle(overlay=False))
+    assert lines[0].startswith("Prior art (before the priority date): 80 cells; review: draft 80")
+    claim2 = [x for x in lines if x.startswith("  claim 2 ")]
+    assert len(claim2) == 2 and "zram_dedup partial" in claim2[1]
+    assert lines[-1].startswith("Candidate combinations (for review; not a conclusion)")
