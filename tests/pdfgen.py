@@ -94,7 +94,8 @@ def write_pdf(path, pages, size=(612, 792), user_password: str | None = None):
 
 
 def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str],
-                      inline_numbers: bool = False, gap_before=None, gap: float = 0.0, lines_per_column: int = 60):
+                      inline_numbers: bool = False, gap_before=None, gap: float = 0.0, lines_per_column: int = 60,
+                      image_pages_after: int = 0):
     """A front page (one column) and text pages with two columns each: column numbers at the
     top (on a line of their own, or on the header line as grants print them), the patent
     number as a header, gutter line numbers every five lines on a fixed 11 pt grid.
@@ -102,7 +103,8 @@ def two_column_patent(path, number_line: str, columns: list[list[str]], front_li
     ``gap_before(text)``: lines before which ``gap`` points of extra space are set (as grants
     space claims apart), so that text drifts off the grid of printed numbers. Returns
     ``[(column, y, text)]`` for every text line (y in PDF points from the page bottom); line
-    n of the grid is at ``730 - 11 * (n - 1)``."""
+    n of the grid is at ``730 - 11 * (n - 1)``. ``image_pages_after``: pages with a picture and
+    no text at the end (claim pages that were scanned without OCR)."""
     placed = []
     pages = [[(72, 720 - 14 * i, t, 10) for i, t in enumerate(front_lines)]]
     for p in range(0, len(columns), 2):
@@ -120,5 +122,5 @@ def two_column_patent(path, number_line: str, columns: list[list[str]], front_li
                 items.append((x, y, line, 8.5))
                 placed.append((p + side + 1, y, line))
         pages.append(items)
-    write_pdf(path, pages)
+    write_pdf(path, pages + [[] for _ in range(image_pages_after)])
     return placed

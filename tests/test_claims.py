@@ -801,3 +801,14 @@ def test_show_and_check_refuse_unsafe_numbers(capsys):
         assert main(["claims", "show", bad]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_claims_that_run_onto_an_image_page_are_not_cut_silently(tmp_path, capsys):
+    lines = ["What is claimed is:"] + textwrap.wrap("1. A method comprising: storing a page; and reading the "
+                                                    "page back from the slot where it was", 50)
+    pdf = tmp_path / "cut.pdf"
+    two_column_patent(pdf, "US 9,977,598 B2", [lines, []], ["(10) Patent No.: US 9,977,598 B2"], inline_numbers=True,
+                      image_pages_after=1)
+    assert main(["claims", "import", str(pdf), "-o", str(tmp_path / "o.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "claim 1 breaks off where pages 3 are images" in err and "ocrmypdf" in err and err.count("\n") == 1

@@ -164,7 +164,8 @@ def _split_header(words, height):
     return [], [], ""
 
 
-def read_pages(path: Path, headers: list | None = None, image_pages: list | None = None, title: list | None = None):
+def read_pages(path: Path, headers: list | None = None, image_pages: list | None = None, title: list | None = None,
+               row_pages: list | None = None):
     """Yield (column number, line number, text) through the document's two-column pages.
     The running headers are appended to ``headers``, the numbers of pages that are images
     without text to ``image_pages``, and the first page's text to ``title``."""
@@ -176,7 +177,7 @@ def read_pages(path: Path, headers: list | None = None, image_pages: list | None
             if pno == 1 and title is not None:
                 title.append(" ".join(w["text"] for w in words))
             if len(page.chars) < 20:
-                if page.images and image_pages is not None:
+                if (page.images or page.rects or page.curves) and image_pages is not None:
                     image_pages.append(pno)
                 continue
             if len(words) < 8:
@@ -206,6 +207,8 @@ def read_pages(path: Path, headers: list | None = None, image_pages: list | None
                     lines = lines[1:]
                 col_no = printed if printed else col_no + 1
                 for num, text in _number_lines(lines, marks, fit):
+                    if row_pages is not None:
+                        row_pages.append(pno)
                     yield col_no, num, text
 
 
@@ -326,8 +329,9 @@ def import_pdf(path: Path) -> Imported:
     headers: list[str] = []
     images: list[int] = []
     title: list[str] = []
-    rows = list(read_pages(path, headers, images, title))
-    if not rows and not images and not headers:
+    row_pages: list[int] = []
+    rows = list(read_pages(path, headers, images, title, row_pages))
+    if not rows and not headers and not any(t.strip() for t in title):
         raise InputError(f"{path}: the PDF has no text layer (scanned page images only); {_ocr_hint(path, images)}")
     # the claims: from "What is claimed is:" / "I claim:" to the end
     start = None
@@ -342,9 +346,6 @@ def import_pdf(path: Path) -> Imported:
         if not rows:
             raise InputError(f"{path}: no two-column text pages found (is this a US patent grant PDF?)")
         raise InputError(f"{path}: no claims section found (no 'What is claimed is:', 'We claim:' or 'I claim:')")
-    if images and images[-1] > 0:
-        # claim pages after the start that are images would be lost silently
-        pass
     first = rows[start]
     m = _START.search(first[2])
     lines = [(first[0], first[1], first[2][m.end():].strip())] + rows[start + 1:]
@@ -368,9 +369,13 @@ def import_pdf(path: Path) -> Imported:
         pins[num] = f"{a[0]}:{a[1]}-{b[0]}:{b[1]}"
         c = parse_claim(num, text, source=f"PDF {Path(path).name}, col:line {pins[num]}")
         claims.append(c.model_copy(update={"pinpoint": pins[num]}))
-    later_images = [p for p in images if p > 1]
-    if later_images and len(images) and _claims_may_continue(claims):
-        notes.append(f"pages {_page_list(later_images)} are images without text; check that no claim is on them")
+    after = [p for p in images if p > row_pages[start]]
+    if after:
+        if _claims_may_continue(claims):
+            raise InputError(f"{path}: claim {claims[-1].number} breaks off where pages {_page_list(after)} are images "
+                             f"without text (the claims continue there); {_ocr_hint(path, after)}")
+        notes.append(f"pages {_page_list(after)} after the claims' start are images without text; check that no "
+                     f"claim is on them (OCR them with ocrmypdf if so)")
     return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes,
                     from_text=True)
 
