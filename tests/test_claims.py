@@ -635,6 +635,20 @@ def test_old_scanned_grant_with_a_bare_number_header():
     assert c[2].pinpoint.startswith("7:1-")                     # the first line of column 7
     assert c[4].pinpoint.startswith("7:8-") and c[5].pinpoint == "7:12-8:7"
     assert c[6].pinpoint == "8:8-8:10" and c[7].pinpoint == "8:11-8:15" and c[8].pinpoint == "8:16-8:19"
+    # the title page: "[22] Filed: Apr. 11, 1977", "[45] Jan. 23, 1979", "8 Claims, 4 Drawing Figures"
+    p = d.biblio["patent"]
+    assert (str(p.filing_date), str(p.grant_date), p.claims_total) == ("1977-04-11", "1979-01-23", 8)
+
+
+def test_imported_pdf_patent_is_checked_against_its_claim_count(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PAGEMERGE_OUTPUT", str(tmp_path / "output"))
+    assert main(["claims", "import", str(DATA_DIR / "US4136359.pdf")]) == 0
+    capsys.readouterr()
+    assert main(["claims", "check", "--patent", "4,136,359"]) == 0
+    assert "US4136359: ok: 8 claims loaded (2 independent)" in capsys.readouterr().out
+    assert main(["claims", "show", "US4136359"]) == 0
+    out = capsys.readouterr().out
+    assert "filed 1977-04-11" in out and "8:16-8:19" in out and "(112(f) candidate)" in out
 
 
 def test_scanned_grant_whose_claim_pages_are_images_names_ocr(capsys):

@@ -376,8 +376,39 @@ def import_pdf(path: Path) -> Imported:
                              f"without text (the claims continue there); {_ocr_hint(path, after)}")
         notes.append(f"pages {_page_list(after)} after the claims' start are images without text; check that no "
                      f"claim is on them (OCR them with ocrmypdf if so)")
+    biblio = {}
+    if number:
+        biblio["patent"] = _front_page(number, kind, title[0] if title else "", Path(path).name)
     return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes,
-                    from_text=True)
+                    from_text=True, biblio=biblio)
+
+
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                       "dec"), 1)}
+_DATE = r"([A-Z][a-z]{2,8})\.?\s+(\d{1,2})\s*,\s*(\d{4})"
+
+
+def _front_date(m) -> "dt.date | None":
+    import datetime as dt
+    if not m:
+        return None
+    mon = _MONTHS.get(m.group(1)[:3].lower())
+    try:
+        return dt.date(int(m.group(3)), mon, int(m.group(2))) if mon else None
+    except ValueError:
+        return None
+
+
+def _front_page(number: str, kind: str, page1: str, name: str):
+    """What the title page states plainly: filing and grant dates, the number of claims."""
+    from ..model import Patent
+    src = f"title page of {name}"
+    filed = _front_date(re.search(r"Filed\s*:\s*" + _DATE, page1))
+    granted = _front_date(re.search(r"(?:Date\s+of\s+Patent\s*:?|\[45\]|\(45\))\s*(?:\*\s*)?" + _DATE, page1))
+    total = re.search(r"\b(\d{1,3})\s+Claims?\b", page1)
+    return Patent(number=number, kind=kind, filing_date=filed, filing_date_source=src if filed else "",
+                  grant_date=granted, grant_date_source=src if granted else "",
+                  claims_total=int(total.group(1)) if total else None)
 
 
 def _claims_may_continue(claims) -> bool:
