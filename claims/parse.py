@@ -42,7 +42,11 @@ _REF = re.compile(r"\b" + _LEAD + r"\s+" + _QUANT + r"claims?\s*[:.]?\s*(" + _N 
                   + r")*)", re.I)
 _ANY_PRECEDING = re.compile(r"\b(?:any|all|each)\s+(?:one\s+)?(?:of\s+)?(?:the\s+)?(?:preceding|previous|foregoing|prior|"
                             r"above)\s+claims?\b(?!\s*[:.]?\s*" + _N + ")", re.I)
-_ELSEWHERE = re.compile(r"\s*,?\s*(?:of|in)\s+(?!claim)", re.I)     # "claim 1 of U.S. Pat. No. ..."
+# "claim 1 of U.S. Pat. No. ...", "claim 3 of the related application", "claim 2 in U.S. ..."; but not
+# "claim 1 of the present invention" nor "claim 1 in which ..."
+_ELSEWHERE = re.compile(r"\s*,?\s*(?:of\s+(?!claims?\b|(?:the\s+)?(?:present|this|instant)\s+(?:invention|application|"
+                        r"disclosure|patent)\b)|in\s+(?:U\.?\s?S\.?|[A-Z]{2}\s*\d|(?:the\s+|an?\s+)?(?:related|parent|"
+                        r"co-?pending|prior|provisional|earlier|other|another|foreign)\b))", re.I)
 _NUMTOK = re.compile(_N)
 _OCR_DIGIT = str.maketrans({"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"})
 

@@ -340,6 +340,9 @@ def test_import_errors(tmp_path, capsys):
     ("The method of claim 1 of U.S. Pat. No. 8,000,000, wherein x.", 3, []),
     ("A method comprising storing a value in claim 3 of the register file.", 5, []),
     ("The method of claim 7, wherein x.", 4, []),                          # not an earlier claim
+    ("The apparatus of claim 2 in which the part is x.", 3, [2]),
+    ("The method of claim 1 of the present invention, wherein x.", 2, [1]),
+    ("The method as in claim 2 in U.S. Pat. No. 8,000,000, wherein x.", 5, []),
 ])
 def test_dependency_grammar(text, number, parents):
     assert find_parents(text, number) == parents
