@@ -638,6 +638,12 @@ def test_old_scanned_grant_with_a_bare_number_header():
     assert c[2].pinpoint.startswith("7:1-")                     # the first line of column 7
     assert c[4].pinpoint.startswith("7:8-") and c[5].pinpoint == "7:12-8:7"
     assert c[6].pinpoint == "8:8-8:10" and c[7].pinpoint == "8:11-8:15" and c[8].pinpoint == "8:16-8:19"
+    # page 6 prints "30" in the gutter beside column 6's "40 couples line 44 ...": a number in
+    # the text next to the gutter stays text, and the line is 30
+    from claims.ingest.pdf import read_pages
+    rows = {(col, line): t for col, line, t in read_pages(DATA_DIR / "US4136359.pdf")}
+    assert rows[(6, 30)] == "40 couples line 44 to the fourth stage of register 37 to"
+    assert rows[(8, 5)] == "reference means;" and rows[(7, 10)].startswith("signal and said horizontal")
     # the title page: "[22] Filed: Apr. 11, 1977", "[45] Jan. 23, 1979", "8 Claims, 4 Drawing Figures"
     p = d.biblio["patent"]
     assert (str(p.filing_date), str(p.grant_date), p.claims_total) == ("1977-04-11", "1979-01-23", 8)

@@ -105,16 +105,16 @@ def _gutter_marks(words, width):
         if t.isdigit() and int(t) % 5 == 0 and 5 <= int(t) <= 95:
             cands.append((int(t), (w["top"] + w["bottom"]) / 2, xc, w))
     if len(cands) < 2:
-        return [(v, y, w) for v, y, _x, w in cands], None
+        return [(v, y, w) for v, y, _x, w in cands], None, (cands[0][2] if cands else None)
     # one column of numbers: the x position most of them share
     best = max(cands, key=lambda c: sum(1 for d in cands if abs(d[2] - c[2]) < 5))
     col = [c for c in cands if abs(c[2] - best[2]) < 5]
     if len(col) < 2:
-        return [(v, y, w) for v, y, _x, w in col], None
+        return [(v, y, w) for v, y, _x, w in col], None, best[2]
     pitches = sorted((b[1] - a[1]) / (b[0] - a[0]) for i, a in enumerate(col) for b in col[i + 1:] if b[0] != a[0])
     pitch = pitches[len(pitches) // 2] if pitches else 0
     if pitch <= 0:
-        return [], None
+        return [], None, None
     icpts = sorted(c[1] - c[0] * pitch for c in col)
     icpt = icpts[len(icpts) // 2]
     marks = [(v, y, w) for v, y, _x, w in col if abs(y - (icpt + v * pitch)) < 0.6 * pitch]
@@ -134,7 +134,7 @@ def _gutter_marks(words, width):
         if sxx > 0:
             pitch = sum((v - mv) * (y - my) for v, y in real) / sxx
             icpt = my - pitch * mv
-    return sorted(marks, key=lambda m: m[0]), (icpt, pitch)
+    return sorted(marks, key=lambda m: m[0]), (icpt, pitch), best[2]
 
 
 def _split_header(words, height):
@@ -187,11 +187,12 @@ def read_pages(path: Path, headers: list | None = None, image_pages: list | None
             if hdr and headers is not None:
                 headers.append(htext)
             body = [w for w in words if w not in hdr and w not in colnums]
-            marks, fit = _gutter_marks(body, width)
+            marks, fit, mark_x = _gutter_marks(body, width)
             mark_words = [m[2] for m in marks if m[2] is not None]
+            # and what OCR made of the numbers it garbled ("O", "SO"), in the same narrow strip
             body = [w for w in body if w not in mark_words
-                    and not (re.fullmatch(r"\d{1,2}|[OS]{1,2}|[0-9OS]{2}", w["text"])
-                             and width * 0.45 <= (w["x0"] + w["x1"]) / 2 <= width * 0.55)]
+                    and not (mark_x is not None and len(w["text"]) <= 3 and not re.search(r"[a-z]{2}", w["text"])
+                             and abs((w["x0"] + w["x1"]) / 2 - mark_x) < 6)]
             g = _gutter(body, width)
             if g is None:
                 continue                                   # single-column page (front page)
