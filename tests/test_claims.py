@@ -644,6 +644,12 @@ def test_old_scanned_grant_with_a_bare_number_header():
     rows = {(col, line): t for col, line, t in read_pages(DATA_DIR / "US4136359.pdf")}
     assert rows[(6, 30)] == "40 couples line 44 to the fourth stage of register 37 to"
     assert rows[(8, 5)] == "reference means;" and rows[(7, 10)].startswith("signal and said horizontal")
+    # lines beside printed numbers on page 6, both columns (read from the page image)
+    assert rows[(6, 5)] == "respect to the color subcarrier reference signal. This"
+    assert rows[(5, 10)] == "Line 44 is coupled to the fourth stage of register 36 in"
+    assert rows[(5, 15)] == "through the multiplexer 40 in order that four bits of data"
+    assert rows[(5, 45)] == "registers 36 and for the lower rectangles to register 37."
+    assert rows[(5, 60)] == "White; 1111" and rows[(6, 65)] == "color reference signal;"
     # the title page: "[22] Filed: Apr. 11, 1977", "[45] Jan. 23, 1979", "8 Claims, 4 Drawing Figures"
     p = d.biblio["patent"]
     assert (str(p.filing_date), str(p.grant_date), p.claims_total) == ("1977-04-11", "1979-01-23", 8)
