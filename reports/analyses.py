@@ -13,6 +13,7 @@ from engine.events import EventBus
 from engine.mechanisms import Workload, make
 
 from .evidence import EvidenceCollector
+from .print import pinpoint_url
 
 PRIOR_ART_ORDER = ("disclosed", "partly disclosed", "undetermined", "not disclosed")
 REVIEW_ORDER = ("draft", "reviewed", "disputed")
@@ -94,7 +95,8 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                 evs.append({"kind": e.kind, "where": ", ".join(f"{k}={v}" for k, v in e.where.items()),
                             "count": n, "samples": samples})
             cites = [{"id": x.reference, "pinpoint": x.pinpoint, "quote": x.quote,
-                      "date": refs[x.reference].date if x.reference in refs else ""} for x in c.citations]
+                      "date": refs[x.reference].date if x.reference in refs else "",
+                      "url": pinpoint_url(refs.get(x.reference), x.pinpoint)} for x in c.citations]
             cells.append({"reference": ref, "status": c.status, "parts": c.parts, "reasoning": c.reasoning,
                           "events": evs, "model": model[0] if model else "", "cites": cites, "review": review_of(c)})
             csv_rows.append({"element": el, "element_text": elements[el].text if el in elements else "",

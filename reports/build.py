@@ -23,10 +23,11 @@ from engine.events import EventBus
 from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
-from . import figures
+from . import figures, numbers
 from .analyses import design_section, prior_art_section, review_of
 from .constructions import construction_section
 from .evidence import EvidenceCollector
+from .print import CSS as PRINT_CSS, command_line, finish, pinpoint_url
 
 DISCLAIMER = ("This report is technical evidence for review by engineers and legal reviewers. It is not legal "
               "advice and states no conclusion on infringement, validity or any other legal question. Statuses "
@@ -50,6 +51,9 @@ class ReportInputs:
     policy: str = "lru"
     seed: int = 0
     compact: bool = False
+    argv: tuple | None = None          # the command line that asked for the report, shown in its header
+    claims: tuple | None = None        # only these claims' elements (every output); None: all
+    elements: tuple | None = None      # only these elements (every output); None: all
 
 
 def _filters_for(bundle, mech):
@@ -186,6 +190,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
             for c in r.evidence.citations:
                 ref = refs.get(c.reference)
                 cites.append({"id": c.reference, "pinpoint": c.pinpoint, "quote": c.quote,
+                              "url": pinpoint_url(ref, c.pinpoint) if ref else "",
                               "title": ref.title if ref else "", "date": ref.date if ref else "",
                               "flag": flags.get(c.reference, {}).get("flag", "")})
             cells.append({"status": r.status, "reasoning": r.reasoning, "events": evs,
@@ -242,13 +247,15 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         mechs=mechs, results=results, describe=describe, chains=chains, chart_rows=chart_rows,
         status_counts=status_counts, problems=problems, source=inputs.source, n_pages=len(inputs.pages),
         n_bytes=len(inputs.pages) * PAGE_SIZE, n_proc=n_proc, fid=fid, timeline=timeline,
-        results_table=df.to_html(escape=True, classes="results", na_rep="n/a", float_format=lambda v: f"{v:,.0f}"),
+        results_table=numbers.results_html(results), cards_html=numbers.cards_html(results, len(inputs.pages) * PAGE_SIZE),
         savings_svg=figures.savings_svg(df), memory_svg=figures.memory_svg(df),
         timeline_svg=figures.timeline_svg(timeline, p.priority_date),
         tree_html=render_tree_html(dependency_graph(bundle.claims)),
         matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
-        constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term())
+        constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term(),
+        extra_css=PRINT_CSS, version=_version(), command=command_line(inputs.argv))
+    page = finish(page)
     out = Path(out_dir) if out_dir is not None else output_dir() / "report"
     from engine.fileio import AtomicFile
     html_path = out / f"report-{p.number}.html"
@@ -266,6 +273,11 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                         replaceable=lambda q: _starts_with(q, pa_csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
             f.write(pa_csv)
     return html_path
+
+
+def _version() -> str:
+    from pagemerge import __version__
+    return __version__
 
 
 GENERATOR_MARK = b'<meta name="generator" content="pagemerge">'

@@ -35,7 +35,9 @@ def test_sections_and_disclaimer(report):
 def test_self_contained(report):
     _, page = report
     assert "<script" not in page and "<link" not in page
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)     # nothing to fetch
+    assert not re.search(r"""src=["']?(https?:)?//""", page)            # nothing to fetch
+    # links to the sources are plain <a href> (followed only when the reader clicks)
+    assert all(m.startswith("<a ") for m in re.findall(r"""<\w+[^>]*\bhref=["']?(?:https?:)?//""", page))
     assert page.count("<svg") >= 6 + 3                                   # six chains and three plots
 
 

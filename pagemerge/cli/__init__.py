@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     from engine.fileio import cleanup_on_signals
     parser = build_parser()
     a = parser.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)     # the exact command line, for the report's header
     try:
         with cleanup_on_signals():
             return a.func(a)

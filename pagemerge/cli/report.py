@@ -15,7 +15,7 @@ def cmd_report(a) -> int:
     from reports.build import ReportInputs, build_report, default_inputs
     common = dict(patent=a.patent, chart=a.chart, mechanisms=mechanism_names(a.mechanisms), kernel=a.kernel,
                   params=mechanism_params(a), swap_fraction=a.swap_fraction, policy=a.policy, seed=a.seed,
-                  compact=a.compact)
+                  compact=a.compact, argv=tuple(getattr(a, "argv", ()) or ()))
     with contextlib.ExitStack() as stack:
         if a.pid:
             # the capture is private (0600) and removed when the report is written, whatever happens
@@ -32,6 +32,9 @@ def cmd_report(a) -> int:
         path = build_report(inputs, out_dir=a.output, force=a.force)
     print(f"report: {path}")
     print(f"chart rows (CSV): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.csv'))}")
+    if a.pdf:
+        from reports.print import write_pdf
+        print(f"PDF: {write_pdf(path, path.with_suffix('.pdf'), force=a.force)}")
     return 0
 
 
@@ -52,6 +55,8 @@ def add_parsers(sub) -> None:
                    help="also run the live zram0 and ksmd on the same pages for the fidelity section (root; "
                         "reconfigures zram0 and the KSM knobs, then restores them)")
     k.add_argument("--no-kernel", dest="kernel", action="store_false", help="the default: do not touch the live kernel")
+    r.add_argument("--pdf", action="store_true",
+                   help="also print the report to PDF (report-N.pdf) with headless Chromium, where installed")
     workload_args(r)
     variant_args(r)
     r.set_defaults(func=cmd_report)
