@@ -21,6 +21,8 @@ DateKind = Literal["publication", "post", "commit", "release", "filing", "priori
 Role = Literal["preamble", "limitation", "reference"]
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+#: a patent number as stored and as a file name: country, an optional series (D, PP, RE ...), digits
+PATENT_NUMBER = re.compile(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}")
 
 
 def quoted_string(v, what: str = "id"):
@@ -97,7 +99,7 @@ class Patent(Strict):
     @classmethod
     def _number_ok(cls, v):
         v = quoted_string(v, "patent number")
-        if not re.fullmatch(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}", v):
+        if not PATENT_NUMBER.fullmatch(v):
             raise ValueError(f"patent number {v[:40]!r} must look like 'US9977598' (country code and digits)")
         return v
 
@@ -243,6 +245,12 @@ class ChartRow(Strict):
     #: what the design does differently, in neutral technical words ("does not compress before
     #: comparing"); required where the status is not present
     difference: str = ""
+    #: where the status turns on a claim construction (constructions.yaml): construction id ->
+    #: {alternative id -> the status under that alternative}; the headline status is then
+    #: "undetermined" unless every alternative gives the same status
+    by_construction: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: construction id -> what each of its alternatives means for this cell (every alternative named)
+    construction_reasoning: dict[str, str] = Field(default_factory=dict)
     reviewer_status: ReviewerStatus = "draft"
     reviewer: str = ""
     reviewed_on: dt.date | None = None
@@ -304,6 +312,9 @@ class PriorArtCell(Strict):
     #: this reference), counted in a run; the mechanism is found by reference, never typed here
     events: list[EventEvidence] = Field(default_factory=list)
     code: list[CodeEvidence] = Field(default_factory=list)
+    #: as ChartRow.by_construction, with disclosure statuses
+    by_construction: dict[str, dict[str, str]] = Field(default_factory=dict)
+    construction_reasoning: dict[str, str] = Field(default_factory=dict)
     reviewer_status: ReviewerStatus = "draft"
     reviewer: str = ""
     reviewed_on: dt.date | None = None

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from engine.errors import InputError
 
+from .model import PATENT_NUMBER as _NUMBER
 from .model import Chart, Claim, ClaimChartBundle, Patent, Reference
 from .parse import parse_claim, strip_number
 
@@ -32,7 +33,6 @@ DATA = Path(str(files("claims") / "data"))
 # has hundreds of thousands of elements
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_NUMBER = re.compile(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}")
 
 
 def output_dir() -> Path:

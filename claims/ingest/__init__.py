@@ -15,8 +15,6 @@ from engine.errors import InputError
 
 from ..model import Claim
 
-#: the patent number as a file name: country, an optional series letter (D, PP, RE ...), digits
-NUMBER = re.compile(r"[A-Z]{2}(?:D|PP|RE|RX|H|T|AI)?[0-9]{1,11}")
 KIND = re.compile(r"[A-Z][0-9]?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\ufffe\uffff\ud800-\udfff]")
 

@@ -35,7 +35,6 @@ from . import Imported, clean_text, normalize_number
 
 _START = re.compile(r"(what\s+is\s+claimed\s+is|we\s+claim|i\s+claim|the\s+invention\s+claimed\s+is|"
                     r"claims?\s+what\s+is\s+claimed)\s*:?", re.I)
-_CLAIM_START = re.compile(r"(?m)^\s*(\d{1,3})\s*\.\s+(?=[A-Z])")
 
 
 def _gutter(words, width):
@@ -309,8 +308,8 @@ _CLAIM_LINE = re.compile(r"^\s*([0-9lI]{1,3})\s*[.,]\s+(?=[A-Z\"'(])")
 _JUNK = re.compile(r"^[\W_]*$")
 
 
-def _ocr_hint(path, pages) -> str:
-    return (f"run OCR first, e.g. 'ocrmypdf {path} ocr.pdf', then import ocr.pdf")
+def _ocr_hint(path) -> str:
+    return f"run OCR first, e.g. 'ocrmypdf {path} ocr.pdf', then import ocr.pdf"
 
 
 def _page_list(pages) -> str:
@@ -333,7 +332,7 @@ def import_pdf(path: Path) -> Imported:
     row_pages: list[int] = []
     rows = list(read_pages(path, headers, images, title, row_pages))
     if not rows and not headers and not any(t.strip() for t in title):
-        raise InputError(f"{path}: the PDF has no text layer (scanned page images only); {_ocr_hint(path, images)}")
+        raise InputError(f"{path}: the PDF has no text layer (scanned page images only); {_ocr_hint(path)}")
     # the claims: from "What is claimed is:" / "I claim:" to the end
     start = None
     for k, (_c, _l, t) in enumerate(rows):
@@ -343,7 +342,7 @@ def import_pdf(path: Path) -> Imported:
     if start is None:
         if images:
             raise InputError(f"{path}: no claims section in the text layer, and pages {_page_list(images)} are images "
-                             f"without text (the claims are likely there); {_ocr_hint(path, images)}")
+                             f"without text (the claims are likely there); {_ocr_hint(path)}")
         if not rows:
             raise InputError(f"{path}: no two-column text pages found (is this a US patent grant PDF?)")
         raise InputError(f"{path}: no claims section found (no 'What is claimed is:', 'We claim:' or 'I claim:')")
@@ -374,7 +373,7 @@ def import_pdf(path: Path) -> Imported:
     if after:
         if _claims_may_continue(claims):
             raise InputError(f"{path}: claim {claims[-1].number} breaks off where pages {_page_list(after)} are images "
-                             f"without text (the claims continue there); {_ocr_hint(path, after)}")
+                             f"without text (the claims continue there); {_ocr_hint(path)}")
         notes.append(f"pages {_page_list(after)} after the claims' start are images without text; check that no "
                      f"claim is on them (OCR them with ocrmypdf if so)")
     biblio = {}
