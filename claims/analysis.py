@@ -82,6 +82,39 @@ def aggregate(statuses: list[str], kind: str) -> str:
     return "undetermined"
 
 
+def statuses_under_readings(parts: dict[str, str], turning: dict[str, dict[str, str]], kind: str) -> dict[str, str]:
+    """A cell's status under each alternative of one construction, derived from its parts.
+
+    ``parts``: sub-limitation -> status as the cell gives them; ``turning``: sub-limitation ->
+    {alternative -> that part's status under the alternative} for the parts the construction
+    turns. Every part named in ``turning`` must give the same alternatives. Each alternative's
+    status is :func:`aggregate` of the parts with those parts replaced; a cell without parts
+    takes the single turning entry (keyed by the element itself) as its status."""
+    alts = None
+    for per in turning.values():
+        if alts is None:
+            alts = list(per)
+        elif set(per) != set(alts):
+            raise ValueError(f"parts give different alternatives ({', '.join(alts)} / {', '.join(per)})")
+    out = {}
+    for alt in alts or []:
+        if parts:
+            out[alt] = aggregate([turning[k][alt] if k in turning else v for k, v in parts.items()], kind)
+        else:
+            out[alt] = next(iter(turning.values()))[alt]
+    return out
+
+
+def headline_status(by_construction: dict[str, dict[str, str]], kind: str) -> str | None:
+    """The headline status a cell's construction map implies: the status every alternative of
+    every construction gives, or "undetermined" when any two alternatives disagree; None when
+    the cell names no construction."""
+    statuses = {s for per in by_construction.values() for s in per.values()}
+    if not statuses:
+        return None
+    return next(iter(statuses)) if len(statuses) == 1 else "undetermined"
+
+
 def weakest(statuses: list[str], kind: str) -> str:
     order = ORDER[kind]
     return min(statuses, key=order.index) if statuses else "undetermined"

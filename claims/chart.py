@@ -14,7 +14,11 @@
   on or after the priority date; reasoning that states a legal conclusion (infringement,
   validity, obviousness, anticipation, enforceability, "reads on", "practices the patent", and
   their inflections); a partial status that does not name which sub-limitations hold, or that
-  does not follow from them; a listed reference that nothing cites.
+  does not follow from them; a listed reference that nothing cites; statuses under claim
+  constructions (``by_construction``) naming a construction or alternative that
+  ``constructions.yaml`` does not have, leaving an alternative without a status or with an
+  invalid one, or a headline status that does not follow from them ("undetermined" where the
+  alternatives disagree), and their reasoning missing an alternative.
 
 Malformed YAML, ids that YAML 1.1 turned into booleans or numbers, and a reference without a
 date are rejected when the chart is loaded (:mod:`claims.store`).
@@ -390,6 +394,79 @@ def _parts_problems(tag, element, status, parts, subs, kind) -> list[str]:
     return out
 
 
+def _reading_problems(tag, status, by_construction, reasoning, kind, cset, where_cset) -> list[str]:
+    """Problems with a cell's statuses under the alternatives of claim constructions: a
+    construction or alternative that constructions.yaml does not have, an alternative without
+    a status, a status that is not one of the analysis's, a headline that does not follow (it
+    is "undetermined" when alternatives disagree, else the status they share), default
+    alternatives that disagree between constructions, and reasoning that is missing, leaves an
+    alternative unnamed, picks a reading or states a legal conclusion."""
+    from .analysis import ORDER, headline_status
+    from .constructions import CHOOSES_A_READING
+    out = []
+    if not by_construction and not reasoning:
+        return out
+    if cset is None:
+        return [f"{tag}: gives statuses under constructions ({', '.join(by_construction) or ', '.join(reasoning)}), "
+                f"but {where_cset} does not exist"]
+    valid = ORDER[kind]
+    defaults = {}
+    for cid, per in by_construction.items():
+        c = cset.get(cid)
+        if c is None:
+            out.append(f"{tag}: construction {cid!r} is not in {where_cset} "
+                       f"(it has {', '.join(x.id for x in cset.constructions)})")
+            continue
+        alts = [a.id for a in c.alternatives]
+        for a in per:
+            if a not in alts:
+                out.append(f"{tag}: construction {cid} has no alternative {a!r} ({', '.join(alts)})")
+        for a in alts:
+            if a not in per:
+                out.append(f"{tag}: construction {cid}: no status under alternative {a!r}")
+        for a, st in per.items():
+            if st not in valid:
+                out.append(f"{tag}: construction {cid}={a}: status {st!r} is not one of {', '.join(valid)}")
+        if c.default in per:
+            defaults[cid] = per[c.default]
+        text = reasoning.get(cid, "")
+        if not text.strip():
+            out.append(f"{tag}: construction {cid}: no reasoning saying what each alternative means for this cell")
+        else:
+            unnamed = [a for a in alts if a in per and not re.search(rf"(?<![\w-]){re.escape(a)}(?![\w-])", text)]
+            if unnamed:
+                out.append(f"{tag}: construction {cid}: the reasoning does not say what {', '.join(unnamed)} "
+                           f"means for this cell")
+            m = CHOOSES_A_READING.search(text)
+            if m:
+                out.append(f"{tag}: construction {cid}: reasoning says which reading to prefer ({m.group(0)!r}); "
+                           f"say what each reading does")
+            out += _legal(tag, f"construction {cid} reasoning", text)
+    for cid in reasoning:
+        if cid not in by_construction:
+            out.append(f"{tag}: construction_reasoning names {cid!r}, which has no statuses in by_construction")
+    if len(set(defaults.values())) > 1:
+        out.append(f"{tag}: the default alternatives give different statuses ("
+                   + ", ".join(f"{k}: {v}" for k, v in defaults.items()) + "); they describe the same reading")
+    clean = {cid: per for cid, per in by_construction.items() if all(v in valid for v in per.values())}
+    want = headline_status(clean, kind)
+    if want is not None and not out and want != status:
+        detail = "; ".join(f"{cid}: " + ", ".join(f"{v} under {a}" for a, v in per.items())
+                           for cid, per in clean.items())
+        out.append(f"{tag}: status {status!r} does not follow from its statuses under the constructions "
+                   f"({detail}): it should be {want!r}")
+    return out
+
+
+def _constructions_beside(base: Path | None):
+    """(the constructions data in the patent's folder, its path), or (None, path)."""
+    from .constructions import load_constructions
+    p = (base / "constructions.yaml") if base is not None else None
+    if p is None or not p.is_file():
+        return None, str(p)
+    return load_constructions(p), str(p)
+
+
 def _duplicates(items) -> list[str]:
     """items: (tag, reasoning); one problem per cell whose reasoning repeats an earlier one."""
     seen, out = {}, []
@@ -420,7 +497,8 @@ def check_limitations(bundle: ClaimChartBundle, lim, where: str) -> list[str]:
     return out
 
 
-def check_designs(bundle: ClaimChartBundle, where: str, lim, texts, root: Path | None = None) -> list[str]:
+def check_designs(bundle: ClaimChartBundle, where: str, lim, texts, root: Path | None = None,
+                  cset=None, where_cset: str = "constructions.yaml") -> list[str]:
     """Strict rules on the designs chart (chart.yaml)."""
     from engine.mechanisms import REGISTRY
     from .analysis import DESIGN_KINDS
@@ -449,6 +527,8 @@ def check_designs(bundle: ClaimChartBundle, where: str, lim, texts, root: Path |
         out += _legal(tag, "reasoning", row.reasoning) + _legal(tag, "difference", row.difference) \
             + _legal(tag, "review comment", row.review_comment)
         out += _parts_problems(tag, row.element, row.status, row.parts, lim.elements, "designs")
+        out += _reading_problems(tag, row.status, row.by_construction, row.construction_reasoning, "designs",
+                                 cset, where_cset)
         if row.status != "present" and not row.difference.strip() and getattr(REGISTRY.get(row.mechanism), "kind", "") in DESIGN_KINDS:
             out.append(f"{tag}: status {row.status!r} needs a 'difference' (what the design does differently)")
         if row.reviewer_status != "draft" and not (row.reviewer and row.reviewed_on):
@@ -457,7 +537,8 @@ def check_designs(bundle: ClaimChartBundle, where: str, lim, texts, root: Path |
     return out + _duplicates(dup)
 
 
-def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: Path | None = None) -> list[str]:
+def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: Path | None = None,
+                    cset=None, where_cset: str = "constructions.yaml") -> list[str]:
     """Strict rules on the prior-art analysis (prior_art.yaml)."""
     from .analysis import executable_models
     out = []
@@ -507,6 +588,8 @@ def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: 
                 out.append(f"{tag}: {why}")
         out += _legal(tag, "reasoning", c.reasoning) + _legal(tag, "review comment", c.review_comment)
         out += _parts_problems(tag, c.element, c.status, c.parts, lim.elements, "prior-art")
+        out += _reading_problems(tag, c.status, c.by_construction, c.construction_reasoning, "prior-art",
+                                 cset, where_cset)
         if c.reviewer_status != "draft" and not (c.reviewer and c.reviewed_on):
             out.append(f"{tag}: reviewer status {c.reviewer_status!r} needs a reviewer and a date")
         dup.append((tag, c.reasoning))
@@ -576,10 +659,11 @@ def check_strict(bundle: ClaimChartBundle, where: str = "chart", base: Path | No
     lim = load_limitations(bundle, base)
     texts = stored_texts(base)
     pa = load_prior_art(bundle, base)
+    cset, where_cset = _constructions_beside(base)
     out = check_limitations(bundle, lim, str(base / "limitations.yaml"))
     if bundle.chart is not None:
-        out += check_designs(bundle, where, lim, texts, root)
+        out += check_designs(bundle, where, lim, texts, root, cset, where_cset)
     if pa is not None:
-        out += check_prior_art(bundle, pa, str(base / "prior_art.yaml"), lim, texts, root)
+        out += check_prior_art(bundle, pa, str(base / "prior_art.yaml"), lim, texts, root, cset, where_cset)
     out += check_references(bundle, pa, str(base / "references.yaml"), texts)
     return out

@@ -114,6 +114,8 @@ def cmd_check(a) -> int:
     problems = check_claims(b, where=b.patent.number)
     if b.chart is not None:
         problems += check_chart(b, where=str(path))
+    from claims.constructions import check_constructions
+    problems += check_constructions(b)
     for p in problems:
         print(p, file=sys.stderr)
     if problems:

@@ -758,6 +758,159 @@ p("2[a]", "us8898118", UN,
   "The second pages are ranked by a differential parameter; whether a structure holds them for a comparison of "
   "content is not in the stored abstract and claim.", [IBM_RANK], part=parts("2[a]", UN, UN))
 
+# ============================================================================================
+# Statuses under claim constructions (constructions.yaml): where a cell's status, or one of its
+# parts, turns on how the claim's words are read, the cell gives its status under each
+# alternative and says what each reading means for it. Never which reading is right.
+# ============================================================================================
+def turn(table, key, kind, cid, turning, reasoning):
+    """Give cell ``key`` its statuses under construction ``cid``. ``turning``: sub-limitation
+    (or, for a cell without parts, the element) -> {alternative -> its status}. The cell's
+    status per alternative is derived from its parts (claims.analysis.statuses_under_readings);
+    where the alternatives disagree the turned parts and the headline become undetermined."""
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from claims.analysis import aggregate, headline_status, statuses_under_readings
+    cell = table[key]
+    parts = dict(cell["parts"])
+    statuses = statuses_under_readings(parts, turning, kind)
+    cell.setdefault("by_construction", {})[cid] = statuses
+    cell.setdefault("construction_reasoning", {})[cid] = reasoning
+    if len(set(statuses.values())) > 1:
+        for part, per in turning.items():
+            if part in parts and len(set(per.values())) > 1:
+                parts[part] = "undetermined"
+    cell["parts"] = parts
+    want = headline_status(cell["by_construction"], kind)
+    if parts and aggregate(list(parts.values()), kind) != want:
+        raise SystemExit(f"chart_source: {key} {cid}: parts give {aggregate(list(parts.values()), kind)!r}, "
+                         f"the alternatives {want!r}")
+    cell["status"] = want
+
+
+MAP = ("pte-swap-entry", "slot-remap", "pte-frame")
+
+
+def per_map(swap, slot, frame):
+    return dict(zip(MAP, (swap, slot, frame)))
+
+
+# -- designs: what the mapping reading repoints, against the link each design repoints ----------
+for el, what in (("1[d]", "compressed object"), ("1[f]", "page stored whole")):
+    p1 = el[:-1] + ".1]"
+    turn(D, (el, "zram_dedup"), "designs", "mapping", {p1: per_map("absent", "present", "absent")},
+         f"Under pte-swap-entry the candidate's PTE would name the found {what}'s slot; zram dedup leaves every PTE "
+         f"naming a slot of its own, so {p1} is absent and the cell partial. Under slot-remap a slot of the "
+         f"candidate's own pointing at the found page's refcounted handle is what zram dedup does with zram_entry, so "
+         f"the cell is present. Under pte-frame the PTE would map a shared resident frame; zram dedup keeps the "
+         f"{what} in zsmalloc and maps no frame, so {p1} is absent and the cell partial.")
+    turn(D, (el, "zram_merge"), "designs", "mapping", {p1: per_map("absent", "present", "absent")},
+         f"Under pte-swap-entry no PTE is changed by the merge, so {p1} is absent and the cell partial. Under "
+         f"slot-remap the merge's repointing of existing slots to one handle per group of identical {what}s, "
+         f"counted in its tree, is that reading's slot -> handle link (done on a trigger, not at swap-out), so the "
+         f"cell is present. Under pte-frame nothing is brought back into a resident frame, so {p1} is absent and the "
+         f"cell partial.")
+    turn(D, (el, "zsmalloc_fold"), "designs", "mapping", {p1: per_map("absent", "undetermined", "absent")},
+         f"Under pte-swap-entry no PTE changes, so {p1} is absent and the cell partial. Under slot-remap each zram "
+         f"slot keeps its own handle; the fold repoints handles to one allocator object, a level below the slots, "
+         f"and whether that is the reading's slot pointing at the found page's handle is not settled by it: "
+         f"undetermined. Under pte-frame nothing maps a resident frame, so {p1} is absent and the cell partial.")
+    turn(D, (el, "patent_claim1"), "designs", "mapping", {el: per_map("present", "present", "present")},
+         f"The model runs each reading: under pte-swap-entry the PTE's swap entry names the found {what}'s slot; "
+         f"under slot-remap the candidate gets its own slot on the found page's handle; under pte-frame its PTE "
+         f"maps a shared resident frame holding the page. Each run repoints that reading's link and reads every "
+         f"page back (construe).")
+turn(D, ("1[d]", "ksm"), "designs", "mapping", {"1[d.1]": per_map("absent", "absent", "present")},
+     "Under pte-swap-entry and slot-remap the mapping repoints a swap entry or a slot, which KSM never does (its pages "
+     "stay resident), so 1[d.1] is absent and, with no compressed page, the cell absent. Under pte-frame, pointing "
+     "the PTE at a shared write-protected frame is what KSM does, so 1[d.1] is present and the cell partial (the page "
+     "mapped is not a compressed page).")
+turn(D, ("1[f]", "ksm"), "designs", "mapping", {"1[f.1]": per_map("absent", "absent", "present")},
+     "Under pte-frame KSM's PTE -> KSM page is the reading's link and 1[f.1] is present; under pte-swap-entry and "
+     "slot-remap KSM repoints neither a swap entry nor a slot and 1[f.1] is absent. Either way 1[f.2] is partial (a "
+     "resident page, not one stored whole in a second space), so the cell is partial under every reading.")
+# -- designs: the larger branch's comparison -------------------------------------------------------
+turn(D, ("1[e]", "patent_claim1"), "designs", "large-branch",
+     {"1[e]": {"compressed": "present", "raw": "present", "literal": "undetermined"}},
+     "Under compressed the model compares the first hash value with hashes of the stored whole pages' compressed "
+     "forms and shares the duplicates that reach that branch. Under raw it hashes the candidate's raw page too and "
+     "compares it with hashes of the stored raw pages, sharing the same pages. Under literal it compares the hash of "
+     "compressed bytes with hashes of raw pages, which match only by accident: the branch runs but shares nothing "
+     "(construe: pages shared through the larger branch under each), and whether that performs the claimed "
+     "comparison 'to find' a page of the same content is the reviewer's question.")
+# -- designs: the equal case and the size, against today's zram's huge rule -----------------------
+turn(D, ("1[e]", "upstream_zram"), "designs", "equal",
+     {"1[e.1]": {"larger": "present", "smaller": "present"}},
+     "zram stores a page whole when comp_len >= huge_class_size. Under larger, a page exactly the size goes whole on "
+     "both sides, so at the default size zram's split is the reading's at every length; under smaller, such a page "
+     "would take the smaller branch while zram stores it whole, a difference at one length. zram compares nothing, "
+     "so the cell is partial under both.")
+turn(D, ("1[e]", "upstream_zram"), "designs", "predetermined-size",
+     {"1[e.1]": {"huge-threshold": "present", "three-quarter-page": "present", "half-page": "present"}},
+     "Under huge-threshold the size is zram's own huge_class_size and its whole-page rule is the reading's larger "
+     "branch; under three-quarter-page and half-page, pages between that size and huge_class_size are larger than "
+     "the size yet zram keeps them compressed, though every page it stores whole is larger. zram compares nothing, "
+     "so the cell is partial under each.")
+
+# -- prior art: the mapping reading against what each reference repoints ---------------------------
+turn(P, ("1[d]", "ksm-linux-2.6.32"), "prior-art", "mapping", {"1[d.1]": per_map(ND, ND, PD)},
+     "Under pte-frame, repointing a PTE to a shared write-protected page is what KSM 2.6.32 does, so 1[d.1] is partly "
+     "disclosed (a virtual address is mapped, but not one of a compressed page) and the cell partly disclosed. Under "
+     "pte-swap-entry and slot-remap the mapping repoints a swap entry or a slot; KSM 2.6.32 keeps merged pages "
+     "locked in RAM and repoints neither, so the cell is not disclosed.")
+turn(P, ("1[f]", "ksm-linux-2.6.32"), "prior-art", "mapping", {"1[f.1]": per_map(ND, ND, DS)},
+     "Under pte-frame KSM 2.6.32's PTE -> KSM page mapping is the reading's and 1[f.1] is disclosed; under "
+     "pte-swap-entry and slot-remap no swap entry or slot is repointed and 1[f.1] is not disclosed. The page mapped "
+     "to is resident, not stored in a second space (1[f.2] partly disclosed), so the cell is partly disclosed under "
+     "each.")
+for ref, who in (("vmware-esx-2002", "ESX"), ("difference-engine-2008", "Difference Engine")):
+    turn(P, ("1[d]", ref), "prior-art", "mapping", {"1[d.1]": per_map(ND, ND, UN)},
+         f"{who} remaps guest physical pages to one machine page, copy-on-write. Under pte-swap-entry and slot-remap "
+         f"the mapping repoints a swap entry or a slot, which {who}'s sharing does not, so the cell is not disclosed. "
+         f"Under pte-frame it repoints a page table entry to a shared write-protected frame; whether {who}'s "
+         f"guest-physical to machine mapping is such an entry, of a virtual address, is open, so the cell is "
+         f"undetermined.")
+    turn(P, ("1[f]", ref), "prior-art", "mapping", {"1[f.1]": per_map(ND, ND, UN)},
+         f"Under pte-swap-entry and slot-remap, {who} repoints no swap entry or slot, so 1[f.1] is not disclosed and, "
+         f"with a shared copy of the same content (1[f.2]), the cell is partly disclosed. Under pte-frame, whether "
+         f"{who}'s copy-on-write remapping of guest pages is the reading's page table entry to a shared frame is "
+         f"open, so the cell is undetermined.")
+turn(P, ("1[d]", "us6789156"), "prior-art", "mapping", {"1[d.1]": per_map(ND, ND, PD)},
+     "Under pte-frame, mapping virtual memory units to a single hardware memory unit is the reading's page table "
+     "entry pointed at a shared frame, so 1[d.1] is partly disclosed (the unit mapped is not a compressed page) and "
+     "the cell partly disclosed. Under pte-swap-entry and slot-remap the claim's mapping of virtual units to hardware "
+     "units repoints no swap entry or slot, so the cell is not disclosed.")
+turn(P, ("1[f]", "us6789156"), "prior-art", "mapping", {"1[f.1]": per_map(ND, ND, DS)},
+     "Under pte-frame the mapping of identical virtual units to one hardware unit is the reading's and 1[f.1] is "
+     "disclosed; under pte-swap-entry and slot-remap it is not. The single instance is not a page stored in a second "
+     "space after compressing poorly (1[f.2]), so the cell is partly disclosed under each.")
+# -- prior art: zram 3.14's threshold (stored whole when clen > 3072) against the size branches -------
+turn(P, ("1[c]", "zram-3.14"), "prior-art", "predetermined-size",
+     {"1[c.1]": {"huge-threshold": PD, "three-quarter-page": DS, "half-page": PD}},
+     "zram 3.14 keeps a page compressed when clen <= 3072. Under three-quarter-page the size is its max_zpage_size "
+     "and every page smaller than it is kept compressed (a page of exactly 3072 bytes too, which under equal=larger "
+     "would take the larger branch). Under huge-threshold (3625) pages from 3073 to 3624 bytes are smaller than the "
+     "size yet stored whole, and under half-page pages from 2048 to 3072 bytes are kept compressed though not "
+     "smaller; zram 3.14 compares nothing, so the cell is partly disclosed under each.")
+turn(P, ("1[c]", "zram-3.14"), "prior-art", "equal",
+     {"1[c.1]": {"larger": DS, "smaller": DS}},
+     "At the default size (3625) no page zram 3.14 keeps compressed is as long as the size, so larger and smaller "
+     "change nothing here; with the size read as 3072, a 3072-byte page is kept compressed as the smaller reading "
+     "would send it, and the larger reading would not. No comparison is made, so the cell is partly disclosed under "
+     "both.")
+turn(P, ("1[e]", "zram-3.14"), "prior-art", "predetermined-size",
+     {"1[e.1]": {"huge-threshold": DS, "three-quarter-page": DS, "half-page": PD}},
+     "zram 3.14 stores a page whole when clen > 3072. Under three-quarter-page that is the reading's 'larger than' "
+     "at every length; under huge-threshold (3625) every page larger than the size is stored whole, and so are pages "
+     "of 3073 to 3625 bytes that are not larger; under half-page, pages of 2049 to 3072 bytes are larger than the "
+     "size yet kept compressed. Nothing is compared, so the cell is partly disclosed under each.")
+turn(P, ("1[e]", "zram-3.14"), "prior-art", "equal",
+     {"1[e.1]": {"larger": DS, "smaller": DS}},
+     "zram 3.14's rule is strictly 'clen > max_zpage_size'. At the default size no page it stores whole is exactly "
+     "the size, so larger and smaller decide alike; with the size read as 3072, the smaller reading matches its rule "
+     "at every length and the larger reading differs for a 3072-byte page. Nothing is compared, so the cell is "
+     "partly disclosed under both.")
+
+
 COMBINATIONS = [
     {"id": "zram-3.14+ksm-2.6.32", "references": ["zram-3.14", "ksm-linux-2.6.32"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "ksm-linux-2.6.32"},
@@ -835,10 +988,24 @@ def review_lines(c, ind):
     return out
 
 
+def reading_lines(c, ind):
+    """The cell's statuses under claim constructions and what each reading means for it."""
+    out = []
+    if c.get("by_construction"):
+        out.append(f"{ind}by_construction:")
+        out += [f"{ind}  {q(k)}: {flow(v)}" for k, v in c["by_construction"].items()]
+    if c.get("construction_reasoning"):
+        out.append(f"{ind}construction_reasoning:")
+        out += [f"{ind}  {q(k)}: {q(v)}" for k, v in c["construction_reasoning"].items()]
+    return out
+
+
 def chart_cells():
     return {(el, m): {"element": el, "mechanism": m, "status": D[(el, m)]["status"],
                       "reasoning": D[(el, m)]["reasoning"], "parts": D[(el, m)]["parts"],
                       "difference": D[(el, m)]["difference"],
+                      "by_construction": D[(el, m)].get("by_construction", {}),
+                      "construction_reasoning": D[(el, m)].get("construction_reasoning", {}),
                       "evidence": {"events": D[(el, m)]["events"], "code": D[(el, m)]["code"],
                                    "citations": D[(el, m)]["cites"]}}
             for el in ELEMENTS for m in M}
@@ -847,7 +1014,9 @@ def chart_cells():
 def prior_art_cells():
     return {(el, r): {"element": el, "reference": r, "status": P[(el, r)]["status"],
                       "reasoning": P[(el, r)]["reasoning"], "parts": P[(el, r)]["parts"],
-                      "citations": P[(el, r)]["cites"], "events": P[(el, r)]["events"]}
+                      "citations": P[(el, r)]["cites"], "events": P[(el, r)]["events"],
+                      "by_construction": P[(el, r)].get("by_construction", {}),
+                      "construction_reasoning": P[(el, r)].get("construction_reasoning", {})}
             for el in ELEMENTS for r in REFS}
 
 
@@ -876,6 +1045,7 @@ def emit_chart(path):
         out.append(f"    reasoning: {q(c['reasoning'])}")
         if c.get("difference"):
             out.append(f"    difference: {q(c['difference'])}")
+        out += reading_lines(c, "    ")
         e = c.get("evidence", {})
         out.append("    evidence:")
         for k, key2 in (("events", "events"), ("code", "code"), ("citations", "citations")):
@@ -910,6 +1080,7 @@ def emit_prior_art(path):
         if c.get("parts"):
             out.append(f"    parts: {flow(c['parts'])}")
         out.append(f"    reasoning: {q(c['reasoning'])}")
+        out += reading_lines(c, "    ")
         for k in ("citations", "events", "code"):
             items = c.get(k, [])
             if items or k == "citations":
