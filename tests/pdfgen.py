@@ -95,7 +95,7 @@ def write_pdf(path, pages, size=(612, 792), user_password: str | None = None):
 
 def two_column_patent(path, number_line: str, columns: list[list[str]], front_lines: list[str],
                       inline_numbers: bool = False, gap_before=None, gap: float = 0.0, lines_per_column: int = 60,
-                      image_pages_after: int = 0):
+                      image_pages_after: int = 0, drawing_sheets: list[str] | None = None):
     """A front page (one column) and text pages with two columns each: column numbers at the
     top (on a line of their own, or on the header line as grants print them), the patent
     number as a header, gutter line numbers every five lines on a fixed 11 pt grid.
@@ -104,9 +104,13 @@ def two_column_patent(path, number_line: str, columns: list[list[str]], front_li
     space claims apart), so that text drifts off the grid of printed numbers. Returns
     ``[(column, y, text)]`` for every text line (y in PDF points from the page bottom); line
     n of the grid is at ``730 - 11 * (n - 1)``. ``image_pages_after``: pages with a picture and
-    no text at the end (claim pages that were scanned without OCR)."""
+    no text at the end (claim pages that were scanned without OCR). ``drawing_sheets``: the
+    header line of each drawing sheet between the front page and the text, as grants print
+    them ("U.S. Patent  May 22, 2018  Sheet 1 of 5  US 9,977,598 B2"), each with a figure."""
     placed = []
     pages = [[(72, 720 - 14 * i, t, 10) for i, t in enumerate(front_lines)]]
+    for h in drawing_sheets or []:
+        pages.append([(60, 770, h, 9), (250, 400, "FIG. 1", 12)])
     for p in range(0, len(columns), 2):
         items = [(250, 770, number_line, 9)]
         for n in range(5, lines_per_column + 1, 5):

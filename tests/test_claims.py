@@ -712,11 +712,17 @@ def test_import_of_a_us9977598_pdf_fills_claims_3_to_16(tmp_path, monkeypatch, c
     per = 60
     cols = [lines[i:i + per] for i in range(0, len(lines), per)]
     pdf = tmp_path / "US9977598.pdf"
-    two_column_patent(pdf, "US 9,977,598 B2", cols, ["(12) United States Patent", "(10) Patent No.: US 9,977,598 B2",
-                                                     "(45) Date of Patent: May 22, 2018"], inline_numbers=True)
+    front = ["(12) United States Patent", "Lee et al.", "(10) Patent No.: US 9,977,598 B2",
+             "(45) Date of Patent: May 22, 2018", "(54) ELECTRONIC DEVICE AND A METHOD FOR MANAGING MEMORY",
+             "(22) Filed: Jul. 6, 2015", "16 Claims, 5 Drawing Sheets"]
+    sheets = [f"U.S. Patent May 22, 2018 Sheet {k} of 5 US 9,977,598 B2" for k in range(1, 6)]
+    two_column_patent(pdf, "US 9,977,598 B2", cols, front, inline_numbers=True, drawing_sheets=sheets)
     assert main(["claims", "import", str(pdf)]) == 0
     out = capsys.readouterr().out
     assert "US9977598: 16 claims" in out and (tmp_path / "output" / "claims" / "US9977598.yaml").exists()
+    [imp] = import_file(pdf)
+    p = imp.biblio["patent"]
+    assert (str(p.filing_date), str(p.grant_date), p.claims_total, imp.kind) == ("2015-07-06", "2018-05-22", 16, "B2")
     b = load_bundle("US9977598")
     assert [c.number for c in b.claims] == list(range(1, 17)) and all(c.loaded for c in b.claims)
     assert [c.text for c in b.claims[:2]] == [c.text for c in real[:2]]           # the bundled claims stay
