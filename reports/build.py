@@ -23,7 +23,7 @@ from engine.events import EventBus
 from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
-from . import figures, numbers
+from . import exports, figures, numbers
 from .analyses import design_section, prior_art_section, review_of
 from .constructions import construction_section
 from .evidence import EvidenceCollector
@@ -54,6 +54,8 @@ class ReportInputs:
     argv: tuple | None = None          # the command line that asked for the report, shown in its header
     claims: tuple | None = None        # only these claims' elements (every output); None: all
     elements: tuple | None = None      # only these elements (every output); None: all
+    xlsx: bool = False                 # also write both analyses as chart-N.xlsx (reports/exports.py)
+    docx: bool = False                 # ... and as chart-N.docx
 
 
 def _filters_for(bundle, mech):
@@ -134,6 +136,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                     f"(write claims/data/{bundle.patent.number}/chart.yaml or pass --chart)"]
     else:
         problems = check_chart(bundle)
+    keep = exports.element_filter(bundle, inputs.claims, inputs.elements)      # refused before any work
     runs = run_mechanisms(inputs, bundle)
     mechs = [m for m in bundle.chart.mechanisms if m in runs]
     results = {n: runs[n][0].result() for n in mechs}
@@ -237,6 +240,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     prior_art = prior_art_section(bundle, Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy,
                                                    inputs.seed, inputs.compact, name=inputs.source), base)
     designs = design_section(bundle, base)
+    chart_rows, csv_rows, prior_art, designs = exports.filter_report(keep, chart_rows, csv_rows, prior_art, designs)
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["kib"] = lambda b: f"{b / 1024:,.1f}" if b == b else "n/a"
     tmpl = env.get_template("report.html.j2")
@@ -272,6 +276,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         with AtomicFile(out / f"prior-art-{p.number}.csv", force=force,
                         replaceable=lambda q: _starts_with(q, pa_csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
             f.write(pa_csv)
+    exports.write_exports(bundle, out, xlsx=inputs.xlsx, docx=inputs.docx, keep=keep, base=base, disclaimer=DISCLAIMER,
+                          force=force)
     return html_path
 
 

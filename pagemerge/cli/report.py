@@ -13,9 +13,11 @@ from .mechanisms import workload_args
 
 def cmd_report(a) -> int:
     from reports.build import ReportInputs, build_report, default_inputs
+    from reports.exports import parse_claims, parse_elements
     common = dict(patent=a.patent, chart=a.chart, mechanisms=mechanism_names(a.mechanisms), kernel=a.kernel,
                   params=mechanism_params(a), swap_fraction=a.swap_fraction, policy=a.policy, seed=a.seed,
-                  compact=a.compact, argv=tuple(getattr(a, "argv", ()) or ()))
+                  compact=a.compact, argv=tuple(getattr(a, "argv", ()) or ()), xlsx=a.xlsx, docx=a.docx,
+                  claims=parse_claims(a.claims), elements=parse_elements(a.elements))
     with contextlib.ExitStack() as stack:
         if a.pid:
             # the capture is private (0600) and removed when the report is written, whatever happens
@@ -32,6 +34,9 @@ def cmd_report(a) -> int:
         path = build_report(inputs, out_dir=a.output, force=a.force)
     print(f"report: {path}")
     print(f"chart rows (CSV): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.csv'))}")
+    for ext, want in (("xlsx", a.xlsx), ("docx", a.docx)):
+        if want:
+            print(f"charts ({ext}): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.' + ext))}")
     if a.pdf:
         from reports.print import write_pdf
         print(f"PDF: {write_pdf(path, path.with_suffix('.pdf'), force=a.force)}")
@@ -57,6 +62,12 @@ def add_parsers(sub) -> None:
     k.add_argument("--no-kernel", dest="kernel", action="store_false", help="the default: do not touch the live kernel")
     r.add_argument("--pdf", action="store_true",
                    help="also print the report to PDF (report-N.pdf) with headless Chromium, where installed")
+    r.add_argument("--xlsx", action="store_true",
+                   help="also write both analyses (designs, prior art) as chart-N.xlsx: one row per element, "
+                        "status, reasoning and pinpoints per subject, a comment column")
+    r.add_argument("--docx", action="store_true", help="the same charts as a Word document, chart-N.docx")
+    r.add_argument("--claims", metavar="LIST", help="only these claims' elements, e.g. 1,2 (every output)")
+    r.add_argument("--elements", metavar="LIST", help="only these elements, e.g. 1[a],1[b] (every output)")
     workload_args(r)
     variant_args(r)
     r.set_defaults(func=cmd_report)

@@ -1,0 +1,131 @@
+"""The charts as Excel and Word documents (both analyses), and the --claims / --elements
+filters on every output; checked against the claim data files read directly with YAML."""
+import csv
+import datetime as dt
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from claims.store import DATA
+from reports.build import build_report, default_inputs
+
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+CHART = yaml.safe_load((DATA / "US9977598" / "chart.yaml").read_text())
+PRIOR = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+
+
+def _expected(kind, claims=None, elements=None):
+    """{element: {subject: status}} from the YAML, in file order, filtered by hand."""
+    cells = CHART["rows"] if kind == "designs" else PRIOR["cells"]
+    key = "mechanism" if kind == "designs" else "reference"
+    out = {}
+    for c in cells:
+        el = c["element"]
+        if claims is not None and int(el.split("[")[0]) not in claims:
+            continue
+        if elements is not None and el not in elements:
+            continue
+        out.setdefault(el, {})[c[key]] = c["status"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def claim1(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claim1")
+    path = build_report(default_inputs(claims=(1,), xlsx=True, docx=True), out_dir=out, now=NOW)
+    return out, path.read_text()
+
+
+def test_xlsx_has_both_analyses_row_per_element(claim1):
+    from openpyxl import load_workbook
+    out, _ = claim1
+    wb = load_workbook(out / "chart-US9977598.xlsx")
+    assert wb.sheetnames == ["About", "Later designs", "Prior art"]
+    assert "not legal advice" in wb["About"]["A2"].value.lower()
+    for sheet, kind, subjects in (("Later designs", "designs", CHART["mechanisms"]),
+                                  ("Prior art", "prior_art", PRIOR["references"])):
+        ws = wb[sheet]
+        rows = list(ws.iter_rows(values_only=True))
+        header = rows[0]
+        assert header[:2] == ("element", "claim text") and header[-1] == "comment"
+        assert header[2:-1] == tuple(f"{s}: {f}" for s in subjects for f in ("status", "reasoning", "pinpoint citations"))
+        want = _expected(kind, claims=(1,))
+        assert [r[0] for r in rows[1:]] == list(want)                  # claim 1's elements only, in order
+        assert all(not r[0].startswith("2[") for r in rows[1:])
+        for r in rows[1:]:
+            for i, s in enumerate(subjects):
+                assert r[2 + 3 * i] == want[r[0]].get(s), (r[0], s)
+                if want[r[0]].get(s):
+                    assert r[3 + 3 * i]                                 # reasoning present
+    # a pinpoint of the YAML appears in its cell
+    ws = wb["Prior art"]
+    cell = next(c for c in PRIOR["cells"] if c["element"] == "1[b]" and c.get("citations"))
+    col = 2 + 3 * PRIOR["references"].index(cell["reference"]) + 2
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "1[b]")
+    assert cell["citations"][0]["pinpoint"] in row[col]
+
+
+def test_docx_has_both_tables(claim1):
+    from docx import Document
+    out, _ = claim1
+    doc = Document(out / "chart-US9977598.docx")
+    assert doc.core_properties.author == "pagemerge"
+    assert any("Not legal advice" in p.text for p in doc.paragraphs)
+    assert len(doc.tables) == 2
+    for table, kind, subjects in ((doc.tables[0], "designs", CHART["mechanisms"]),
+                                  (doc.tables[1], "prior_art", PRIOR["references"])):
+        head = [c.text for c in table.rows[0].cells]
+        assert head == ["element"] + list(subjects) + ["comment"]
+        assert table.rows[0]._tr.trPr.xpath("./w:tblHeader")              # repeats on every page
+        want = _expected(kind, claims=(1,))
+        body = table.rows[1:]
+        assert [r.cells[0].paragraphs[0].text for r in body] == list(want)
+        for r in body:
+            el = r.cells[0].paragraphs[0].text
+            for i, s in enumerate(subjects, 1):
+                first = r.cells[i].paragraphs[0].text
+                assert first == (want[el].get(s) or ""), (el, s)
+
+
+def test_filters_apply_to_html_and_csv(claim1):
+    out, page = claim1
+    body = page[page.index('id="chart-table"'):page.index("</table>", page.index('id="chart-table"'))]
+    assert re.findall(r'<tr data-element="([^"]+)"', body) == list(_expected("designs", claims=(1,)))
+    pa = page[page.index('id="prior-art-table"'):page.index("</table>", page.index('id="prior-art-table"'))]
+    assert re.findall(r'<tr data-element="([^"]+)"', pa) == list(_expected("prior_art", claims=(1,)))
+    assert 'data-claim="2"' not in page
+    rows = list(csv.DictReader(open(out / "chart-US9977598.csv")))
+    assert {r["element"] for r in rows} == set(_expected("designs", claims=(1,)))
+    rows = list(csv.DictReader(open(out / "prior-art-US9977598.csv")))
+    assert {r["element"] for r in rows} == set(_expected("prior_art", claims=(1,)))
+
+
+def test_element_filter_and_refusals(tmp_path):
+    from reports.exports import chart_tables, element_filter, parse_elements
+    from claims.store import load_bundle
+    b = load_bundle("US9977598")
+    keep = element_filter(b, None, parse_elements("1[a], 1[c]"))
+    tables = chart_tables(b, keep=keep)
+    assert [[r["element"] for r in t["rows"]] for t in tables] == [["1[a]", "1[c]"], ["1[a]", "1[c]"]]
+    for args, msg in ((["--claims", "7"], "pagemerge: --claims: no claim 7 in US9977598; use any of 1, 2"),
+                      (["--elements", "1[zz]"], "pagemerge: --elements: unknown 1[zz]; use any of 1[pre], 1[a]"),
+                      (["--elements", "../x"], "pagemerge: --elements: '../x' is not an element id"),
+                      (["--claims", "1;2"], "pagemerge: --claims: '1;2' is not a claim number")):
+        r = subprocess.run([sys.executable, "-m", "pagemerge", "report", "-o", str(tmp_path / "o"), "--xlsx", *args],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and r.stderr.startswith(msg), r.stderr
+    assert not (tmp_path / "o").exists()                                   # refused before anything is written
+
+
+def test_report_accepts_every_option_of_simulate_all():
+    from pagemerge.cli import build_parser
+    p = build_parser()
+    sub = next(a for a in p._actions if a.__class__.__name__ == "_SubParsersAction")
+    sim = next(a for a in sub.choices["simulate"]._actions if a.__class__.__name__ == "_SubParsersAction")
+    opts = lambda q: {s for a in q._actions for s in a.option_strings}  # noqa: E731
+    assert opts(sim.choices["all"]) - opts(sub.choices["report"]) == {"--json"}
+    assert {"--construction", "--compact", "--swap-fraction", "--policy", "--pdf", "--xlsx", "--docx", "--claims",
+            "--elements"} <= opts(sub.choices["report"])
