@@ -12,6 +12,7 @@ from claims.analysis import (claim_statuses, design_mechanisms, executable_model
 from engine.events import EventBus
 from engine.mechanisms import Workload, make
 
+from .constructions import cell_readings, constructions_for, design_readings, readings_text
 from .evidence import EvidenceCollector
 from .print import pinpoint_url
 
@@ -77,6 +78,7 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
     runs = run_models(workload, pa) if workload is not None else {}
     elements = {e.id: e for c in bundle.claims for e in c.elements}
     cell_by = {(c.element, c.reference): c for c in pa.cells}
+    cset = constructions_for(bundle, base)
     # every element of every loaded claim (imported claims included), then any cell naming another
     order = list(dict.fromkeys([e.id for c in bundle.claims if c.loaded for e in c.charted_elements()]
                                + [c.element for c in pa.cells]))
@@ -98,10 +100,12 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                       "date": refs[x.reference].date if x.reference in refs else "",
                       "url": pinpoint_url(refs.get(x.reference), x.pinpoint)} for x in c.citations]
             cells.append({"reference": ref, "status": c.status, "parts": c.parts, "reasoning": c.reasoning,
-                          "events": evs, "model": model[0] if model else "", "cites": cites, "review": review_of(c)})
+                          "events": evs, "model": model[0] if model else "", "cites": cites, "review": review_of(c),
+                          "readings": cell_readings(c, cset)})
             csv_rows.append({"element": el, "element_text": elements[el].text if el in elements else "",
                              "reference": ref, "reference_date": refs[ref].date if ref in refs else "",
                              "status": c.status, "parts": "; ".join(f"{k}={v}" for k, v in c.parts.items()),
+                             "status_under_constructions": readings_text(c),
                              "reasoning": c.reasoning,
                              "citations": " | ".join(f"{x.reference} {x.pinpoint}" + (f': "{x.quote}"' if x.quote else "")
                                                      for x in c.citations),
@@ -129,9 +133,10 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
 def design_section(bundle, base=None) -> dict:
     """Points of difference per design, claim statuses and the review state of the chart."""
     if bundle.chart is None or not bundle.chart.rows:
-        return {"designs": [], "differences": {}, "claims": [], "review_counts": {}}
+        return {"designs": [], "differences": {}, "claims": [], "review_counts": {}, "readings": {}}
     lim = load_limitations(bundle, base)
     status = {(r.element, r.mechanism): r.status for r in bundle.chart.rows}
     return {"designs": design_mechanisms(bundle), "differences": points_of_difference(bundle, lim),
+            "readings": design_readings(bundle, base),
             "claims": claim_statuses(bundle, status, bundle.chart.mechanisms, "designs"),
             "review_counts": review_counts(bundle.chart.rows)}

@@ -29,4 +29,42 @@ def construction_section(inputs, examples: int = 3) -> dict | None:
     return {"problems": [], "source": where, **out}
 
 
-__all__ = ["construction_section"]
+def constructions_for(bundle, base=None):
+    """The constructions beside the analyses (``base/constructions.yaml``), else the patent's."""
+    from pathlib import Path
+    from claims.constructions import load_constructions
+    if base is not None and (Path(base) / "constructions.yaml").is_file():
+        return load_constructions(Path(base) / "constructions.yaml")
+    return load_constructions(bundle.patent.number)
+
+
+def cell_readings(cell, cset=None) -> list[dict]:
+    """A chart or prior-art cell's statuses under each alternative of the constructions its
+    status turns on, for the template: ``[{"id", "question", "reasoning", "alternatives":
+    [{"id", "status", "default"}]}]`` (empty when it names none)."""
+    out = []
+    for cid, per in getattr(cell, "by_construction", {}).items():
+        c = cset.get(cid) if cset is not None else None
+        out.append({"id": cid, "question": c.question if c is not None else "",
+                    "reasoning": cell.construction_reasoning.get(cid, ""),
+                    "alternatives": [{"id": a, "status": st, "default": c is not None and a == c.default}
+                                     for a, st in per.items()]})
+    return out
+
+
+def readings_text(cell) -> str:
+    """The same for a CSV cell: ``mapping: partial under pte-swap-entry, present under slot-remap``."""
+    return "; ".join(f"{cid}: " + ", ".join(f"{st} under {a}" for a, st in per.items())
+                     for cid, per in getattr(cell, "by_construction", {}).items())
+
+
+def design_readings(bundle, base=None) -> dict:
+    """``"element|mechanism"`` -> :func:`cell_readings` for the designs chart's cells that name
+    constructions."""
+    if bundle.chart is None:
+        return {}
+    cset = constructions_for(bundle, base)
+    return {f"{r.element}|{r.mechanism}": cell_readings(r, cset) for r in bundle.chart.rows if r.by_construction}
+
+
+__all__ = ["construction_section", "cell_readings", "readings_text", "design_readings", "constructions_for"]

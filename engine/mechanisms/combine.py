@@ -277,9 +277,13 @@ def _reason(c: Decision, p: Decision, store: str) -> str:
 
 
 def compare_with_claim(sharer: str, store: str, pages, against: str = "patent_claim1", manifest=None,
-                       algo: str | None = None, examples: int = 10, bus=None) -> dict:
+                       algo: str | None = None, examples: int = 10, bus=None, construction: dict | None = None) -> dict:
     """Run the composition of ``sharer`` and ``store`` and the claimed method on ``pages`` and
-    compare their decisions page by page. Returns the JSON-ready summary."""
+    compare their decisions page by page. Returns the JSON-ready summary.
+
+    ``construction``: engine parameters of the claimed method for a chosen reading of the
+    claim's words (``claims.constructions.chosen_params``; e.g. ``{"equal": "smaller"}``). The
+    predetermined size is B's threshold unless the reading sets one."""
     check_pair(sharer, store)
     if against not in AGAINST:
         raise InputError(f"--against {against}: the comparison is with {', '.join(AGAINST)}")
@@ -287,7 +291,11 @@ def compare_with_claim(sharer: str, store: str, pages, against: str = "patent_cl
     comp = Composition(sharer, store, algo)
     wl = Workload(pages, manifest, swap_fraction=1.0, policy="lru")
     comp.run(wl, bus=bus)
-    claim = make(against, algo=comp.algo, predetermined_size=comp.claim_size)
+    params = {"predetermined_size": comp.claim_size, **(construction or {})}
+    try:
+        claim = make(against, algo=comp.algo, **params)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"--construction: {e}") from None
     claim.run(wl, bus=bus)
     where = {(mm.pid, va): i for i, (mm, va) in enumerate(comp.where_)}
     same = 0
@@ -326,12 +334,14 @@ def compare_with_claim(sharer: str, store: str, pages, against: str = "patent_cl
                         "pages_shared": comp.pages_merged_, "pages_hashed": cw["pages_hashed"],
                         "bytes_hashed": cw["bytes_hashed"], "compares": cw["compares"],
                         "false_matches": comp.false_matches, "verified_readback": comp.verified_readback_},
-        "claimed": {"name": against, "variant": claim.variant, "predetermined_size": comp.claim_size,
+        "claimed": {"name": against, "variant": claim.variant, "predetermined_size": claim.predetermined_size,
+                    "construction": claim.result().get("construction", {}),
                     "hashed": claim.hashes, "identity": claim.identity, "link": claim.link,
                     "pages_shared": claim.pages_merged_, "pages_hashed": pw["pages_hashed"],
                     "bytes_hashed": pw["bytes_hashed"], "compares": pw["compares"],
                     "verified_readback": claim.verified_readback_},
         "compressor": comp.algo,
+        "reading": {k.replace("_", "-"): v for k, v in (construction or {}).items()},
         "note": "Technical evidence about what each method does on these pages; not legal advice and no "
                 "conclusion about any claim.",
     }
@@ -340,7 +350,9 @@ def compare_with_claim(sharer: str, store: str, pages, against: str = "patent_cl
 def summary_line(r: dict) -> str:
     """The sentence a report shows for a comparison (evidence, never a conclusion)."""
     diffs = "; ".join(f"{k} ({v})" for k, v in r["differences_by_reason"].items()) or "nothing"
+    reading = r.get("reading") or {}
+    under = (" under the reading " + ", ".join(f"{k}={v}" for k, v in reading.items())) if reading else ""
     return (f"On {r['pages']} pages the combination {r['combination']['name']} decided as the claimed method "
-            f"({r['claimed']['name']}) on {r['same_decisions']}; it differs on {r['different_decisions']}: {diffs}. "
+            f"({r['claimed']['name']}{under}) on {r['same_decisions']}; it differs on {r['different_decisions']}: {diffs}. "
             f"The combination hashed the {r['combination']['hashed'].split(',')[0]}; the claimed method hashed "
             f"{r['claimed']['hashed'].split(',')[0]}.")

@@ -85,8 +85,13 @@ def cmd_mechanisms(a) -> int:
 def cmd_combine(a) -> int:
     from engine.mechanisms.combine import check_pair, compare_with_claim, summary_line
     check_pair(a.sharer, a.store)
+    construction = None
+    if a.construction:
+        from claims.constructions import chosen_params
+        construction = chosen_params("US9977598", a.construction)
     pages = PageSet.open(a.pages)
-    r = compare_with_claim(a.sharer, a.store, pages, a.against, load_manifest(a, pages), a.algo, a.examples)
+    r = compare_with_claim(a.sharer, a.store, pages, a.against, load_manifest(a, pages), a.algo, a.examples,
+                           construction=construction)
     if a.json:
         print(json.dumps(r, indent=2))
     else:
@@ -137,5 +142,9 @@ def add_parsers(sub, families: dict) -> None:
     c.add_argument("--algo", metavar="NAME", help="compressor for both sides (default: the store's era, kernel-lzo)")
     c.add_argument("--examples", type=nonneg_int("--examples", 10000), default=10,
                    help="how many differing pages to show (default 10)")
+    c.add_argument("--construction", metavar="C=A[,...]",
+                   help="run the claimed method under readings of the claim's words, e.g. equal=smaller or "
+                        "large-branch=literal (ids from 'pagemerge construe'; the others at their defaults, the "
+                        "predetermined size B's threshold unless chosen)")
     c.add_argument("--json", action="store_true", help="print JSON")
     c.set_defaults(func=cmd_combine)
