@@ -25,7 +25,7 @@ from engine.pages import PAGE_SIZE, PageSet
 
 from . import exports, figures, numbers
 from .analyses import design_section, prior_art_section, review_of
-from .constructions import construction_section
+from .constructions import construction_section, readings_text
 from .evidence import EvidenceCollector
 from .print import CSS as PRINT_CSS, command_line, finish, pinpoint_url
 
@@ -206,6 +206,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                              "code": "; ".join(c.ref for c in r.evidence.code),
                              "citations": "; ".join(f"{c.reference} {c.pinpoint}" for c in r.evidence.citations),
                              "parts": "; ".join(f"{k}={v}" for k, v in r.parts.items()), "difference": r.difference,
+                             "status_under_constructions": readings_text(r),
                              "reviewer_status": r.reviewer_status, "reviewer": r.reviewer,
                              "reviewed_on": r.reviewed_on.isoformat() if r.reviewed_on else "",
                              "review_comment": r.review_comment})

@@ -53,9 +53,10 @@ def cell_readings(cell, cset=None) -> list[dict]:
 
 
 def readings_text(cell) -> str:
-    """The same for a CSV cell: ``mapping: partial under pte-swap-entry, present under slot-remap``."""
-    return "; ".join(f"{cid}: " + ", ".join(f"{st} under {a}" for a, st in per.items())
-                     for cid, per in getattr(cell, "by_construction", {}).items())
+    """The same for a CSV cell: ``mapping: partial under pte-swap-entry, present under slot-remap``.
+    ``cell``: a chart or prior-art cell, or its JSON form (``claims show --json``)."""
+    per_c = cell.get("by_construction") or {} if isinstance(cell, dict) else getattr(cell, "by_construction", {})
+    return "; ".join(f"{cid}: " + ", ".join(f"{st} under {a}" for a, st in per.items()) for cid, per in per_c.items())
 
 
 def design_readings(bundle, base=None) -> dict:

@@ -115,6 +115,7 @@ def chart_tables(bundle, base=None, keep=None) -> list[dict]:
     """Both analyses as tables: ``{"id", "title", "disclaimer", "subjects", "rows"}``, each row
     ``{"element", "text", "cells": {subject: {"status", "reasoning", "citations", "comment"}}}``."""
     from claims.chart import analyses
+    from .constructions import readings_text
     a = analyses(bundle, base)
     texts = {e.id: e.text for c in bundle.claims for e in c.elements}
     out = []
@@ -128,8 +129,11 @@ def chart_tables(bundle, base=None, keep=None) -> list[dict]:
             continue
         by = {}
         for c in d["cells"]:
+            under = readings_text(c)           # the status under each reading, where it turns on one
             by.setdefault(c["element"], {})[c[subj_key]] = {
-                "status": c["status"], "reasoning": c["reasoning"], "citations": _cites(cite(c)),
+                "status": c["status"],
+                "reasoning": c["reasoning"] + (f"\nStatus under each reading: {under}" if under else ""),
+                "citations": _cites(cite(c)),
                 "comment": c.get("review_comment", "") or ""}
         rows = [{"element": el, "text": texts.get(el, ""), "cells": by[el]}
                 for el in by if keep is None or keep(el)]
