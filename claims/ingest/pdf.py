@@ -378,7 +378,10 @@ def import_pdf(path: Path) -> Imported:
                      f"claim is on them (OCR them with ocrmypdf if so)")
     biblio = {}
     if number:
-        biblio["patent"] = _front_page(number, kind, title[0] if title else "", Path(path).name)
+        biblio["patent"] = pat = _front_page(number, kind, title[0] if title else "", Path(path).name)
+        if pat.claims_total is not None and pat.claims_total != len(claims):
+            notes.append(f"the title page says {pat.claims_total} claims, but {len(claims)} were found in the text; "
+                         f"check the claim pages (OCR, images)")
     return Imported(number=number, kind=kind, claims=claims, source=f"PDF {path}", pinpoints=pins, notes=notes,
                     from_text=True, biblio=biblio)
 
