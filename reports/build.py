@@ -23,10 +23,11 @@ from engine.events import EventBus
 from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
-from . import exports, figures, numbers
+from . import exports, figures, numbers, plots
 from .analyses import design_section, prior_art_section, review_of
 from .constructions import construction_section, readings_text
 from .evidence import EvidenceCollector
+from . import sweep as sweep_mod
 from .print import CSS as PRINT_CSS, command_line, finish, pinpoint_url
 
 DISCLAIMER = ("This report is technical evidence for review by engineers and legal reviewers. It is not legal "
@@ -56,6 +57,7 @@ class ReportInputs:
     elements: tuple | None = None      # only these elements (every output); None: all
     xlsx: bool = False                 # also write both analyses as chart-N.xlsx (reports/exports.py)
     docx: bool = False                 # ... and as chart-N.docx
+    sweep: str | None = None           # PARAM=v1,v2,...: a section with every mechanism's net savings against it
 
 
 def _filters_for(bundle, mech):
@@ -76,8 +78,10 @@ def run_mechanisms(inputs: ReportInputs, bundle):
         coll = EvidenceCollector(_filters_for(bundle, name))
         bus = EventBus()
         bus.subscribe(coll)
+        rec = plots.SeriesRecorder(mech)          # pool growth, KSM's counters per full scan
+        bus.subscribe(rec)
         mech.run(wl, bus=bus)
-        runs[name] = (mech, coll)
+        runs[name] = (mech, coll, rec)
     return runs
 
 
@@ -137,6 +141,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     else:
         problems = check_chart(bundle)
     keep = exports.element_filter(bundle, inputs.claims, inputs.elements)      # refused before any work
+    sweep_spec = sweep_mod.parse_spec(inputs.sweep) if inputs.sweep else None
     runs = run_mechanisms(inputs, bundle)
     mechs = [m for m in bundle.chart.mechanisms if m in runs]
     results = {n: runs[n][0].result() for n in mechs}
@@ -259,7 +264,11 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
         constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term(),
-        extra_css=PRINT_CSS, version=_version(), command=command_line(inputs.argv))
+        extra_css=PRINT_CSS, version=_version(), command=command_line(inputs.argv),
+        plots_html=plots.plots_html({n: runs[n][2] for n in mechs}),
+        sweep_html=sweep_mod.sweep_html(sweep_mod.run_sweep(
+            Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy, inputs.seed, inputs.compact,
+                     name=inputs.source), *sweep_spec, mechs, inputs.params)) if sweep_spec else "")
     page = finish(page)
     out = Path(out_dir) if out_dir is not None else output_dir() / "report"
     from engine.fileio import AtomicFile

@@ -34,7 +34,7 @@ nav#toc ol { margin: 4px 0; padding-left: 4px; list-style: none; columns: 2; fon
 .runinfo code { overflow-wrap: anywhere; }
 .print-only { display: none; }
 table.results { font-size: 12.5px; }
-table.results td, table.results th { white-space: nowrap; }
+table.results td { white-space: nowrap; } table.results th { white-space: normal; }
 table.results th { text-align: right; } table.results th:first-child, table.results td:first-child { text-align: left; }
 .kpi .pct { color: var(--mute); font-size: 12.5px; display: block; }
 #cards > div { flex: 1 1 380px; max-width: 560px; }

@@ -16,7 +16,7 @@ import sys
 
 from engine.errors import PagemergeError
 
-from . import claims, construe, ksm, mechanisms, memory, report, study, zram
+from . import claims, construe, ksm, mechanisms, memory, report, study, sweep, zram
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_parsers(sub)
     report.add_parsers(sub)
     study.add_parsers(sub)
+    sweep.add_parsers(sub)
     construe.add_parsers(sub)
     return p
 

@@ -17,7 +17,10 @@ def cmd_report(a) -> int:
     common = dict(patent=a.patent, chart=a.chart, mechanisms=mechanism_names(a.mechanisms), kernel=a.kernel,
                   params=mechanism_params(a), swap_fraction=a.swap_fraction, policy=a.policy, seed=a.seed,
                   compact=a.compact, argv=tuple(getattr(a, "argv", ()) or ()), xlsx=a.xlsx, docx=a.docx,
-                  claims=parse_claims(a.claims), elements=parse_elements(a.elements))
+                  claims=parse_claims(a.claims), elements=parse_elements(a.elements), sweep=a.sweep)
+    if a.sweep:
+        from reports.sweep import parse_spec
+        parse_spec(a.sweep)                     # refused before anything is captured or run
     with contextlib.ExitStack() as stack:
         if a.pid:
             # the capture is private (0600) and removed when the report is written, whatever happens
@@ -68,6 +71,8 @@ def add_parsers(sub) -> None:
     r.add_argument("--docx", action="store_true", help="the same charts as a Word document, chart-N.docx")
     r.add_argument("--claims", metavar="LIST", help="only these claims' elements, e.g. 1,2 (every output)")
     r.add_argument("--elements", metavar="LIST", help="only these elements, e.g. 1[a],1[b] (every output)")
+    r.add_argument("--sweep", metavar="PARAM=v1,v2,...",
+                   help="add a section: every mechanism's net savings as one parameter varies (see 'pagemerge sweep')")
     workload_args(r)
     variant_args(r)
     r.set_defaults(func=cmd_report)

@@ -1,0 +1,110 @@
+"""Plots recorded from a run's events (KSM's counters per full scan, the pool during swap-out)
+and ``pagemerge sweep``; expectations from KSM's algorithm, the page set and the engine's own
+end-of-run counters."""
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine.events import EventBus
+from engine.errors import InputError
+from engine.mechanisms import Workload, make
+from engine.pages import PAGE_SIZE, PageSet
+from reports.plots import SeriesRecorder, convergence_figure, plots_html, pool_growth_figure
+from reports.sweep import parse_spec, run_sweep, sweep_html
+from tests.pagesets import text_pages
+
+
+def _run(name, pages, **kw):
+    m = make(name, **kw)
+    rec = SeriesRecorder(m)
+    bus = EventBus()
+    bus.subscribe(rec)
+    m.run(Workload(pages, None, 1.0, "lru", 0, False, name="t"), bus=bus)
+    return m, rec
+
+
+def _three_copies_two_unique():
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8).tobytes()
+    u = [rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8).tobytes() for _ in range(2)]
+    return PageSet.from_pages([a, u[0], a, u[1], a], "three-copies")
+
+
+def test_ksm_counters_per_full_scan():
+    """Three copies of one page: the first scan only records checksums (nothing merges), the
+    second merges them into one KSM page mapped three times: pages_shared 1, pages_sharing 2."""
+    m, rec = _run("ksm", _three_copies_two_unique())
+    assert rec.scans[0]["full_scans"] == 1 and rec.scans[0]["pages_shared"] == 0
+    assert rec.scans[1]["pages_shared"] == 1 and rec.scans[1]["pages_sharing"] == 2
+    assert [s["full_scans"] for s in rec.scans] == list(range(1, len(rec.scans) + 1))
+    last = m.result()["mm_stat"]["ksm"]
+    assert (rec.scans[-1]["pages_shared"], rec.scans[-1]["pages_sharing"]) == (last["pages_shared"],
+                                                                               last["pages_sharing"])
+    assert "<svg" in convergence_figure(rec.scans) and convergence_figure(rec.scans, "png")[:4] == b"\x89PNG"
+
+
+def test_pool_growth_ends_at_mem_used_total():
+    pages = text_pages(40, distinct=8)
+    m, rec = _run("upstream_zram", pages)
+    assert len(rec.pool) == len(pages)                      # every page stored once, in order
+    assert [p[0] for p in rec.pool] == list(range(1, len(pages) + 1))
+    assert all(b >= a for (_, a), (_, b) in zip(rec.pool, rec.pool[1:]))   # only grows while storing
+    assert rec.pool[-1][1] == m.result()["mm_stat"]["mem_used_total"]
+    html = plots_html({"upstream_zram": rec})
+    assert 'id="pool-growth"' in html and "Pool growth during swap-out" in html
+    assert pool_growth_figure({"upstream_zram": rec.pool}, "png")[:4] == b"\x89PNG"
+
+
+def test_sweep_spec_refusals():
+    assert parse_spec("swap_fraction=0.5,1") == ("swap-fraction", [0.5, 1.0])
+    assert parse_spec("max-page-sharing=2,256") == ("max-page-sharing", [2, 256])
+    for bad, msg in (("foo=1", "unknown parameter 'foo'"), ("swap-fraction=nan", "not a value from 0.0 to 1.0"),
+                     ("swap-fraction=2", "not a value"), ("predetermined-size=0", "not a value from 1 to 4096"),
+                     ("max-page-sharing=1", "not a value from 2"), ("hash=md5", "unknown 'md5'"),
+                     ("hash", "is not PARAM=v1,v2"), ("hash=", "no values")):
+        with pytest.raises(InputError, match=msg):
+            parse_spec(bad)
+
+
+def test_sweep_varies_what_it_says():
+    pages = text_pages(24, distinct=4)
+    wl = Workload(pages, None, 1.0, "lru", 0, False, name="t")
+    df = run_sweep(wl, "swap-fraction", [0.0, 1.0], ["upstream_zram", "zram_dedup"])
+    assert list(df.columns[:3]) == ["param", "value", "mechanism"] and len(df) == 4
+    at0 = df[df["value"] == 0.0].set_index("mechanism")
+    assert (at0["saved_bytes"] == 0).all() and (at0["pages_merged"] == 0).all()   # nothing swapped, nothing shared
+    at1 = df[df["value"] == 1.0].set_index("mechanism")
+    assert at1.loc["zram_dedup", "pages_merged"] == 24 - 4                     # 4 distinct pages, 20 duplicates
+    # one value of a sweep is the same run as the mechanism made alone with that parameter
+    df = run_sweep(wl, "hash", ["xxhash32"], ["zram_dedup"])
+    m = make("zram_dedup", hash="xxhash32")
+    m.run(wl)
+    assert int(df["net_saved_bytes"].iloc[0]) == m.result()["net_saved_bytes"]
+    assert 'id="sweep-table"' in sweep_html(df)
+
+
+def test_sweep_cli_writes_csv_svg_png(tmp_path):
+    pages = text_pages(16, distinct=4)
+    pf = tmp_path / "p.pages"
+    pf.write_bytes(b"".join(pages.page(i) for i in range(len(pages))))
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "pagemerge", "sweep", "max-page-sharing=2,3,256", str(pf),
+                        "--mechanisms", "ksm,upstream_zram", "-o", str(out)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""                                    # no progress bar when stderr is not a terminal
+    rows = list(csv.DictReader(open(out / "sweep-max-page-sharing.csv")))
+    assert [(x["value"], x["mechanism"]) for x in rows] == [(v, m) for v in ("2", "3", "256")
+                                                            for m in ("ksm", "upstream_zram")]
+    # 4 distinct pages, 4 copies each: with max_page_sharing 256 one KSM page takes all 4 copies
+    # of each (pages_sharing 3 per page, 12 in all)
+    ksm = {x["value"]: int(x["pages_merged"]) for x in rows if x["mechanism"] == "ksm"}
+    assert ksm["256"] == 12
+    assert (out / "sweep-max-page-sharing.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "sweep-max-page-sharing.svg").read_text().startswith("<svg")
+    r = subprocess.run([sys.executable, "-m", "pagemerge", "sweep", "hash=md5", str(pf), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == "pagemerge: sweep: hash: unknown 'md5'; use jhash or xxhash32\n"
