@@ -125,6 +125,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
 
 def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None,
                  force: bool = False) -> Path:
+    _check_output_folder(Path(out_dir) if out_dir is not None else output_dir() / "report")   # before any work
     bundle = load_bundle(inputs.patent, inputs.chart)
     if bundle.patent.priority_date is None:
         from engine.errors import InputError
@@ -294,6 +295,21 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
 def _version() -> str:
     from pagemerge import __version__
     return __version__
+
+
+def _check_output_folder(out: Path) -> None:
+    """The output folder must be a directory (or not exist yet), never a file or a link."""
+    import os
+    import stat
+    from engine.errors import InputError
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise InputError(f"{out}: cannot use as the output folder ({e.strerror})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{out}: is not a directory; the report needs an output folder (-o DIR)")
 
 
 GENERATOR_MARK = b'<meta name="generator" content="pagemerge">'

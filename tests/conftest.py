@@ -1,8 +1,13 @@
 import os
 
-import pytest
+# Command-line cases run in forked children (tests/isolated.py). GNU OpenMP cannot run in a
+# child forked from a process that already used it, so the suite uses numba's built-in
+# workqueue layer, which can; results do not depend on the threading layer.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
-from engine.kernel.zram0 import zram_unavailable_reason
+import pytest  # noqa: E402
+
+from engine.kernel.zram0 import zram_unavailable_reason  # noqa: E402
 
 #: fixtures that hand a test the live kernel; a test using one must carry the kernel mark
 KERNEL_FIXTURES = {"live_zram", "live_ksm"}
