@@ -95,6 +95,10 @@ def cmd_show(a) -> int:
             st = Counter(r.status for r in c.rows if r.mechanism == m)
             print(f"  {m:<15} " + ", ".join(f"{k} {v}" for k, v in sorted(st.items())))
         print(f"  {c.disclaimer}")
+    from claims.analysis import summary_lines
+    lines = summary_lines(b)
+    if lines:
+        print("\n" + "\n".join(lines))
     return 0
 
 
