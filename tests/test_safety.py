@@ -348,3 +348,51 @@ def test_the_kernel_mark_is_enforced(tmp_path):
     r = subprocess.run([*args, "-m", "kernel", str(tmp_path / "test_direct.py")], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
     assert "1 passed" in r.stdout, r.stdout[-2000:]
+
+
+def test_simulate_all_exits_1_when_a_read_back_fails(d, monkeypatch, capsys):
+    """A mechanism that loses data makes ``simulate all`` fail (exit 1, one line naming it)."""
+    from engine.mechanisms.base import Mechanism
+    from pagemerge.cli import main
+    real = Mechanism.verify
+    monkeypatch.setattr(Mechanism, "verify", lambda self: False if self.name == "zram_merge" else real(self))
+    rc = main(["simulate", "all", str(d / "good.pages"), "--mechanisms", "upstream_zram,zram_merge"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "LOST DATA" in out
+    assert err.count("\n") == 1 and "zram_merge" in err and "upstream_zram" not in err
+    monkeypatch.setattr(Mechanism, "verify", real)
+    assert main(["simulate", "all", str(d / "good.pages"), "--mechanisms", "upstream_zram,zram_merge"]) == 0
+
+
+def test_report_from_a_live_capture_leaves_no_copy(unprivileged_ok, tmp_path):
+    """``report --pid`` captures into a private temporary folder and removes it afterwards."""
+    import glob
+    import subprocess
+    import sys
+    import tempfile
+    child = subprocess.Popen([sys.executable, "-c", "b = bytearray(range(256)) * 4096; import time; time.sleep(120)"],
+                             start_new_session=True)
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "pagemerge-capture-*")))
+    try:
+        import time
+        time.sleep(0.5)
+        r = isolated.run(["report", "--pid", str(child.pid), "--mechanisms", "upstream_zram,zram_dedup", "-o",
+                          str(tmp_path / "r")], cwd=str(tmp_path), timeout=300)
+        assert r.rc == 0, r.err
+        assert (tmp_path / "r" / "report-US9977598.html").exists()
+        assert set(glob.glob(os.path.join(tempfile.gettempdir(), "pagemerge-capture-*"))) == before
+        with open(f"/proc/{child.pid}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] != "T"      # resumed
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_nobody_cannot_read_a_private_chart(unprivileged_ok, open_dir):
+    import shutil
+    from claims.store import DATA
+    chart = open_dir / "chart.yaml"
+    shutil.copy(DATA / "US9977598" / "chart.yaml", chart)
+    os.chmod(chart, 0o600)
+    r = isolated.run(["claims", "check", str(chart)], uid=isolated.NOBODY, cwd="/")
+    assert r.rc == 2 and r.err.count("\n") == 1 and "permission denied" in r.err, r.err
