@@ -162,6 +162,16 @@ CASES = [
     ("claims-show-unknown", ["claims", "show", "US1"], "US1"),
     ("report-chart-fifo", ["report", "--chart", "{d}/fifo"], "FIFO"),
     ("report-patent-unknown", ["report", "--patent", "US1"], "US1"),
+    # the other verbs
+    ("study-fifo", ["study", "{d}/fifo", "-o", "study-out"], "FIFO"),
+    ("study-o-dev-null", ["study", "{d}/good.pages", "-o", "/dev/null"], "/dev/null"),
+    ("study-o-file", ["study", "{d}/good.pages", "-o", "{d}/text.txt"], "text.txt"),
+    ("combine-bad-pair", ["combine", "ksm", "zram_dedup", "{d}/good.pages"], "ksm"),
+    ("combine-fifo", ["combine", "esx_2002", "zram_3_14", "{d}/fifo"], "FIFO"),
+    ("construe-unknown-patent", ["construe", "US1", "{d}/good.pages"], "US1"),
+    ("construe-bad-grid", ["construe", "US9977598", "{d}/good.pages", "--grid", "nope=1"], "nope"),
+    ("construe-truncated", ["construe", "US9977598", "{d}/truncated.pages"], "not a multiple of 4096"),
+    ("construction-unknown", ["simulate", "all", "{d}/good.pages", "--construction", "mapping=teleport"], "teleport"),
     # usage errors are one line too
     ("no-command", [], "COMMAND"),
     ("unknown-command", ["frobnicate"], "frobnicate"),
