@@ -531,3 +531,162 @@ def test_summary_lines_for_claims_show():
     claim2 = [x for x in lines if x.startswith("  claim 2 ")]
     assert len(claim2) == 2 and "zram_dedup partial" in claim2[1]
     assert lines[-1].startswith("Candidate combinations (for review; not a conclusion)")
+
+
+# ---- statuses under claim constructions ------------------------------------------------------------
+def test_statuses_under_readings_are_derived_from_the_parts():
+    from claims.analysis import headline_status, statuses_under_readings
+    # a design cell: the mapping part turns on the reading, the other part holds (worked out by hand:
+    # absent + present -> partial; present + present -> present)
+    per = statuses_under_readings({"1[d.1]": "undetermined", "1[d.2]": "present"},
+                                  {"1[d.1]": {"a": "absent", "b": "present", "c": "absent"}}, "designs")
+    assert per == {"a": "partial", "b": "present", "c": "partial"}
+    assert headline_status({"mapping": per}, "designs") == "undetermined"
+    # a prior-art cell: not disclosed + disclosed -> partly disclosed; undetermined + disclosed -> undetermined
+    per = statuses_under_readings({"1[f.1]": "undetermined", "1[f.2]": "disclosed"},
+                                  {"1[f.1]": {"x": "not disclosed", "y": "undetermined"}}, "prior-art")
+    assert per == {"x": "partly disclosed", "y": "undetermined"}
+    # a cell without parts takes the element's own entry; alternatives that agree give their status
+    per = statuses_under_readings({}, {"1[e]": {"p": "present", "q": "present"}}, "designs")
+    assert per == {"p": "present", "q": "present"} and headline_status({"c": per}, "designs") == "present"
+    assert headline_status({}, "designs") is None
+    with pytest.raises(ValueError):
+        statuses_under_readings({"1[e.1]": "present"}, {"1[e.1]": {"p": "present"}, "1[e.2]": {"q": "absent"}},
+                                "designs")
+
+
+def test_bundled_cells_turning_on_the_mapping_reading():
+    """The cells the brief names, with statuses worked out from what each design repoints."""
+    chart = yaml.safe_load((DATA / "US9977598" / "chart.yaml").read_text())
+    pa = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+    dedup = row(chart, "1[d]", "zram_dedup")
+    # zram dedup repoints a slot to a shared handle: the slot-remap reading's link, no other
+    assert dedup["by_construction"]["mapping"] == {"pte-swap-entry": "partial", "slot-remap": "present",
+                                                    "pte-frame": "partial"}
+    assert dedup["status"] == "undetermined"
+    ksm = row(chart, "1[d]", "ksm")         # KSM points PTEs at a shared frame: only pte-frame
+    assert ksm["by_construction"]["mapping"] == {"pte-swap-entry": "absent", "slot-remap": "absent",
+                                                  "pte-frame": "partial"} and ksm["status"] == "undetermined"
+    claim = row(chart, "1[e]", "patent_claim1")
+    assert claim["by_construction"]["large-branch"]["literal"] == "undetermined"
+    k32 = pa_cell(pa, "1[d]", "ksm-linux-2.6.32")
+    assert k32["by_construction"]["mapping"]["pte-frame"] == "partly disclosed" and k32["status"] == "undetermined"
+    z = pa_cell(pa, "1[c]", "zram-3.14")    # zram 3.14's threshold: considered, and the cell does not turn
+    assert set(z["by_construction"]["predetermined-size"].values()) == {"partly disclosed"}
+    assert z["status"] == "partly disclosed"
+    # every cell that names a construction gives a reasoning naming each alternative
+    for c in chart["rows"] + pa["cells"]:
+        for cid, per in c.get("by_construction", {}).items():
+            assert all(a in c["construction_reasoning"][cid] for a in per), (c["element"], cid)
+
+
+def _reading_problems(data, mutate, where="chart.yaml"):
+    edit(data / where, mutate)
+    return problems(data)
+
+
+def test_reading_naming_an_unknown_construction(data):
+    ps = _reading_problems(data, lambda d: row(d, "1[d]", "zram_dedup")["by_construction"].update(
+        mappin={"pte-swap-entry": "partial", "slot-remap": "present", "pte-frame": "partial"}))
+    assert any("1[d] x zram_dedup" in p and "construction 'mappin' is not in" in p for p in ps)
+
+
+def test_reading_naming_an_unknown_alternative(data):
+    ps = _reading_problems(data, lambda d: pa_cell(d, "1[d]", "ksm-linux-2.6.32")["by_construction"]["mapping"].update(
+        {"pte-teleport": "not disclosed"}), "prior_art.yaml")
+    assert any("1[d] x ksm-linux-2.6.32" in p and "no alternative 'pte-teleport'" in p for p in ps)
+
+
+def test_reading_missing_an_alternatives_status(data):
+    ps = _reading_problems(data, lambda d: row(d, "1[d]", "zsmalloc_fold")["by_construction"]["mapping"].pop(
+        "pte-frame"))
+    assert any("1[d] x zsmalloc_fold" in p and "no status under alternative 'pte-frame'" in p for p in ps)
+
+
+def test_reading_with_an_invalid_status(data):
+    ps = _reading_problems(data, lambda d: row(d, "1[f]", "zram_merge")["by_construction"]["mapping"].update(
+        {"slot-remap": "disclosed"}))        # a prior-art status in the designs chart
+    assert any("1[f] x zram_merge" in p and "status 'disclosed' is not one of" in p for p in ps)
+
+
+def test_headline_must_follow_from_the_readings(data):
+    def mutate(d):
+        row(d, "1[e]", "patent_claim1")["status"] = "present"      # its alternatives disagree
+        r = row(d, "1[f]", "patent_claim1")                          # every alternative present ...
+        r["by_construction"]["mapping"]["pte-frame"] = "absent"      # ... now one is not
+    ps = _reading_problems(data, mutate)
+    assert any("1[e] x patent_claim1" in p and "should be 'undetermined'" in p for p in ps)
+    assert any("1[f] x patent_claim1" in p and "should be 'undetermined'" in p for p in ps)
+
+
+def test_readings_whose_defaults_disagree(data):
+    def mutate(d):
+        r = row(d, "1[e]", "upstream_zram")
+        r["by_construction"]["equal"] = {"larger": "present", "smaller": "present"}
+    ps = _reading_problems(data, mutate)
+    assert any("1[e] x upstream_zram" in p and "default alternatives give different statuses" in p for p in ps)
+
+
+def test_reading_reasoning_must_say_what_each_alternative_means(data):
+    edit(data / "chart.yaml", lambda d: row(d, "1[d]", "zram_dedup")["construction_reasoning"].update(
+        mapping="Under pte-swap-entry and slot-remap the link differs."))
+    def mutate(d):
+        r = pa_cell(d, "1[f]", "vmware-esx-2002")["construction_reasoning"]
+        r["mapping"] += " The right reading is pte-frame, and ESX anticipates it."
+    edit(data / "prior_art.yaml", mutate)
+    ps = problems(data)
+    assert any("1[d] x zram_dedup" in p and "does not say what pte-frame means" in p for p in ps)
+    assert any("1[f] x vmware-esx-2002" in p and "which reading to prefer" in p for p in ps)
+    assert any("1[f] x vmware-esx-2002" in p and "construction mapping reasoning states a legal conclusion" in p
+               for p in ps)
+
+
+def test_readings_without_a_constructions_file(data):
+    (data / "constructions.yaml").unlink()
+    ps = problems(data)
+    assert any("1[d] x zram_dedup" in p and "constructions.yaml does not exist" in p for p in ps)
+
+
+def test_bundled_data_passes_claims_check_with_constructions(capsys):
+    from pagemerge.cli import main
+    assert main(["claims", "check"]) == 0
+    assert ": ok: 48 rows" in capsys.readouterr().out
+
+
+def test_claims_check_runs_the_constructions_check(monkeypatch, capsys):
+    import claims.constructions as cons
+    from pagemerge.cli import main
+    monkeypatch.setattr(cons, "check_constructions", lambda b, path=None: ["constructions.yaml: a planted problem"])
+    assert main(["claims", "check"]) == 1
+    assert "constructions.yaml: a planted problem" in capsys.readouterr().err
+
+
+def test_report_cells_show_the_status_under_each_reading(reviewed_report):
+    import csv
+    import hashlib
+    import re
+    from engine.pages import PageSet, default_pages_path
+    page, out = reviewed_report
+    body = _table(page, "chart-table")
+    cell = body[body.index('<tr data-element="1[d]"'):body.index('<tr data-element="1[e]"')]
+    block = [b[:b.index("</ul>")] for b in cell.split('<div class="readings" data-construction="mapping">')[1:]]
+    assert len(block) == 5          # zram_dedup, zram_merge, zsmalloc_fold, ksm, patent_claim1
+    items = re.findall(r'<li data-alternative="([^"]+)" data-status="([^"]+)">', block[0])
+    assert items == [("pte-swap-entry", "partial"), ("slot-remap", "present"), ("pte-frame", "partial")]
+    # backed by the claimed method under each reading on the report's memory: every duplicate of an
+    # earlier page is shared under each mapping (which changes what is repointed, not which pages)
+    ps = PageSet.open(default_pages_path())
+    dups = len(ps) - len({hashlib.sha256(bytes(ps.page(i))).digest() for i in range(len(ps))})
+    ev = re.findall(r'data-evidence="mapping=([^"]+)">; the claimed method under this reading on this memory: '
+                    r'(\d+) pages shared in the smaller branch, (\d+) in the larger', block[0])
+    assert [a for a, _s, _l in ev] == ["pte-swap-entry", "slot-remap", "pte-frame"]
+    assert all(int(s) + int(big) == dups for _a, s, big in ev)
+    pa = _table(page, "prior-art-table")
+    assert 'data-status="partly disclosed"><span class="badge s-partly-disclosed">partly disclosed</span> under <b>pte-frame</b>' in pa
+    rows = list(csv.DictReader(open(out / "chart-US9977598.csv", encoding="utf-8")))
+    d = next(r for r in rows if r["element"] == "1[d]" and r["mechanism"] == "zram_dedup")
+    assert d["status_under_constructions"] == ("mapping: partial under pte-swap-entry, present under slot-remap, "
+                                               "partial under pte-frame")
+    rows = list(csv.DictReader(open(out / "prior-art-US9977598.csv", encoding="utf-8")))
+    z = next(r for r in rows if r["element"] == "1[c]" and r["reference"] == "zram-3.14")
+    assert z["status_under_constructions"].startswith("predetermined-size: partly disclosed under huge-threshold")

@@ -385,3 +385,55 @@ def test_the_report_has_a_table_per_construction(tmp_path):
     assert comp and comp.group(2) == "2"           # the 2500-byte pair and the incompressible pair
     assert not re.search(r"\b(infring\w*|anticipat\w*|correct reading|right reading)\b", section.replace(
         "They do not say which reading is right", ""), re.I)
+
+
+# ---- combine under a chosen reading ----------------------------------------------------------------
+def test_combine_under_a_construction_changes_decisions_as_worked_out_by_hand():
+    from engine.mechanisms.combine import compare_with_claim, summary_line
+    from tests.test_combine import boundary_page
+    # kernel-lz4 length 3073: zram 3.14 stores it whole (clen > 3072); the claim, its size set to
+    # zram's (3073), sends a page exactly that size to the larger branch by default, to the smaller
+    # one under equal=smaller: both pages of the pair change branch, nothing else changes
+    p73 = boundary_page("kernel-lz4", 3073)
+    ps = PageSet.from_pages([p73, p73], "edge")
+    base = compare_with_claim("esx_2002", "zram_3_14", ps, algo="kernel-lz4")
+    assert base["same_decisions"] == 2 and base["reading"] == {}
+    r = compare_with_claim("esx_2002", "zram_3_14", ps, algo="kernel-lz4", construction={"equal": "smaller"})
+    assert (r["same_decisions"], r["different_decisions"]) == (0, 2)
+    assert r["differences_by_reason"] == {"different size branch": 2}
+    assert r["claimed"]["construction"]["equal"] == "smaller" and r["reading"] == {"equal": "smaller"}
+    assert r["claimed"]["predetermined_size"] == 3073 and "under the reading equal=smaller" in summary_line(r)
+    # an incompressible pair goes whole on both sides; the literal reading of the larger branch
+    # compares a hash of compressed bytes with hashes of raw pages and so stores the second copy
+    R = incompressible(3)
+    ps = PageSet.from_pages([R, R], "rand")
+    assert compare_with_claim("ksm_2_6_32", "zram_3_14", ps)["same_decisions"] == 2
+    r = compare_with_claim("ksm_2_6_32", "zram_3_14", ps, construction={"large_branch": "literal"})
+    assert (r["same_decisions"], r["differences_by_reason"]) == (1, {"shared by the combination only": 1})
+    assert r["claimed"]["pages_shared"] == 0 and r["combination"]["pages_shared"] == 1
+    # a size the reading chooses replaces zram's: a 2500-byte-ish pair is small for zram 3.14, large at half a page
+    p = prefix_page(2500)
+    ps = PageSet.from_pages([p, p], "prefix")
+    r = compare_with_claim("ksm_2_6_32", "zram_3_14", ps, construction={"predetermined_size": "half-page"})
+    assert r["claimed"]["predetermined_size"] == 2048
+    assert r["differences_by_reason"] == {"different size branch": 2}
+    # the mapping changes what is repointed, not which page is shared with which
+    T = PageSet.from_pages([TEXT, TEXT, R, R], "mixed")
+    for m in ("slot-remap", "pte-frame"):
+        r = compare_with_claim("ksm_2_6_32", "zram_3_14", T, construction={"mapping": m})
+        assert r["same_decisions"] == 4 and r["claimed"]["verified_readback"], m
+
+
+def test_combine_cli_takes_a_construction(tmp_path, capsys):
+    from pagemerge.cli import main
+    R = incompressible(3)
+    path = tmp_path / "pages.bin"
+    path.write_bytes(R + R + TEXT)
+    assert main(["combine", "ksm_2_6_32", "zram_3_14", str(path), "--json",
+                 "--construction", "large-branch=literal"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["reading"] == {"large-branch": "literal"} and r["claimed"]["construction"]["large-branch"] == "literal"
+    assert r["different_decisions"] == 1
+    assert main(["combine", "ksm_2_6_32", "zram_3_14", str(path), "--construction", "mapping=teleport"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--construction: mapping=teleport: no such alternative" in err
