@@ -28,3 +28,13 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert code and all(c.get("execution_count") for c in code), "a code cell did not run"
     errors = [f"{o.ename}: {o.evalue}" for c in code for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    # the notebooks run clean: nothing on stderr that warns or fails (a TqdmWarning, a
+    # FutureWarning from pandas, a traceback printed by a library)
+    noisy = [o.text[:300] for c in code for o in c.get("outputs", [])
+             if o.output_type == "stream" and o.name == "stderr"
+             and any(w in o.text for w in ("Warning", "Error", "Traceback"))]
+    assert not noisy
+    # the chain drawings carry their own styles: they show the same in a notebook as in the report
+    html = [o.data["text/html"] for c in code for o in c.get("outputs", [])
+            if o.output_type == "display_data" and "text/html" in o.get("data", {}) and "<svg" in o.data["text/html"]]
+    assert all('style="fill:' in h for h in html)

@@ -108,3 +108,27 @@ def test_sweep_cli_writes_csv_svg_png(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pagemerge", "sweep", "hash=md5", str(pf), "-o", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr == "pagemerge: sweep: hash: unknown 'md5'; use jhash or xxhash32\n"
+
+
+def test_notebook_helpers_type_the_events_and_inline_the_chain():
+    from engine.events import Recorder
+    from reports.notebook import chain_html, event_tables, process_table, shared_count
+    rec = Recorder()
+    bus = EventBus()
+    bus.subscribe(rec)
+    m = make("ksm")
+    m.run(Workload(_three_copies_two_unique(), None, 1.0, "lru", 0, False, name="t"), bus=bus)
+    t = event_tables(rec.events, ["ksm.checksum", "ksm.merge"])
+    assert list(t) == ["ksm.checksum", "ksm.merge"]
+    ck = t["ksm.checksum"]
+    assert str(ck["pid"].dtype) == "int64" and all(v.startswith("0x") for v in ck["vaddr"])
+    assert "kpfn" not in ck.columns and not ck.isna().any().any()          # one kind per table, no NaN grid
+    assert shared_count("ksm", rec.counts) == 2                             # two copies mapped onto the first
+    h = chain_html("ksm", m.title, m.link, 2)
+    assert 'style="fill:#fdecea;stroke:#c0392b' in h and "shared here (2 in this run)" in h
+
+    class M:                                                                 # a thinned capture's manifest
+        processes = [{"pid": 10, "comm": "a", "pages": 500}, {"pid": 11, "comm": "b", "pages": 40}]
+        pid = [10, 10, 11]
+    pt = process_table(M())
+    assert pt["pages in this set"].tolist() == [2, 1] and pt["pages when captured"].tolist() == [500, 40]

@@ -83,7 +83,7 @@ def analyze(pages: PageSet, chunk_pages: int = 4096, progress: bool | None = Non
             algo: str = DEFAULT_COMPRESSOR) -> dict:
     """Profile ``pages`` in bounded memory (chunks of the memory-mapped file), compressing with
     ``algo`` (a model name or the kernel's: lzo-rle, lzo, lz4)."""
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm          # text bar on stderr; tqdm.auto warns in a notebook without ipywidgets
     comp = get_compressor(algo)
     # the compressor's own cache is not needed: duplicates are folded by digest in the profile
     comp.cache.max_bytes = 0
