@@ -38,6 +38,43 @@ def repeat_to(ps: PageSet, nbytes: int) -> np.ndarray:
     return np.tile(ps.array, (reps, 1))[: max(len(ps), nbytes // PAGE_SIZE)]
 
 
+def distinct_pages(ps: PageSet, nbytes: int) -> tuple[np.ndarray, int]:
+    """The real pages repeated to ``nbytes`` with every page made distinct: page i that is not
+    same-filled gets its 8-byte word ``i * 61 mod 512`` XORed with ``i + 1``, so no two stored
+    pages are equal and a compression cache never hits; same-filled pages are left as they
+    are (zram stores their fill word, uncompressed, cached or not). Returns the pages and how
+    many are same-filled."""
+    from engine.compress._lz4_kernel import same_filled
+    arr = repeat_to(ps, nbytes)
+    if arr.base is not None or not arr.flags.writeable:
+        arr = arr.copy()
+    flags = np.empty(arr.shape[0], np.uint8)
+    fills = np.empty(arr.shape[0], np.uint64)
+    same_filled(arr, flags, fills)
+    rows = np.flatnonzero(flags == 0)
+    words = arr.view(np.uint64)
+    words[rows, (rows * 61) % 512] ^= (rows + 1).astype(np.uint64)
+    return arr, int(flags.sum())
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far (MiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def kernel_zram_rate(arr: np.ndarray, rounds: int = 3, algo: str = "lz4"):
     """The live zram0's write rate (pages/s, best of ``rounds``) on these pages (backend
     ``algo``, 1 MiB O_DIRECT writes) and the kernel's stats of the last round; (None, None)

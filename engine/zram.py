@@ -23,13 +23,14 @@ The compressor defaults to the kernel's default backend, ``lzo-rle`` (model ``ke
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import xxhash
 
 from . import events as ev
-from .compress import get_compressor, Compressor, DEFAULT_COMPRESSOR
+from .compress import get_compressor, Compressor, DEFAULT_COMPRESSOR, KernelLZ4, KernelLZO, KernelLZORLE
 from .compress._lz4_kernel import same_filled as _same_filled_batch
 from .events import EventBus
 from .pages import PAGE_SIZE, PageSet, DEFAULT_CHUNK_PAGES
@@ -46,6 +47,15 @@ IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
 #: the most pages one write may carry: a direct write of up to BIO_MAX_VECS (256) pages is one
 #: bio, so a refused page ends exactly that I/O (beyond that the block layer may split it)
 MAX_IO_PAGES = 256
+#: the methods a subclass must leave alone for the compiled write path to stand in for them
+_FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "_chunk_hook", "_store_nonsame", "_store_object",
+               "_store_same", "_slot_free", "read_page", "discard", "slot_free_notify", "store_uncompressed",
+               "load", "_check_index", "slot_allocated")
+#: the backends the compiled path runs (exact classes: a subclass may compress differently)
+_FAST_COMPRESSORS = (KernelLZ4, KernelLZO, KernelLZORLE)
+#: a pool in object form is moved into arrays for a write of at least this many pages, or of
+#: at least a quarter of the objects it holds (the move costs about as much as storing them)
+_FAST_MIN_PAGES = 64
 
 
 def io_spans(indexes, io_pages: int = 1) -> list[tuple[int, int, int]]:
@@ -68,6 +78,39 @@ def io_spans(indexes, io_pages: int = 1) -> list[tuple[int, int, int]]:
     if run_start is not None:
         spans.append((run_pos, run_start, run_len))
     return spans
+
+
+#: pages per batch of the compiled write path, and per compression task of a worker
+_FAST_BATCH = 2048
+_FAST_TASK = 256
+_EXECUTOR = None
+
+
+def _fast_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _fast_executor():
+    """The worker threads that compress batches (one per usable core, created once)."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _EXECUTOR = ThreadPoolExecutor(max_workers=_fast_workers(), thread_name_prefix="zram-compress")
+    return _EXECUTOR
+
+
+class _FastBuffers:
+    """One batch's same-filled flags, fill words, compressed blocks and lengths."""
+
+    def __init__(self, k: int, width: int, gathering: bool):
+        self.sflags = np.empty(k, np.uint8)
+        self.fills = np.empty(k, np.uint64)
+        self.out = np.empty((k, width), np.uint8)
+        self.lengths = np.empty(k, np.int64)
+        self.gather = np.empty((k, PAGE_SIZE), np.uint8) if gathering else None
 
 
 def is_same_filled(page) -> tuple[bool, int]:
@@ -140,6 +183,163 @@ class ZramDevice:
         #: positions (in the last write_pages call) skipped because an earlier page of their
         #: I/O was refused
         self.last_skipped: list[int] = []
+        #: (handle, size) of every slot as arrays while the compiled write path owns the slot
+        #: table (``handle`` and ``size`` lists are absent then; touching them converts back)
+        self._slots = None
+        #: use the compiled write path where it can stand in (False: always the Python path,
+        #: the reference the compiled one is tested against)
+        self.compiled = True
+
+    # -- the compiled write path (engine._zram_fast) -----------------------------------------
+    def __getattr__(self, name):
+        # only reached when normal lookup fails (the slot lists are absent in array form)
+        d = self.__dict__
+        if name in ("handle", "size") and d.get("_slots") is not None:
+            self._leave_fast()
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _fast_eligible(self) -> bool:
+        """The compiled path stands in for the Python one: nobody listens for events, the
+        device and pool are the plain classes (or a subclass overriding none of the write
+        path), and the backend is one of the kernel's."""
+        if not self.compiled or self.bus.enabled or self.pool.bus.enabled:
+            return False
+        cls = type(self)
+        if cls is not ZramDevice and any(getattr(cls, m) is not getattr(ZramDevice, m) for m in _FAST_HOOKS):
+            return False
+        return type(self.pool) is ZsPool and type(self.comp) in _FAST_COMPRESSORS
+
+    def _enter_fast(self, npages: int) -> bool:
+        """Put the slot table and the pool into array form for a write of ``npages`` pages;
+        False (nothing changed) when moving a large pool for a small write would not pay."""
+        pool = self.pool
+        if pool._arrays is None:
+            if npages < _FAST_MIN_PAGES and pool.live_handles() > 0:
+                return False
+            if pool.live_handles() > 4 * npages + 4096:
+                return False
+            pool._enter_arrays(self.num_pages)
+        if self._slots is None:
+            d = self.__dict__
+            self._slots = (np.array(self.handle, np.uint64), np.array(self.size, np.int64))
+            del d["handle"], d["size"]
+        return True
+
+    def _leave_fast(self) -> None:
+        """Back to the slot lists of the Python path (the pool converts itself when touched)."""
+        if self._slots is not None:
+            h, sz = self._slots
+            self.handle = h.tolist()
+            self.size = sz.tolist()
+            self._slots = None
+
+    def _fast_counters(self):
+        from . import _zram_fast as F
+        D = np.zeros(F.D_COLS, np.int64)
+        D[F.D_STORED], D[F.D_COMPR], D[F.D_SAME] = self.pages_stored, self.compr_data_size, self.same_pages
+        D[F.D_HUGE], D[F.D_HUGE_SINCE], D[F.D_MAXUSED] = self.huge_pages, self.huge_pages_since, self.max_used_pages
+        D[F.D_FAILED], D[F.D_WORKC], D[F.D_LIMIT] = self.failed_writes, self.work_compressions, self.limit_pages
+        D[F.D_HUGECLS] = self.huge_class_size
+        return D
+
+    def _fast_sync(self, D) -> None:
+        from . import _zram_fast as F
+        self.pages_stored, self.compr_data_size, self.same_pages = int(D[F.D_STORED]), int(D[F.D_COMPR]), \
+            int(D[F.D_SAME])
+        self.huge_pages, self.huge_pages_since = int(D[F.D_HUGE]), int(D[F.D_HUGE_SINCE])
+        self.max_used_pages, self.failed_writes = int(D[F.D_MAXUSED]), int(D[F.D_FAILED])
+        self.work_compressions = int(D[F.D_WORKC])
+        self.pool.pages_allocated = int(self.pool._arrays.P[F.P_PAGES])
+
+    def _write_pages_fast(self, arr, n, indexes, chunk_pages, progress, io_pages) -> int:
+        """``_write_pages`` in compiled batches, with the same results (see engine._zram_fast).
+
+        The pages are cut into batches. Worker threads run the same-filled test and the
+        compression of a batch in compiled code without the GIL, a few hundred pages per task
+        handed out as threads come free, while this thread stores the previous batch, page by
+        page in order, also in compiled code. Each page is compressed on its own, so which
+        thread compressed it changes nothing."""
+        from . import _zram_fast as F
+        from .compress import _lz4_kernel, _lzo_kernel
+        if isinstance(indexes, range):
+            idx = np.arange(indexes.start, indexes.stop, indexes.step, dtype=np.int64)
+        else:
+            idx = np.asarray(indexes, dtype=np.int64).reshape(-1)
+        use_io = io_pages > 1
+        io_end = F.io_end_of(idx, io_pages) if use_io else np.zeros(1, np.int64)
+        zh, zsz = self._slots
+        zf = np.frombuffer(self.flags, np.uint8)
+        pa = self.pool._arrays
+        comp = self.comp
+        if isinstance(comp, KernelLZ4):
+            prepare, param, width = F.prepare_lz4, comp.acceleration, _lz4_kernel.bound(PAGE_SIZE)
+        else:
+            prepare, param, width = F.prepare_lzo, comp.rle, _lzo_kernel.bound(PAGE_SIZE)
+        detect = bool(self.detect_same_filled)
+        batch = max(1, min(n, chunk_pages, _FAST_BATCH))
+        gathering = not isinstance(arr, np.ndarray)
+        bufs = [_FastBuffers(batch, width, gathering) for _ in range(2)]
+        starts = list(range(0, n, batch))
+        pool_ex = _fast_executor()
+        task = max(16, min(_FAST_TASK, -(-batch // max(1, _fast_workers()))))
+
+        def submit(bi: int):
+            """Gather batch ``bi`` (if needed) and hand its preparation to the workers."""
+            start = starts[bi]
+            b = bufs[bi & 1]
+            if not gathering:
+                chunk = arr[start:start + batch]
+                if chunk.dtype != np.uint8 or not chunk.flags.c_contiguous or type(chunk) is not np.ndarray:
+                    chunk = np.ascontiguousarray(chunk, dtype=np.uint8).view(np.ndarray)
+            else:
+                rows = arr[start:start + batch]
+                chunk = b.gather[:len(rows)]
+                flat = chunk.reshape(-1)
+                for j, r in enumerate(rows):
+                    flat[j * PAGE_SIZE:(j + 1) * PAGE_SIZE] = np.frombuffer(r, np.uint8)
+            k = chunk.shape[0]
+            futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b.sflags, b.fills, b.out, b.lengths,
+                                   detect, param) for lo in range(0, k, task)]
+            return chunk, futs
+
+        D = self._fast_counters()
+        failed_out = np.empty(n, np.int64)
+        skipped_out = np.empty(n, np.int64)
+        pending = None
+        try:
+            pending = submit(0)
+            for bi, start in enumerate(starts):
+                chunk, futs = pending
+                pending = None
+                for f in futs:
+                    f.result()
+                if bi + 1 < len(starts):
+                    pending = submit(bi + 1)          # compressed by the workers while this one is stored
+                b = bufs[bi & 1]
+                k = chunk.shape[0]
+                comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
+                j = 0
+                while True:
+                    st, j = F.store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j,
+                                          io_end, use_io, zf, zh, zsz, D, failed_out, skipped_out)
+                    if st == F.ST_DONE:
+                        break
+                    if st == F.ST_GROW:
+                        pa.grow(k - j)
+                        continue
+                    self._check_index(int(idx[start + j]))       # raises IndexError
+                    raise AssertionError("unreachable")
+                if progress is not None:
+                    progress.update(k)
+        finally:
+            if pending is not None:                   # never leave a worker writing a buffer
+                for f in pending[1]:
+                    f.exception()
+            self._fast_sync(D)
+            self.last_failed = failed_out[:D[F.D_NFAILED]].tolist()
+            self.last_skipped = skipped_out[:D[F.D_NSKIPPED]].tolist()
+        return int(D[F.D_NFAILED])
 
     # -- knobs ------------------------------------------------------------------------------
     def set_mem_limit(self, nbytes: int) -> None:
@@ -270,6 +470,11 @@ class ZramDevice:
             indexes = range(n)
         elif len(indexes) != n:
             raise ValueError("indexes must name one slot per page")
+        if not 1 <= io_pages <= MAX_IO_PAGES:
+            io_spans((), io_pages)                     # raises the range error
+        done = self._write_pages_dispatch(pages, n, indexes, chunk_pages, progress, io_pages)
+        if done is not None:
+            return done
         # io_end[p]: the position just past the I/O that page p belongs to
         io_end = None
         if io_pages > 1:
@@ -281,6 +486,15 @@ class ZramDevice:
             io_spans((), io_pages)                     # raises the range error
         with no_gc():
             return self._write_pages(pages, n, indexes, chunk_pages, progress, io_end)
+
+    def _write_pages_dispatch(self, pages, n, indexes, chunk_pages, progress, io_pages) -> int | None:
+        """The compiled path when it may stand in (see ``_fast_eligible``); None otherwise."""
+        if n == 0 or not self._fast_eligible() or not self._enter_fast(n):
+            return None
+        if isinstance(pages, np.ndarray) and (pages.ndim != 2 or pages.shape[1] != PAGE_SIZE):
+            raise ValueError(f"zram: pages must be rows of {PAGE_SIZE} bytes")
+        with no_gc():
+            return self._write_pages_fast(pages, n, indexes, chunk_pages, progress, io_pages)
 
     def _write_pages(self, arr, n, indexes, chunk_pages, progress, io_end=None) -> int:
         failed = 0
@@ -341,6 +555,8 @@ class ZramDevice:
         """Return the 4096 bytes last stored in ``index`` (zeros if never written)."""
         self._check_index(index)
         fl = self.flags[index]
+        if self._slots is not None and self.pool._arrays is not None and not self.bus.enabled:
+            return self._read_page_fast(index, fl)
         if self.bus.enabled:
             self.bus.emit(ev.SlotRead(index, _flag_name(fl) if self.slot_allocated(index) else "empty"))
         if fl & ZRAM_SAME:
@@ -354,6 +570,36 @@ class ZramDevice:
         self.work_decompressions += 1
         return self.comp.decompress(data, PAGE_SIZE)
 
+    def _read_page_fast(self, index: int, fl: int) -> bytes:
+        from ._zram_fast import HANDLE_BASE, read_object
+        zh, zsz = self._slots
+        if fl & ZRAM_SAME:
+            return int(zh[index]).to_bytes(8, "little") * 512
+        size = int(zsz[index])
+        if size == 0:
+            return bytes(PAGE_SIZE)
+        dst = np.empty(size, np.uint8)
+        read_object(self.pool._arrays.tup(), (int(zh[index]) - HANDLE_BASE) >> 3, size, dst)
+        data = dst.tobytes()
+        if size == PAGE_SIZE:
+            return data
+        self.work_decompressions += 1
+        return self.comp.decompress(data, PAGE_SIZE)
+
+    def _free_slots_fast(self, indexes) -> bool:
+        """Free slots in compiled code when the slot table and pool are in array form."""
+        if self._slots is None or self.pool._arrays is None or not self._fast_eligible():
+            return False
+        from . import _zram_fast as F
+        zh, zsz = self._slots
+        D = self._fast_counters()
+        try:
+            F.free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+                         np.asarray(indexes, np.int64).reshape(-1))
+        finally:
+            self._fast_sync(D)
+        return True
+
     # the swap backend protocol (engine.swap)
     def load(self, index: int) -> bytes:
         return self.read_page(index)
@@ -366,6 +612,9 @@ class ZramDevice:
         for index in indexes:
             self._check_index(index)
         spans = io_spans(indexes, io_pages) if io_pages is not None else [(0, None, len(indexes))]
+        if indexes and self._free_slots_fast(indexes):
+            self.notify_free += len(indexes)
+            return
         for pos, _slot, cnt in spans:
             for index in indexes[pos:pos + cnt]:
                 self._slot_free(index, "discard")
@@ -375,7 +624,8 @@ class ZramDevice:
         """The swap layer released this slot (``swap_slot_free_notify``)."""
         self._check_index(index)
         self.notify_free += 1
-        self._slot_free(index, "swap_free")
+        if not self._free_slots_fast((index,)):
+            self._slot_free(index, "swap_free")
 
     def compact(self) -> int:
         """``echo 1 > compact``: run ``zs_compact``; return pages freed."""

@@ -47,6 +47,9 @@ _pack_u64 = struct.Struct("<Q").pack_into
 HANDLE_BASE = 0xFFFF888000000000
 #: first page frame number handed to zspages
 PFN_BASE = 0x100000
+#: the pool's attributes that hold object state (absent while the state is in arrays)
+_OBJECT_STATE = ("size_class", "classes", "_class_by_request", "_handles", "_free_handles", "_next_handle",
+                 "_free_pfns", "_next_pfn", "_next_zspage_id")
 
 
 def zspage_chain_size(class_size: int, max_pages: int = 8) -> int:
@@ -193,6 +196,152 @@ class ZsPool:
         self._free_pfns: list[int] = []
         self._next_pfn = PFN_BASE
         self._next_zspage_id = 1
+        #: the pool's state as arrays while zram's compiled write path owns it (see
+        #: ``_enter_arrays``); None while the state is in objects (``Zspage``, dicts)
+        self._arrays = None
+
+    # -- array form (zram's compiled write path) ---------------------------------------------
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: in array form the object state is absent, and
+        # touching any part of it converts the pool back first, so every method sees objects.
+        d = self.__dict__
+        if name in _OBJECT_STATE and d.get("_arrays") is not None:
+            self._leave_arrays()
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _enter_arrays(self, expect_pages: int = 0):
+        """Move the pool's state into arrays (``engine._zram_fast.PoolArrays``), exactly:
+        every zspage with its id, class, bytes, page frames, free list and place in its
+        fullness list, every handle's location, and the free stacks of handles and frames."""
+        if self._arrays is not None:
+            return self._arrays
+        from . import _zram_fast as F
+        classes = self.classes
+        C = np.zeros((ZS_SIZE_CLASSES, F.C_COLS), np.int64)
+        for c in classes:
+            C[c.index] = (c.size, c.pages_per_zspage, c.objs_per_zspage, c.huge, c.objs_allocated, c.objs_inuse)
+        CR = np.array([c.index for c in self._class_by_request], np.int64)
+        order = [z for c in classes for g in range(FULLNESS_GROUPS) for z in c.fullness[g]]
+        slot_of = {z.id: s for s, z in enumerate(order)}
+        next_hid = (self._next_handle - HANDLE_BASE) >> 3
+        next_frame = self._next_pfn - PFN_BASE
+        # ``expect_pages``: the most objects the caller expects (zram: its slots), so the
+        # arrays are reserved once (uncommitted until used) instead of grown step by step
+        pa = F.PoolArrays(C, CR, cap_h=max(1024, next_hid + 1024, expect_pages + 2),
+                          cap_z=max(256, len(order) + 256, expect_pages + 2),
+                          cap_frames=max(next_frame + 256, F._reserve_frames(expect_pages)))
+        pa.H[:next_hid] = -1
+        Z, ZP, CH, A = pa.Z, pa.ZP, pa.CH, pa.A
+        for c in classes:
+            for g in range(FULLNESS_GROUPS):
+                lst = [slot_of[z.id] for z in c.fullness[g]]          # oldest first; the last is the head
+                if not lst:
+                    continue
+                CH[c.index, g] = lst[-1]
+                for i, s in enumerate(lst):
+                    Z[s, F.Z_NEXT] = lst[i - 1] if i > 0 else -1
+                    Z[s, F.Z_PREV] = lst[i + 1] if i + 1 < len(lst) else -1
+        for s, z in enumerate(order):
+            c = z.cls
+            frames = [p - PFN_BASE for p in z.pfns]
+            Z[s, F.Z_ID], Z[s, F.Z_CLS], Z[s, F.Z_INUSE], Z[s, F.Z_GROUP] = z.id, c.index, z.inuse, z.group
+            Z[s, F.Z_FREE] = z.free[-1] if z.free else -1
+            Z[s, F.Z_HUGEH] = ((z.handles[0] - HANDLE_BASE) >> 3) if c.huge and z.handles[0] else -1
+            ZP[s] = -1
+            ZP[s, :len(frames)] = frames
+            A[frames] = np.frombuffer(z.mem, np.uint8).reshape(len(frames), PAGE_SIZE)
+        H = pa.H
+        for h, (z, idx) in self._handles.items():
+            hid = (h - HANDLE_BASE) >> 3
+            H[hid, 0] = slot_of[z.id]
+            H[hid, 1] = idx
+        fh = [(h - HANDLE_BASE) >> 3 for h in self._free_handles]
+        pa.HF[:len(fh)] = fh
+        fp = [p - PFN_BASE for p in self._free_pfns]
+        pa.PF[:len(fp)] = fp
+        P = pa.P
+        P[F.P_PAGES] = self.pages_allocated
+        P[F.P_NEXT_FRAME] = next_frame
+        P[F.P_NFREE_FRAMES] = len(fp)
+        P[F.P_NEXT_HID] = next_hid
+        P[F.P_NFREE_H] = len(fh)
+        P[F.P_NEXT_ZID] = self._next_zspage_id
+        P[F.P_NFREE_Z] = 0
+        P[F.P_NEXT_ZSLOT] = len(order)
+        P[F.P_LIVE] = len(self._handles)
+        d = self.__dict__
+        self._hidden = (self.size_class, self.classes, self._class_by_request)
+        for c in classes:
+            c.fullness = [dict() for _ in range(FULLNESS_GROUPS)]
+        for name in _OBJECT_STATE:
+            del d[name]
+        self._arrays = pa
+        return pa
+
+    def _leave_arrays(self) -> None:
+        """Rebuild the object state from the arrays (the inverse of ``_enter_arrays``)."""
+        pa = self._arrays
+        if pa is None:
+            return
+        from . import _zram_fast as F
+        size_class, classes, by_request = self._hidden
+        P, C, Z, ZP, CH, A, H = pa.P, pa.C, pa.Z, pa.ZP, pa.CH, pa.A, pa.H
+        zobj: dict[int, Zspage] = {}
+        for c in classes:
+            c.objs_allocated = int(C[c.index, F.C_ALLOC])
+            c.objs_inuse = int(C[c.index, F.C_INUSE])
+            c.fullness = [dict() for _ in range(FULLNESS_GROUPS)]
+            words_per_slot = c.size // 8
+            for g in range(FULLNESS_GROUPS):
+                chain = []
+                s = int(CH[c.index, g])
+                while s >= 0:
+                    chain.append(s)
+                    s = int(Z[s, F.Z_NEXT])
+                lst = c.fullness[g]
+                for s in reversed(chain):                             # oldest first, head last
+                    z = Zspage.__new__(Zspage)
+                    z.id = int(Z[s, F.Z_ID])
+                    z.cls = c
+                    z.inuse = int(Z[s, F.Z_INUSE])
+                    z.group = g
+                    frames = ZP[s, :c.pages_per_zspage]
+                    z.pfns = [int(f) + PFN_BASE for f in frames]
+                    z.mem = bytearray(A[frames].tobytes())
+                    z.handles = [0] * c.objs_per_zspage
+                    free = []
+                    i = int(Z[s, F.Z_FREE])
+                    if c.huge:
+                        if i >= 0:
+                            free.append(i)
+                    else:
+                        words = np.frombuffer(z.mem, np.uint64)
+                        while i >= 0:
+                            free.append(i)
+                            link = int(words[i * words_per_slot])
+                            i = -1 if link == _END_LINK else link >> OBJ_TAG_BITS
+                    free.reverse()                                    # a stack: the head is last
+                    z.free = free
+                    lst[z] = None
+                    zobj[s] = z
+        handles: dict[int, tuple[Zspage, int]] = {}
+        live = np.flatnonzero(H[:P[F.P_NEXT_HID], 0] >= 0)
+        for hid, s, idx in zip(live.tolist(), H[live, 0].tolist(), H[live, 1].tolist()):
+            h = HANDLE_BASE + (hid << 3)
+            z = zobj[s]
+            z.handles[idx] = h
+            handles[h] = (z, idx)
+        self.size_class, self.classes, self._class_by_request = size_class, classes, by_request
+        self._handles = handles
+        self._free_handles = [HANDLE_BASE + (h << 3) for h in pa.HF[:P[F.P_NFREE_H]].tolist()]
+        self._next_handle = HANDLE_BASE + (int(P[F.P_NEXT_HID]) << 3)
+        self._free_pfns = [PFN_BASE + f for f in pa.PF[:P[F.P_NFREE_FRAMES]].tolist()]
+        self._next_pfn = PFN_BASE + int(P[F.P_NEXT_FRAME])
+        self._next_zspage_id = int(P[F.P_NEXT_ZID])
+        self.pages_allocated = int(P[F.P_PAGES])
+        self._arrays = None
+        del self._hidden
 
     # -- geometry ---------------------------------------------------------------------------
     def class_for(self, size: int) -> SizeClass:
@@ -235,6 +384,9 @@ class ZsPool:
         return z.encoded_obj(i)
 
     def live_handles(self) -> int:
+        if self._arrays is not None:
+            from ._zram_fast import P_LIVE
+            return int(self._arrays.P[P_LIVE])
         return len(self._handles)
 
     # -- zspages ----------------------------------------------------------------------------

@@ -162,3 +162,141 @@ def test_events_are_typed_and_cheap_when_nobody_listens(monkeypatch):
     dev2.write_pages(ps)
     dev2.discard(range(0, len(ps), 2))
     dev2.compact()
+
+
+# -- the compiled write path (engine._zram_fast) against the Python path ---------------------------
+
+def pool_state(pool) -> dict:
+    """Everything zsmalloc holds, in object form: per class its counts and fullness lists (in
+    list order, each zspage's id, use, free list, handles, page frames and bytes), every
+    handle's location, the free stacks and the next ids."""
+    classes = []
+    for c in pool.classes:
+        groups = [[(z.id, z.inuse, z.group, list(z.free), list(z.handles), list(z.pfns), bytes(z.mem))
+                   for z in c.fullness[g]] for g in range(len(c.fullness))]
+        classes.append((c.index, c.objs_allocated, c.objs_inuse, groups))
+    return {"classes": classes, "handles": {h: (z.id, i) for h, (z, i) in pool._handles.items()},
+            "free_handles": list(pool._free_handles), "free_pfns": list(pool._free_pfns),
+            "next": (pool._next_handle, pool._next_pfn, pool._next_zspage_id),
+            "pages": (pool.pages_allocated, pool.pages_compacted)}
+
+
+def _real_pages():
+    from engine.pages import PageSet, default_pages_path
+    return PageSet.open(default_pages_path())
+
+
+def _workload(dev, real, rnd, io_pages, chunk_pages):
+    """Writes (fresh slots, overwrites, past a refused page), discards, single frees, reads."""
+    n = len(real)
+    out = [dev.write_pages(real, io_pages=io_pages, chunk_pages=chunk_pages), list(dev.last_failed),
+           list(dev.last_skipped)]
+    dev.write_pages(rnd, indexes=list(range(n // 3, n // 3 + len(rnd))), io_pages=io_pages, chunk_pages=chunk_pages)
+    out += [list(dev.last_failed), list(dev.last_skipped)]
+    dev.discard(list(range(0, n, 3)))
+    dev.slot_free_notify(1)
+    dev.write_pages(real.array[: n // 2], indexes=list(range(n - n // 4, n - n // 4 + n // 2)), io_pages=io_pages,
+                    chunk_pages=chunk_pages)
+    out += [list(dev.last_failed), list(dev.last_skipped)]
+    out.append([dev.read_page(i) for i in range(dev.num_pages)])
+    return out
+
+
+@pytest.mark.parametrize("comp", COMPRESSORS, ids=lambda c: c.name)
+@pytest.mark.parametrize("io_pages", [1, 8, 256])
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+def test_compiled_write_path_equals_python_path(comp, io_pages, limit):
+    real = _real_pages()
+    rnd = pagesets.random_pages(120, seed=30)
+    disk = (len(real) + len(real) // 2 + 8) * PAGE_SIZE
+    fast, ref = ZramDevice(disk, comp.name, mem_limit=limit), ZramDevice(disk, comp.name, mem_limit=limit)
+    ref.compiled = False
+    a = _workload(fast, real, rnd, io_pages, 300)
+    assert fast._slots is not None and fast.pool._arrays is not None      # the compiled path ran
+    b = _workload(ref, real, rnd, io_pages, 300)
+    assert ref._slots is None and ref.pool._arrays is None
+    assert a == b                                  # refused, skipped and read back: the same
+    assert fast.stats() == ref.stats()
+    assert fast.work_compressions == ref.work_compressions and fast.work_decompressions == ref.work_decompressions
+    if limit:
+        assert fast.io_stat()["failed_writes"] > 0
+    assert fast.flags == ref.flags and fast.handle == ref.handle and fast.size == ref.size
+    assert pool_state(fast.pool) == pool_state(ref.pool)
+    fast.pool.check()
+
+
+@pytest.mark.parametrize("comp", COMPRESSORS, ids=lambda c: c.name)
+def test_compiled_path_grows_its_arrays_and_resumes(comp, monkeypatch):
+    """Arrays reserved far too small: every growth (handles, zspages, page frames) happens in
+    the middle of a batch and the batch resumes at the page that needed it."""
+    import engine._zram_fast as F
+    monkeypatch.setattr(F, "_reserve_frames", lambda pages: 1)
+    real = _real_pages()
+    fast, ref = ZramDevice(len(real) * PAGE_SIZE, comp.name), ZramDevice(len(real) * PAGE_SIZE, comp.name)
+    ref.compiled = False
+    fast.pool._enter_arrays(0)                     # 1024 handles, 256 zspages, 256 frames
+    assert fast.pool._arrays.A.shape[0] == 256
+    fast.write_pages(real, chunk_pages=len(real))
+    ref.write_pages(real)
+    assert fast.pool._arrays.A.shape[0] > 256 and fast.pool._arrays.H.shape[0] >= len(real)
+    assert fast.stats() == ref.stats()
+    assert [fast.read_page(i) for i in range(len(real))] == list(real)
+    assert pool_state(fast.pool) == pool_state(ref.pool)
+
+
+def test_compiled_path_hands_over_to_listeners_and_back():
+    """Events are emitted exactly while someone listens: the write path switches to Python
+    for those writes and back to compiled code after; compaction in between converts the pool
+    to objects and back. The end state equals an all-Python run's."""
+    real = _real_pages()
+    rnd = pagesets.random_pages(200, seed=31)
+    n = len(real)
+    devs = [ZramDevice((n + 200) * PAGE_SIZE, "kernel-lz4") for _ in range(2)]
+    devs[1].compiled = False
+    recs = []
+    for dev in devs:
+        dev.write_pages(real.array[: n // 2])
+        rec = Recorder()
+        unsubscribe = dev.bus.subscribe(rec)
+        dev.write_pages(real.array[n // 2:], indexes=range(n // 2, n))
+        dev.discard(range(0, n // 2, 2))
+        unsubscribe()
+        recs.append(dict(rec.counts))
+        dev.compact()
+        dev.write_pages(rnd, indexes=range(n, n + 200), io_pages=8)
+        dev.discard(range(n // 2, n, 5))
+    fast, ref = devs
+    assert recs[0] == recs[1] and recs[0]["zram.slot_written"] == n - n // 2
+    assert fast.mm_stat()["pages_compacted"] > 0
+    assert fast._slots is not None and fast.pool._arrays is not None      # back in compiled form
+    assert fast.stats() == ref.stats()
+    assert [fast.read_page(i) for i in range(n + 200)] == [ref.read_page(i) for i in range(n + 200)]
+    assert pool_state(fast.pool) == pool_state(ref.pool)
+
+
+def test_compiled_path_stands_aside_for_subclasses_that_override_the_write_path():
+    class Hooked(ZramDevice):
+        def _store_nonsame(self, index, page, block, cached):
+            self.seen = getattr(self, "seen", 0) + 1
+            return super()._store_nonsame(index, page, block, cached)
+
+    class Plain(ZramDevice):
+        pass
+
+    ps = pagesets.mixed_pages()
+    h, p = Hooked(len(ps) * PAGE_SIZE), Plain(len(ps) * PAGE_SIZE)
+    h.write_pages(ps)
+    p.write_pages(ps)
+    assert h.seen == len(ps) - h.mm_stat()["same_pages"] and h._slots is None
+    assert p._slots is not None and p.stats() == h.stats()
+
+
+def test_compiled_path_refuses_a_slot_beyond_disksize_after_storing_the_pages_before_it():
+    ps = pagesets.text_pages(10, distinct=10)
+    fast, ref = ZramDevice(8 * PAGE_SIZE), ZramDevice(8 * PAGE_SIZE)
+    ref.compiled = False
+    for dev in (fast, ref):
+        with pytest.raises(IndexError):
+            dev.write_pages(ps, indexes=[0, 1, 2, 3, 4, 9, 5, 6, 7, 8])
+    assert fast.stats() == ref.stats() and fast.mm_stat()["orig_data_size"] == 5 * PAGE_SIZE
+    assert [fast.read_page(i) for i in range(8)] == [ref.read_page(i) for i in range(8)]
