@@ -671,7 +671,7 @@ def test_report_cells_show_the_status_under_each_reading(reviewed_report):
     cell = body[body.index('<tr data-element="1[d]"'):body.index('<tr data-element="1[e]"')]
     block = [b[:b.index("</ul>")] for b in cell.split('<div class="readings" data-construction="mapping">')[1:]]
     assert len(block) == 5          # zram_dedup, zram_merge, zsmalloc_fold, ksm, patent_claim1
-    items = re.findall(r'<li data-alternative="([^"]+)" data-status="([^"]+)">', block[0])
+    items = re.findall(r'<li data-alternative="([^"]+)" data-reading-status="([^"]+)">', block[0])
     assert items == [("pte-swap-entry", "partial"), ("slot-remap", "present"), ("pte-frame", "partial")]
     # backed by the claimed method under each reading on the report's memory: every duplicate of an
     # earlier page is shared under each mapping (which changes what is repointed, not which pages)
@@ -682,7 +682,9 @@ def test_report_cells_show_the_status_under_each_reading(reviewed_report):
     assert [a for a, _s, _l in ev] == ["pte-swap-entry", "slot-remap", "pte-frame"]
     assert all(int(s) + int(big) == dups for _a, s, big in ev)
     pa = _table(page, "prior-art-table")
-    assert 'data-status="partly disclosed"><span class="badge s-partly-disclosed">partly disclosed</span> under <b>pte-frame</b>' in pa
+    assert ('data-reading-status="partly disclosed"><span class="badge s-partly-disclosed">partly disclosed</span> '
+            'under <b>pte-frame</b>') in pa
+    assert len(re.findall(r'<td class="cell-[a-z-]+" data-status="', pa)) == 80    # one per cell, as before
     rows = list(csv.DictReader(open(out / "chart-US9977598.csv", encoding="utf-8")))
     d = next(r for r in rows if r["element"] == "1[d]" and r["mechanism"] == "zram_dedup")
     assert d["status_under_constructions"] == ("mapping: partial under pte-swap-entry, present under slot-remap, "
