@@ -58,6 +58,11 @@ class ReportInputs:
     xlsx: bool = False                 # also write both analyses as chart-N.xlsx (reports/exports.py)
     docx: bool = False                 # ... and as chart-N.docx
     sweep: str | None = None           # PARAM=v1,v2,...: a section with every mechanism's net savings against it
+    progress: object = None            # called with each step's name as it ends (mechanisms, then PROGRESS_STEPS)
+
+
+#: the steps after the mechanisms that ``ReportInputs.progress`` hears of
+PROGRESS_STEPS = ("prior art", "written")
 
 
 def _filters_for(bundle, mech):
@@ -82,6 +87,8 @@ def run_mechanisms(inputs: ReportInputs, bundle):
         bus.subscribe(rec)
         mech.run(wl, bus=bus)
         runs[name] = (mech, coll, rec)
+        if inputs.progress:
+            inputs.progress(name)
     return runs
 
 
@@ -247,6 +254,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     prior_art = prior_art_section(bundle, Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy,
                                                    inputs.seed, inputs.compact, name=inputs.source), base)
     designs = design_section(bundle, base)
+    if inputs.progress:
+        inputs.progress("prior art")
     chart_rows, csv_rows, prior_art, designs = exports.filter_report(keep, chart_rows, csv_rows, prior_art, designs)
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["kib"] = lambda b: f"{b / 1024:,.1f}" if b == b else "n/a"
@@ -289,6 +298,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
             f.write(pa_csv)
     exports.write_exports(bundle, out, xlsx=inputs.xlsx, docx=inputs.docx, keep=keep, base=base, disclaimer=DISCLAIMER,
                           force=force)
+    if inputs.progress:
+        inputs.progress("written")
     return html_path
 
 

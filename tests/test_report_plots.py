@@ -132,3 +132,51 @@ def test_notebook_helpers_type_the_events_and_inline_the_chain():
         pid = [10, 10, 11]
     pt = process_table(M())
     assert pt["pages in this set"].tolist() == [2, 1] and pt["pages when captured"].tolist() == [500, 40]
+
+
+def _pty_run(args, timeout=300):
+    """Run with stderr on a pseudo-terminal (as a person at a terminal would); stdout, stderr."""
+    import os
+    import pty
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))   # a terminal has a size
+    try:
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        out = p.communicate(timeout=timeout)[0]
+    finally:
+        os.close(master)
+    return p.returncode, out.decode(), err.decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    pages = text_pages(16, distinct=4)
+    pf = tmp_path / "p.pages"
+    pf.write_bytes(b"".join(pages.page(i) for i in range(len(pages))))
+    args = [sys.executable, "-m", "pagemerge", "simulate", "all", str(pf), "--no-manifest",
+            "--mechanisms", "upstream_zram,zram_dedup"]
+    rc, out, err = _pty_run(args)
+    assert rc == 0 and "simulate all:" in err and "/2 [" in err          # the bar, on the terminal
+    assert "simulate all" not in out and "zram_dedup" in out            # the table on stdout, untouched
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stderr == ""                         # nothing when stderr is a pipe
+
+
+def test_misspelled_mechanism_in_params_is_refused():
+    from engine.mechanisms import compare, simulate_all
+    wl = Workload(text_pages(4), None, 1.0, "lru", 0, False, name="t")
+    for f in (compare, simulate_all):
+        with pytest.raises(InputError, match=r"unknown mechanism\(s\) 'zram_dedupe'; use any of upstream_zram"):
+            f(wl, ["zram_dedup"], {"zram_dedupe": {"hash": "xxhash32"}})

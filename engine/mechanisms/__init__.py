@@ -65,11 +65,24 @@ def variant_params(dedup_hash: str = "jhash", merge_variant: str = "posted", fol
             "patent_claim1": {"identity": patent_identity, "predetermined_size": predetermined_size}}
 
 
-def simulate_all(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None) -> dict:
+def check_params(params: dict | None) -> dict:
+    """``params`` (mechanism name -> its parameters) with every name checked: a misspelled
+    mechanism is refused listing the valid ones, never silently ignored."""
+    from ..errors import InputError
+    params = params or {}
+    bad = sorted(k for k in params if k not in REGISTRY)
+    if bad:
+        raise InputError(f"params: unknown mechanism(s) {', '.join(map(repr, bad))}; use any of {', '.join(REGISTRY)}")
+    return params
+
+
+def simulate_all(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None,
+                 progress=None) -> dict:
     """Run ``workload`` through every mechanism (one at a time, each on a fresh machine whose
     state is released before the next) and return the JSON-ready summary that
-    ``pagemerge simulate all --json`` prints: ``{"workload": {...}, "mechanisms": {name: result}}``."""
-    params = params or {}
+    ``pagemerge simulate all --json`` prints: ``{"workload": {...}, "mechanisms": {name: result}}``.
+    ``progress``: called with each mechanism's name once it has run."""
+    params = check_params(params)
     mechs = [m if isinstance(m, Mechanism) else make(m, **params.get(m, {})) for m in mechanisms]
     wl = workload
     out = {"workload": {"pages": wl.name, "n_pages": len(wl.pages),
@@ -81,12 +94,15 @@ def simulate_all(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | No
         m.run(wl, bus=bus)
         out["mechanisms"][m.name] = m.result()
         m.release()
+        if progress:
+            progress(m.name)
     return out
 
 
 def run_mechanisms(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None, bus=None) -> dict:
-    """Run ``workload`` through each mechanism (a fresh machine each); return name -> result."""
-    params = params or {}
+    """Run ``workload`` through each mechanism (a fresh machine each); return name -> the mechanism
+    object after its run (``.result()`` gives its counters)."""
+    params = check_params(params)
     out = {}
     for m in mechanisms:
         mech = m if isinstance(m, Mechanism) else make(m, **params.get(m, {}))
@@ -96,7 +112,25 @@ def run_mechanisms(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | 
 
 
 def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = None):
-    """Run the mechanisms and return a pandas DataFrame, one row per mechanism."""
+    """Run the mechanisms and return a pandas DataFrame, one row per mechanism (the index,
+    ``mechanism``), with these columns:
+
+    - ``title``, ``variant``, ``link`` (the chain link it repoints), ``when`` (inline on store,
+      offline trigger, background scan, on swap-out): text;
+    - ``saved_bytes``: bytes not stored thanks to sharing (compressed bytes for zram-level
+      mechanisms, whole 4,096-byte pages for KSM); ``metadata_bytes``: bytes of the design's own
+      structures, priced from the kernel's struct sizes; ``net_saved_bytes``: saved less metadata
+      (negative when the metadata costs more); all in bytes;
+    - ``pages_merged``: pages that share another's storage (pages);
+    - ``verified_readback``: every page read back equal to what was written (bool);
+      ``comp_algorithm``: the zram backend its store compressed with;
+    - the work counters: ``pages_hashed`` (pages), ``bytes_hashed`` (bytes), ``compares`` (count),
+      ``bytes_compared`` (bytes), ``compressions`` and ``decompressions`` (counts);
+    - for mechanisms with a zram store: ``mem_used_total`` (bytes, the zsmalloc pool) and
+      ``compr_data_size`` (bytes of compressed data), as in zram's ``mm_stat``; NaN otherwise.
+
+    ``params`` maps a mechanism name to its parameters (see :func:`make`); an unknown mechanism
+    or parameter is refused, listing the valid ones."""
     import pandas as pd
     rows = []
     for name, mech in run_mechanisms(workload, mechanisms, params).items():
@@ -114,4 +148,4 @@ def compare(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | None = 
 
 
 __all__ = ["REGISTRY", "Mechanism", "Workload", "ZramLevelMechanism", "register", "make", "run_mechanisms",
-           "compare", "simulate_all", "variant_params", "catalogue", "DEFAULT_ORDER", "PRIOR_ART"]
+           "compare", "simulate_all", "variant_params", "check_params", "catalogue", "DEFAULT_ORDER", "PRIOR_ART"]

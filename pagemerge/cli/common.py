@@ -113,3 +113,11 @@ def differences_json(model, kernel, diffs) -> str:
     return json.dumps({"model": model, "kernel": kernel,
                        "differences": [{"group": g, "field": f, "model": m, "kernel": k} for g, f, m, k in diffs]},
                       indent=2)
+
+
+def progress_bar(total: int, desc: str):
+    """A tqdm bar on stderr, shown only when stderr is a terminal (nothing in pipes, logs or CI)."""
+    import sys
+
+    from tqdm.std import tqdm
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)

@@ -10,7 +10,7 @@ from engine.errors import InputError
 from engine.pages import PageSet
 
 from .common import PAGES_HELP, fraction, load_manifest, manifest_args, mechanism_names, mechanism_params, \
-    nonneg_int, variant_args
+    nonneg_int, progress_bar, variant_args
 
 
 def workload_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,9 @@ def cmd_simulate_all(a) -> int:
     names = mechanism_names(a.mechanisms)
     params = mechanism_params(a)
     pages = PageSet.open(a.pages)
-    out = simulate_all(workload(a, pages), names, params)
+    with progress_bar(len(names), "simulate all") as bar:
+        out = simulate_all(workload(a, pages), names, params,
+                           progress=lambda name: (bar.set_postfix_str(name, refresh=False), bar.update(1)))
     lost = [n for n, r in out["mechanisms"].items() if not r["verified_readback"]]
     if a.json:
         print(json.dumps(out, indent=2))

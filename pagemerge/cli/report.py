@@ -7,7 +7,8 @@ import tempfile
 
 from engine.pages import PageSet
 
-from .common import load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int, variant_args
+from .common import (load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int,
+                     progress_bar, variant_args)
 from .mechanisms import workload_args
 
 
@@ -22,6 +23,9 @@ def cmd_report(a) -> int:
         from reports.sweep import parse_spec
         parse_spec(a.sweep)                     # refused before anything is captured or run
     with contextlib.ExitStack() as stack:
+        from reports.build import PROGRESS_STEPS
+        bar = stack.enter_context(progress_bar(len(common["mechanisms"]) + len(PROGRESS_STEPS), "report"))
+        common["progress"] = lambda step: (bar.set_postfix_str(step, refresh=False), bar.update(1))
         if a.pid:
             # the capture is private (0600) and removed when the report is written, whatever happens
             from engine.workloads.capture import capture_pids

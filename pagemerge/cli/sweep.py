@@ -7,14 +7,8 @@ import sys
 
 from engine.pages import PageSet
 
-from .common import PAGES_HELP, manifest_args, mechanism_names, mechanism_params, variant_args
+from .common import PAGES_HELP, manifest_args, mechanism_names, mechanism_params, progress_bar, variant_args
 from .mechanisms import workload, workload_args
-
-
-def progress_bar(total: int, desc: str):
-    """A tqdm bar on stderr when stderr is a terminal; otherwise nothing is printed."""
-    from tqdm.std import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
 
 
 def cmd_sweep(a) -> int:
