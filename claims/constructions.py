@@ -327,6 +327,27 @@ def parse_grid(spec: str) -> list[tuple[str, list[tuple[str, str]]]]:
     return combos
 
 
+def cells_turning_on(patent: str) -> dict[str, list[dict]]:
+    """construction id -> the analyses' cells that give a status under each of its alternatives:
+    ``[{"analysis": "designs"|"prior_art", "element", "subject", "status", "statuses"}]``. Empty
+    when the patent has no analyses (or they do not load: ``claims check`` reports why)."""
+    from .analysis import load_prior_art
+    from .store import load_bundle
+    out: dict[str, list[dict]] = {}
+    try:
+        bundle = load_bundle(patent)
+        pa = load_prior_art(bundle)
+    except InputError:
+        return out
+    cells = [("designs", r.element, r.mechanism, r) for r in (bundle.chart.rows if bundle.chart else [])]
+    cells += [("prior_art", c.element, c.reference, c) for c in (pa.cells if pa else [])]
+    for analysis, el, subject, c in cells:
+        for cid, per in c.by_construction.items():
+            out.setdefault(cid, []).append({"analysis": analysis, "element": el, "subject": subject,
+                                            "status": c.status, "statuses": dict(per)})
+    return out
+
+
 # ---- running ---------------------------------------------------------------------------------
 def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None, no_manifest: bool = False,
              swap_fraction: float = 1.0, policy: str = "lru", seed: int = 0, examples: int = 5,
@@ -363,6 +384,7 @@ def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None,
             for c in cset.constructions]
     runs = construe_runs(wl, spec, combos, mechanism=cset.mechanism, base_params=base_params, examples=examples)
     by_id = {c.id: c for c in cset.constructions}
+    turning = cells_turning_on(bundle.patent.number)
     out = {"patent": bundle.patent.number, "mechanism": cset.mechanism, "pages": name, "n_pages": len(ps),
            "processes": len(set(man.pid)) if man is not None else 1, "swap_fraction": swap_fraction,
            "policy": policy, "note": NOTE, "default": runs["default"], "constructions": [], "grid": runs["grid"],
@@ -373,6 +395,7 @@ def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None,
         out["constructions"].append({
             "id": c.id, "question": c.question, "default": c.default, "notes": c.notes,
             "construes": [{"element": w.element, "words": w.words} for w in c.construes],
+            "cells": turning.get(c.id, []),
             "alternatives": [{"id": a["id"], "statement": stmts[a["id"]], **{k: v for k, v in a.items() if k != "id"}}
                              for a in rc["alternatives"]]})
     return out
@@ -380,4 +403,4 @@ def construe(patent: str = "US9977598", pages=None, grid=None, *, manifest=None,
 
 __all__ = ["ConstructionSet", "Construction", "Alternative", "load_constructions", "check_constructions",
            "construction_params", "chosen_params", "construe", "parse_choice", "parse_grid", "resolve_choice",
-           "constructions_path"]
+           "constructions_path", "cells_turning_on"]

@@ -437,3 +437,19 @@ def test_combine_cli_takes_a_construction(tmp_path, capsys):
     assert main(["combine", "ksm_2_6_32", "zram_3_14", str(path), "--construction", "mapping=teleport"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--construction: mapping=teleport: no such alternative" in err
+
+
+def test_construe_names_the_analysis_cells_that_turn_on_each_construction(construe_json):
+    import yaml
+    from claims.store import DATA
+    _rc, out = construe_json
+    chart = yaml.safe_load((DATA / "US9977598" / "chart.yaml").read_text())
+    pa = yaml.safe_load((DATA / "US9977598" / "prior_art.yaml").read_text())
+    want = {}
+    for analysis, subj, cells in (("designs", "mechanism", chart["rows"]), ("prior_art", "reference", pa["cells"])):
+        for c in cells:
+            for cid, per in c.get("by_construction", {}).items():
+                want.setdefault(cid, set()).add((analysis, c["element"], c[subj], c["status"], tuple(per.items())))
+    got = {c["id"]: {(x["analysis"], x["element"], x["subject"], x["status"], tuple(x["statuses"].items()))
+                     for x in c["cells"]} for c in out["constructions"] if c["cells"]}
+    assert got == want and {"mapping", "large-branch", "equal", "predetermined-size"} <= set(got)

@@ -59,6 +59,11 @@ def cmd_construe(a) -> int:
             for x in c["alternatives"]:
                 print(f"    {x['id']}: {x['statement']}")
                 _differences(x)
+            if c.get("cells"):
+                print("    analysis cells whose status turns on it:")
+                for cell in c["cells"]:
+                    per = ", ".join(f"{s} under {a}" for a, s in cell["statuses"].items())
+                    print(f"      {cell['analysis']} {cell['element']} x {cell['subject']}: {cell['status']} ({per})")
         if out["grid"]:
             print("\ncombinations (--grid), the other constructions at their defaults")
             width = max(28, *(len(g["id"]) for g in out["grid"]))
