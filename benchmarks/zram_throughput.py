@@ -49,6 +49,42 @@ def model_round(arr, algo: str, compiled: bool = True):
     return time.perf_counter() - t, dev
 
 
+def cpu_breakdown(arr, algo: str, kernel: bool):
+    """Where the time goes, in CPU seconds (independent of how busy the machine is): the
+    model's same-filled test + compression (summed over its worker threads), its compiled
+    store loop, the rest (Python), and the kernel's write (this process's system + user time
+    across its O_DIRECT writes, zram's compression included). One untimed round each."""
+    import engine._zram_fast as F
+    cpu = {"prepare": 0.0, "store": 0.0}
+    saved = {name: getattr(F, name) for name in ("prepare_lz4", "prepare_lzo", "store_batch")}
+
+    def timed(fn, key):
+        def run(*args):
+            t = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                cpu[key] += time.thread_time() - t
+        return run
+    F.prepare_lz4 = timed(saved["prepare_lz4"], "prepare")
+    F.prepare_lzo = timed(saved["prepare_lzo"], "prepare")
+    F.store_batch = timed(saved["store_batch"], "store")
+    try:
+        c0 = time.process_time()
+        model_round(arr, algo)
+        total = time.process_time() - c0
+    finally:
+        for name, fn in saved.items():
+            setattr(F, name, fn)
+    cpu["python"] = max(0.0, total - cpu["prepare"] - cpu["store"])
+    if kernel:
+        t0 = os.times()
+        kernel_zram_rate(arr, 1, algo)
+        t1 = os.times()
+        cpu["kernel"] = (t1.system - t0.system) + (t1.user - t0.user)
+    return cpu
+
+
 def measure(arr, algo: str, rounds: int, kernel: bool, reference: bool):
     """Best-of-``rounds`` pages/s of the model (compiled path), the kernel and, with
     ``reference``, the model's Python path; rounds alternate between the sides."""
@@ -70,6 +106,46 @@ def measure(arr, algo: str, rounds: int, kernel: bool, reference: bool):
     return rates, dev, kstats, pdev
 
 
+_RSS_CHILD = r"""
+import resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from engine.pages import PageSet, PAGE_SIZE
+from engine.zram import ZramDevice
+ps = PageSet.open(sys.argv[2])
+ZramDevice(64 * PAGE_SIZE, sys.argv[3]).write_pages(ps.array[:64])       # compile (cached on disk)
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(key + ":"))
+try:                                    # restart the peak (VmHWM) after imports and compilation
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+except OSError:
+    pass
+base = status("VmRSS")
+dev = ZramDevice(len(ps) * PAGE_SIZE, sys.argv[3])
+dev.write_pages(ps, io_pages=256)
+print(base, status("VmHWM"), dev.mm_stat()["mem_used_total"])
+"""
+
+
+def model_peak_rss(arr, algo: str):
+    """Peak RSS of a fresh process that stores ``arr`` (memory-mapped from a file, as
+    ``simulate`` reads a page set) through the model: (RSS before the store, peak RSS during
+    it, the pool's ``mem_used_total``), MiB. The peak is restarted after imports and
+    compilation (``/proc/self/clear_refs``), so it is the store's."""
+    import subprocess
+    import tempfile
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    with tempfile.TemporaryDirectory(prefix="pagemerge-rss-") as d:
+        path = os.path.join(d, "input.pages")
+        with open(path, "wb") as f:
+            f.write(memoryview(arr).cast("B"))
+        out = subprocess.run([sys.executable, "-c", _RSS_CHILD, root, path, algo], capture_output=True, text=True,
+                             timeout=600, check=True).stdout.split()
+    base, peak, pool = (int(x) for x in out[-3:])
+    return base / 1024, peak / 1024, pool / (1 << 20)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mib", type=int, default=100)
@@ -79,6 +155,8 @@ def main():
                     help="page set(s) to measure (default: both)")
     ap.add_argument("--reference", action="store_true",
                     help="also time the model's Python path (with its compression cache)")
+    ap.add_argument("--no-rss", dest="rss", action="store_false",
+                    help="skip the peak-RSS run in a fresh process (print this process's peak instead)")
     a = ap.parse_args()
     ps, what = real_memory_pages()
     cases = a.case or ["distinct", "repeated"]
@@ -109,8 +187,20 @@ def main():
             if prate:
                 print(f"{case:<9}{algo:<8} python : {prate:12,.0f} pages/s  (the reference path; compression cache hits "
                       f"{pdev.comp.cache.hits}); same counters: {pdev.stats().to_dict() == dev.stats().to_dict()}")
-            print(f"{case:<9}{algo:<8} memory : input {n * PAGE_SIZE >> 20} MiB, peak RSS {peak_rss_mib():,.0f} MiB "
-                  f"(process; {rss0:,.0f} MiB before this measurement)")
+            if a.rss:
+                base, peak, pool = model_peak_rss(arr, algo)
+                print(f"{case:<9}{algo:<8} memory : input {n * PAGE_SIZE >> 20} MiB, peak RSS {peak:,.0f} MiB "
+                      f"(a fresh process storing it, memory-mapped: {base:,.0f} MiB before the store, after imports; "
+                      f"pool mem_used_total {pool:,.0f} MiB)")
+            else:
+                print(f"{case:<9}{algo:<8} memory : input {n * PAGE_SIZE >> 20} MiB, peak RSS "
+                      f"{peak_rss_mib():,.0f} MiB (this process; {rss0:,.0f} MiB before this measurement)")
+            cpu = cpu_breakdown(arr, algo, not why)
+            us = {k: v * 1e6 / n for k, v in cpu.items()}
+            print(f"{case:<9}{algo:<8} cpu    : model {sum(v for k, v in us.items() if k != 'kernel'):.1f} us/page "
+                  f"(same-filled test + compression {us['prepare']:.1f}, compiled store {us['store']:.1f}, Python "
+                  f"{us['python']:.1f})" + (f"; kernel {us['kernel']:.1f} us/page (write syscalls, incl. its "
+                                             f"compression and the harness's setup)" if 'kernel' in us else ""))
             if krate is None:
                 print(f"{case:<9}{algo:<8} kernel : not measured ({why})")
                 rows.append((case, algo, name, mrate, None, None))

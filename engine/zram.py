@@ -94,12 +94,14 @@ def _fast_workers() -> int:
 
 
 def _fast_executor():
-    """The worker threads that compress batches (one per usable core, created once)."""
+    """The worker threads that compress batches (one per usable core, created once per
+    process: a child made by fork() has none of its parent's threads and makes its own)."""
     global _EXECUTOR
-    if _EXECUTOR is None:
+    if _EXECUTOR is None or _EXECUTOR[0] != os.getpid():
         from concurrent.futures import ThreadPoolExecutor
-        _EXECUTOR = ThreadPoolExecutor(max_workers=_fast_workers(), thread_name_prefix="zram-compress")
-    return _EXECUTOR
+        _EXECUTOR = (os.getpid(), ThreadPoolExecutor(max_workers=_fast_workers(),
+                                                     thread_name_prefix="zram-compress"))
+    return _EXECUTOR[1]
 
 
 class _FastBuffers:

@@ -300,3 +300,33 @@ def test_compiled_path_refuses_a_slot_beyond_disksize_after_storing_the_pages_be
             dev.write_pages(ps, indexes=[0, 1, 2, 3, 4, 9, 5, 6, 7, 8])
     assert fast.stats() == ref.stats() and fast.mm_stat()["orig_data_size"] == 5 * PAGE_SIZE
     assert [fast.read_page(i) for i in range(8)] == [ref.read_page(i) for i in range(8)]
+
+
+def test_compiled_path_works_in_a_forked_child():
+    """The compression threads belong to one process: a child made by fork() after the parent
+    used them makes its own instead of waiting forever on threads it does not have."""
+    import os
+    ps = pagesets.mixed_pages()
+    parent = ZramDevice(len(ps) * PAGE_SIZE)
+    parent.write_pages(ps)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                   # the child: store, report, exit at once
+        try:
+            dev = ZramDevice(len(ps) * PAGE_SIZE)
+            dev.write_pages(ps)
+            ok = dev._slots is not None and dev.stats() == parent.stats()
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        import select
+        ready, _, _ = select.select([r], [], [], 60)
+        got = os.read(r, 1) if ready else b"timeout"
+    finally:
+        os.close(r)
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    assert got == b"1"
