@@ -99,7 +99,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
     from engine.scenario import KsmScenario, ZramScenario, diff_ksm, diff_stats
     out = {"zram": None, "ksm": None, "zram_why": None, "ksm_why": None}
     if not inputs.kernel:
-        out["zram_why"] = out["ksm_why"] = ("not requested: the live kernel is touched only when asked; run "
+        out["zram_why"] = out["ksm_why"] = ("the live kernel was not asked for (it is touched only on request); run "
                                             "'pagemerge report --kernel' as root to compare with the live zram0 and ksmd")
         return out
     why = zram_unavailable_reason()
@@ -271,7 +271,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         savings_svg=figures.savings_svg(df), memory_svg=figures.memory_svg(df),
         timeline_svg=figures.timeline_svg(timeline, p.priority_date),
         tree_html=render_tree_html(dependency_graph(bundle.claims)),
-        matrix_html=matrix.to_html(escape=True, classes="matrix") if matrix is not None else "",
+        matrix_html=numbers.matrix_html(matrix),
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
         constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term(),
         extra_css=PRINT_CSS, version=_version(), command=command_line(inputs.argv),

@@ -165,3 +165,19 @@ def results_html(results: dict) -> str:
             out.append("<tr>" + "".join(f"<td>{e(str(row[c]))}</td>" for c in ZRAMCTL_COLUMNS) + "</tr>")
         out.append("</tbody></table>")
     return "".join(out)
+
+
+def matrix_html(matrix) -> str:
+    """The claim dependency matrix (row depends on column) as a plain table: one row and one
+    column per claim, the kind of dependency in the cell, a dot where there is none."""
+    if matrix is None:
+        return ""
+    e = html.escape
+    cols = list(matrix.columns)
+    out = ['<table class="matrix" id="dependency-matrix"><thead><tr><th>claim</th>']
+    out += [f"<th>{e(str(c))}</th>" for c in cols] + ["</tr></thead><tbody>"]
+    for idx, row in matrix.iterrows():
+        cells = "".join(f"<td>{e(str(v)) if str(v).strip() else '&middot;'}</td>" for v in row)
+        out.append(f'<tr><th>claim {e(str(idx))}</th>{cells}</tr>')
+    out.append("</tbody></table>")
+    return "".join(out)

@@ -33,7 +33,7 @@ nav#toc ol { margin: 4px 0; padding-left: 4px; list-style: none; columns: 2; fon
 .runinfo { color: var(--mute); font-size: 12.5px; }
 .runinfo code { overflow-wrap: anywhere; }
 .print-only { display: none; }
-table.results { font-size: 12.5px; }
+table.results { font-size: 12.5px; margin-bottom: 10px; }
 table.results td { white-space: nowrap; } table.results th { white-space: normal; }
 table.results th { text-align: right; } table.results th:first-child, table.results td:first-child { text-align: left; }
 .kpi .pct { color: var(--mute); font-size: 12.5px; display: block; }
@@ -54,7 +54,8 @@ table.zramctl td { text-align: right; font-variant-numeric: tabular-nums; } tabl
   a.src::after { content: none; }
   table { width: 100%; }
   table.chart { font-size: 8px; }
-  table.chart td *, table.chart th * { font-size: inherit !important; }
+  table.chart td, table.chart th, table.chart td *, table.chart th * { font-size: inherit !important; }
+  table.chart td.eltext { font-size: 8.5px !important; }
   table.chart code, table.chart .mono { font-size: 7.5px; }
   table.chart .badge, table.chart .parts { font-size: 7.5px; }
   thead { display: table-header-group; }

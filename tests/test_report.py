@@ -28,7 +28,7 @@ def test_sections_and_disclaimer(report):
     assert "not legal advice" in page.lower()
     assert not re.search(r"\binfringes\b|\bis invalid\b", page.replace("infringement, validity", ""))
     # the live kernel is touched only when asked, and the report says how to ask
-    assert "This run shows the model alone: not requested" in page
+    assert "This run shows the model alone: the live kernel was not asked for" in page
     assert "pagemerge report --kernel" in page
 
 

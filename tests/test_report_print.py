@@ -160,3 +160,30 @@ def test_pdf_holds_every_citation_excerpt_and_column(report):
     assert len(cols) >= 8
     missing = [c for c in cols if c.strip() and _norm(c) not in text]
     assert missing == []
+
+
+def test_pdf_without_chromium_is_one_clear_line(report, tmp_path, monkeypatch):
+    import shutil
+
+    from engine.errors import PagemergeError
+    from reports.print import write_pdf
+    path, _ = report
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    with pytest.raises(PagemergeError) as e:
+        write_pdf(path, tmp_path / "r.pdf")
+    msg = str(e.value)
+    assert msg.startswith("--pdf: no headless Chromium found") and "\n" not in msg and str(path) in msg
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_results_and_matrix_are_tables_not_dumps(report):
+    _, page = report
+    res = page[page.index('<section id="results"'):]
+    res = res[:res.index("</section>")]
+    assert "True" not in res and "NaN" not in res and 'class="dataframe' not in page
+    assert re.search(r"<td>[−+]?[\d,.]+ (B|KiB|MiB)</td>", res)                # bytes carry their unit
+    zc = res[res.index('id="zramctl"'):]
+    assert re.findall(r"<th>([A-Z/-]+)</th>", zc[:zc.index("</thead>")]) == [
+        "NAME", "ALGORITHM", "DATA", "COMPR", "TOTAL", "MEM-LIMIT", "MEM-USED", "ZERO/SAME", "MIGRATED", "COMP-RATIO"]
+    m = page[page.index('id="dependency-matrix"'):]
+    assert "<th>claim 2</th><td>direct</td>" in m[:m.index("</table>")]
