@@ -275,6 +275,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
         ksm_counters=ksm_counters, construction=bundle.chart.construction_notes, STATUS_ORDER=STATUS_ORDER,
         constructions=construction_section(inputs), prior_art=prior_art, designs=designs, term=p.term(),
         extra_css=PRINT_CSS, version=_version(), command=command_line(inputs.argv),
+        swap_fraction=inputs.swap_fraction, policy=inputs.policy, compact=inputs.compact,
         plots_html=plots.plots_html({n: runs[n][2] for n in mechs}),
         sweep_html=sweep_mod.sweep_html(sweep_mod.run_sweep(
             Workload(inputs.pages, inputs.manifest, inputs.swap_fraction, inputs.policy, inputs.seed, inputs.compact,
