@@ -90,6 +90,10 @@ def statuses_under_readings(parts: dict[str, str], turning: dict[str, dict[str, 
     turns. Every part named in ``turning`` must give the same alternatives. Each alternative's
     status is :func:`aggregate` of the parts with those parts replaced; a cell without parts
     takes the single turning entry (keyed by the element itself) as its status."""
+    if parts and any(k not in parts for k in turning):
+        raise ValueError(f"{', '.join(k for k in turning if k not in parts)} is not one of the cell's parts")
+    if not parts and (len(turning) != 1 or any("." in k for k in turning)):
+        raise ValueError("a cell without parts turns as a whole: give its parts to turn a sub-limitation")
     alts = None
     for per in turning.values():
         if alts is None:

@@ -458,6 +458,16 @@ def _reading_problems(tag, status, by_construction, reasoning, kind, cset, where
     return out
 
 
+def _status_under(cell, readings: dict) -> str:
+    """A cell's status under chosen readings: where the cell's status turns on constructions and
+    the readings choose an alternative of each, the status every chosen alternative gives (if
+    they agree); otherwise the cell's headline status."""
+    per = [cell.by_construction[cid].get(readings[cid]) for cid in cell.by_construction if cid in readings]
+    if per and len(per) == len(cell.by_construction) and len(set(per)) == 1 and per[0] is not None:
+        return per[0]
+    return cell.status
+
+
 def _constructions_beside(base: Path | None):
     """(the constructions data in the patent's folder, its path), or (None, path)."""
     from .constructions import load_constructions
@@ -605,9 +615,18 @@ def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: 
             if r not in comb.references:
                 out.append(f"{tag}: {el} is covered by {r!r}, which is not one of its references")
             elif (el, r) in seen:
-                st = next(c.status for c in pa.cells if (c.element, c.reference) == (el, r))
+                cell = next(c for c in pa.cells if (c.element, c.reference) == (el, r))
+                st = _status_under(cell, comb.readings)
                 if st != "disclosed":
-                    out.append(f"{tag}: says {r} covers {el}, but that cell is {st!r}")
+                    under = (" under " + ", ".join(f"{k}={v}" for k, v in comb.readings.items())
+                             if comb.readings and st != cell.status else "")
+                    out.append(f"{tag}: says {r} covers {el}, but that cell is {st!r}{under}")
+        for cid, alt in comb.readings.items():
+            c = cset.get(cid) if cset is not None else None
+            if c is None:
+                out.append(f"{tag}: reading {cid}={alt}: no construction {cid!r} in {where_cset}")
+            elif alt not in [a.id for a in c.alternatives]:
+                out.append(f"{tag}: reading {cid}={alt}: construction {cid} has no alternative {alt!r}")
         for r in comb.references:
             if r not in pa.references:
                 out.append(f"{tag}: reference {r!r} is not a column of the analysis")

@@ -333,6 +333,9 @@ class Combination(Strict):
     references: list[str]
     covers: dict[str, str]          # element id -> reference id
     question: str
+    #: construction id -> alternative id: the readings under which the covered cells hold, where
+    #: a covered cell's status turns on a construction (constructions.yaml)
+    readings: dict[str, str] = Field(default_factory=dict)
     reviewer_status: ReviewerStatus = "draft"
     reviewer: str = ""
     reviewed_on: dt.date | None = None

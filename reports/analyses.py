@@ -12,7 +12,7 @@ from claims.analysis import (claim_statuses, design_mechanisms, executable_model
 from engine.events import EventBus
 from engine.mechanisms import Workload, make
 
-from .constructions import cell_readings, constructions_for, design_readings, readings_text
+from .constructions import cell_readings, constructions_for, design_readings, reading_params, readings_text
 from .evidence import EvidenceCollector
 from .print import pinpoint_url
 
@@ -60,7 +60,8 @@ def combination_evidence(comb, workload: Workload) -> dict | None:
     store = next((m for m in models if m in STORES), None)
     if sharer is None or store is None:
         return None
-    r = compare_with_claim(sharer, store, workload.pages, manifest=workload.manifest, examples=0)
+    r = compare_with_claim(sharer, store, workload.pages, manifest=workload.manifest, examples=0,
+                           construction=reading_params(comb.readings))
     return {"sharer": sharer, "store": store, "summary": summary_line(r), "pages": r["pages"],
             "same": r["same_decisions"], "different": r["different_decisions"],
             "by_reason": r["differences_by_reason"],
@@ -124,6 +125,7 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                             "readback": runs[r][2]["verified_readback"] if r in runs else None} for r in pa.references],
             "rows": rows, "claims": claims,
             "combinations": [{"id": c.id, "references": c.references, "covers": c.covers, "question": c.question,
+                              "readings": c.readings,
                               "review": review_of(c),
                               "evidence": combination_evidence(c, workload) if workload is not None else None}
                              for c in pa.combinations],

@@ -59,6 +59,16 @@ def readings_text(cell) -> str:
     return "; ".join(f"{cid}: " + ", ".join(f"{st} under {a}" for a, st in per.items()) for cid, per in per_c.items())
 
 
+def reading_params(readings: dict, patent: str = "US9977598") -> dict | None:
+    """Engine parameters of the claimed method for a combination's readings
+    (``{"second-space": "carved-pool"}``), or None when it names none."""
+    if not readings:
+        return None
+    from claims.constructions import load_constructions, resolve_choice
+    cset = load_constructions(patent)
+    return resolve_choice(cset, list(readings.items()), "readings") if cset is not None else None
+
+
 def design_readings(bundle, base=None) -> dict:
     """``"element|mechanism"`` -> :func:`cell_readings` for the designs chart's cells that name
     constructions."""
@@ -68,4 +78,5 @@ def design_readings(bundle, base=None) -> dict:
     return {f"{r.element}|{r.mechanism}": cell_readings(r, cset) for r in bundle.chart.rows if r.by_construction}
 
 
-__all__ = ["construction_section", "cell_readings", "readings_text", "design_readings", "constructions_for"]
+__all__ = ["construction_section", "cell_readings", "readings_text", "design_readings", "constructions_for",
+           "reading_params"]

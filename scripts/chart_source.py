@@ -445,8 +445,8 @@ d("2[a]", "patent_claim1", "present",
   [code("engine/mechanisms/patent_claim1.py:PatentClaim1")])
 
 CONSTRUCTION = {
-    "second memory space": "Read here as a memory space distinct from the process address spaces, whether or not it is carved from the same RAM (zram, zswap). Reviewer to confirm.",
-    "mapping a virtual address": "The central open question of the 2022 thread: does repointing a swap slot (slot -> handle) or an allocator handle (handle -> object) map a virtual address, or only a PTE (or the swap entry a PTE holds)? Those parts stay 'undetermined' until a reviewer decides.",
+    "second memory space": "Two readings (constructions.yaml, second-space): a memory space distinct from the process address spaces even if carved from the same RAM (carved-pool), or a separate device (separate-device). Cells whose status turns on it give their status under each.",
+    "mapping a virtual address": "The central open question of the 2022 thread: does repointing a swap slot (slot -> handle) or an allocator handle (handle -> object) map a virtual address, or only a PTE (or the swap entry a PTE holds)? Those parts stay 'undetermined' until a reviewer decides; the cells give their status under each mapping alternative of constructions.yaml (pte-swap-entry, slot-remap, pte-frame).",
     "first hash value of the first compressed page": "Read literally: a hash computed over the compressed bytes of the candidate page.",
     "predetermined size": "A single size threshold; the engine's default is zram's huge threshold (3625 bytes, derived from the zsmalloc class table). Before the priority date zram used 3/4 of a page (max_zpage_size). The claim does not cover a compressed page equal to the size.",
 }
@@ -772,6 +772,8 @@ def turn(table, key, kind, cid, turning, reasoning):
     from claims.analysis import aggregate, headline_status, statuses_under_readings
     cell = table[key]
     parts = dict(cell["parts"])
+    if not parts and key[0] not in turning:        # a fully met (or unmet) cell: every part has its status
+        parts = parts_of(key[0], cell["status"])
     statuses = statuses_under_readings(parts, turning, kind)
     cell.setdefault("by_construction", {})[cid] = statuses
     cell.setdefault("construction_reasoning", {})[cid] = reasoning
@@ -785,6 +787,20 @@ def turn(table, key, kind, cid, turning, reasoning):
         raise SystemExit(f"chart_source: {key} {cid}: parts give {aggregate(list(parts.values()), kind)!r}, "
                          f"the alternatives {want!r}")
     cell["status"] = want
+
+
+def parts_of(el, status):
+    """Every sub-limitation of ``el`` (limitations.yaml) with one status."""
+    import yaml
+    with open(os.path.join(DATA, "limitations.yaml"), encoding="utf-8") as f:
+        lim = yaml.safe_load(f)["elements"]
+    return {x["id"]: status for x in lim[el]}
+
+
+def aggregate_pa(*statuses):
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from claims.analysis import aggregate
+    return aggregate(list(statuses), "prior-art")
 
 
 MAP = ("pte-swap-entry", "slot-remap", "pte-frame")
@@ -851,6 +867,28 @@ turn(D, ("1[e]", "upstream_zram"), "designs", "predetermined-size",
      "the size yet zram keeps them compressed, though every page it stores whole is larger. zram compares nothing, "
      "so the cell is partial under each.")
 
+# -- designs: the second memory space, against stores carved from the same RAM ----------------------
+SPACE = ("carved-pool", "separate-device")
+for mech, store in (("upstream_zram", "zram's zsmalloc pool"), ("zram_dedup", "the deduplicating zram device's pool"),
+                    ("zram_merge", "the zram pool the merge works in"), ("zsmalloc_fold", "the zsmalloc pool it folds")):
+    turn(D, ("1[pre]", mech), "designs", "second-space", {"1[pre.2]": dict(zip(SPACE, ("present", "absent")))},
+         f"Under carved-pool, {store} is a second memory space apart from the process address spaces though carved "
+         f"from the same RAM, and the cell is present. Under separate-device the stored pages must not occupy the RAM "
+         f"the processes use; {store} is allocated from that RAM, so 1[pre.2] is absent and the cell partial.")
+    D[("1[pre]", mech)]["difference"] = (f"stores pages in {store}, carved from process RAM: a second memory space "
+                                          f"under carved-pool, not under separate-device")
+    D[("1[a]", mech)]["difference"] = (f"swaps candidates out into {store}, in the same RAM, not to a separate "
+                                        f"device")
+    turn(D, ("1[a]", mech), "designs", "second-space", {"1[a.2]": dict(zip(SPACE, ("present", "absent")))},
+         f"Under carved-pool the swap-out moves the candidate into {store}, the second memory space, and the cell is "
+         f"present. Under separate-device the page would leave process RAM for a device outside it; {store} is in "
+         f"the same RAM, so 1[a.2] is absent and the cell partial (the candidate is still selected from process "
+         f"memory).")
+turn(D, ("1[pre]", "patent_claim1"), "designs", "second-space", {"1[pre]": dict(zip(SPACE, ("present", "present")))},
+     "The model runs both readings: the same pages are shared under carved-pool and separate-device; what differs is "
+     "the accounting (under separate-device the bytes saved are the store's, and process RAM gains only what the "
+     "index does not cost: RAM net in construe).")
+
 # -- prior art: the mapping reading against what each reference repoints ---------------------------
 turn(P, ("1[d]", "ksm-linux-2.6.32"), "prior-art", "mapping", {"1[d.1]": per_map(ND, ND, PD)},
      "Under pte-frame, repointing a PTE to a shared write-protected page is what KSM 2.6.32 does, so 1[d.1] is partly "
@@ -883,6 +921,22 @@ turn(P, ("1[f]", "us6789156"), "prior-art", "mapping", {"1[f.1]": per_map(ND, ND
      "Under pte-frame the mapping of identical virtual units to one hardware unit is the reading's and 1[f.1] is "
      "disclosed; under pte-swap-entry and slot-remap it is not. The single instance is not a page stored in a second "
      "space after compressing poorly (1[f.2]), so the cell is partly disclosed under each.")
+# -- prior art: the second memory space -------------------------------------------------------------
+for ref, pre_sep, a_sep, what in (
+        ("zram-3.14", ND, ND, "zram 3.14's zsmalloc pool is allocated from the same RAM, and it has no backing device"),
+        ("zswap-3.11", PD, PD, "zswap's compressed pool is in the same RAM; only the pages it rejects go on to the "
+                               "swap device, uncompressed"),
+        ("compcache-ramzswap-2.6.33", PD, PD, "the ramzswap pool is in the same RAM; only pages forwarded to the "
+                                              "optional backing swap disk leave it")):
+    turn(P, ("1[pre]", ref), "prior-art", "second-space", {"1[pre.2]": {"carved-pool": DS, "separate-device": pre_sep}},
+         f"Under carved-pool a compressed store apart from the process address spaces is a second memory space even "
+         f"in the same RAM, and the cell is disclosed. Under separate-device the stored pages must not occupy the RAM "
+         f"the processes use: {what}; so the cell is {aggregate_pa(DS, pre_sep)}.")
+    turn(P, ("1[a]", ref), "prior-art", "second-space", {"1[a.2]": {"carved-pool": DS, "separate-device": a_sep}},
+         f"Under carved-pool the page reclaim swaps out goes into the compressed store, the second memory space, and "
+         f"the cell is disclosed. Under separate-device it would have to leave RAM for a device: {what}; so the cell "
+         f"is {aggregate_pa(DS, a_sep)}.")
+
 # -- prior art: zram 3.14's threshold (stored whole when clen > 3072) against the size branches -------
 turn(P, ("1[c]", "zram-3.14"), "prior-art", "predetermined-size",
      {"1[c.1]": {"huge-threshold": PD, "three-quarter-page": DS, "half-page": PD}},
@@ -912,7 +966,7 @@ turn(P, ("1[e]", "zram-3.14"), "prior-art", "equal",
 
 
 COMBINATIONS = [
-    {"id": "zram-3.14+ksm-2.6.32", "references": ["zram-3.14", "ksm-linux-2.6.32"],
+    {"id": "zram-3.14+ksm-2.6.32", "readings": {"second-space": "carved-pool"}, "references": ["zram-3.14", "ksm-linux-2.6.32"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "ksm-linux-2.6.32"},
      "question": ("zram 3.14 compresses each swapped-out page and keeps pages above max_zpage_size uncompressed, but "
                   "compares nothing; KSM 2.6.32 finds identical raw pages by memcmp in content-ordered trees and "
@@ -920,19 +974,19 @@ COMBINATIONS = [
                   "ordinary skill have applied KSM's identity test and remapping to zram's stored pages, and would the "
                   "result hash the compressed page (1[b.2]) and compare within the size branches (1[c], 1[e])? "
                   "'pagemerge combine' shows this composition's per-page decisions beside the claimed method's.")},
-    {"id": "zram-3.14+esx-2002", "references": ["zram-3.14", "vmware-esx-2002"],
+    {"id": "zram-3.14+esx-2002", "readings": {"second-space": "carved-pool"}, "references": ["zram-3.14", "vmware-esx-2002"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "vmware-esx-2002"},
      "question": ("ESX keys a global hash table by a hash of page contents and confirms by full comparison; zram 3.14 "
                   "splits stored pages by a compressed-size threshold. What would have led a person of skill to key "
                   "such a table for a compressed swap store, and would the key be the raw or the compressed page?")},
-    {"id": "us6789156+zram-3.14", "references": ["us6789156", "zram-3.14"],
+    {"id": "us6789156+zram-3.14", "readings": {"second-space": "carved-pool"}, "references": ["us6789156", "zram-3.14"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14", "2[a]": "us6789156"},
      "question": ("US 6,789,156 claims hashing candidate units, searching a data structure by the hash, comparing entire "
                   "contents and mapping identical virtual units to one instance; zram 3.14 stores swapped-out pages "
                   "compressed or, above max_zpage_size, whole. Would its search have been applied to zram's stored pages, "
                   "and would the value searched be a hash of the compressed page (1[b.2]) with one index per size "
                   "branch (1[c], 1[e])?")},
-    {"id": "difference-engine-2008+zram-3.14", "references": ["difference-engine-2008", "zram-3.14"],
+    {"id": "difference-engine-2008+zram-3.14", "readings": {"second-space": "carved-pool"}, "references": ["difference-engine-2008", "zram-3.14"],
      "covers": {"1[pre]": "zram-3.14", "1[a]": "zram-3.14"},
      "question": ("Difference Engine already puts page sharing and in-memory compression in one system, and zram 3.14 "
                   "has the size split. Does either describe comparing compressed pages, or hashing a compressed page, "
@@ -1093,6 +1147,8 @@ def emit_prior_art(path):
         out.append(f"  - id: {q(c['id'])}")
         out.append("    references: [" + ", ".join(q(r) for r in c["references"]) + "]")
         out.append(f"    covers: {flow(c['covers'])}")
+        if c.get("readings"):
+            out.append(f"    readings: {flow(c['readings'])}")
         out.append(f"    question: {q(c['question'])}")
         out += review_lines(c, "    ")
     write(path, out)

@@ -551,8 +551,10 @@ def test_statuses_under_readings_are_derived_from_the_parts():
     assert per == {"p": "present", "q": "present"} and headline_status({"c": per}, "designs") == "present"
     assert headline_status({}, "designs") is None
     with pytest.raises(ValueError):
-        statuses_under_readings({"1[e.1]": "present"}, {"1[e.1]": {"p": "present"}, "1[e.2]": {"q": "absent"}},
-                                "designs")
+        statuses_under_readings({"1[e.1]": "present", "1[e.2]": "present"},
+                                {"1[e.1]": {"p": "present"}, "1[e.2]": {"q": "absent"}}, "designs")
+    with pytest.raises(ValueError):             # a sub-limitation of a cell that gives no parts
+        statuses_under_readings({}, {"1[e.1]": {"p": "present", "q": "absent"}}, "designs")
 
 
 def test_bundled_cells_turning_on_the_mapping_reading():
@@ -692,3 +694,27 @@ def test_report_cells_show_the_status_under_each_reading(reviewed_report):
     rows = list(csv.DictReader(open(out / "prior-art-US9977598.csv", encoding="utf-8")))
     z = next(r for r in rows if r["element"] == "1[c]" and r["reference"] == "zram-3.14")
     assert z["status_under_constructions"].startswith("predetermined-size: partly disclosed under huge-threshold")
+
+
+def test_second_space_reading_and_the_combinations_that_rely_on_it(data):
+    chart = yaml.safe_load((data / "chart.yaml").read_text())
+    # zram's pool is carved from the RAM the processes use: a second space under one reading only
+    assert row(chart, "1[pre]", "zram_dedup")["by_construction"]["second-space"] == {
+        "carved-pool": "present", "separate-device": "partial"}
+    pa = yaml.safe_load((data / "prior_art.yaml").read_text())
+    assert pa_cell(pa, "1[a]", "zram-3.14")["by_construction"]["second-space"] == {
+        "carved-pool": "disclosed", "separate-device": "partly disclosed"}
+    comb = next(c for c in pa["combinations"] if c["id"] == "zram-3.14+ksm-2.6.32")
+    assert comb["readings"] == {"second-space": "carved-pool"} and comb["covers"]["1[pre]"] == "zram-3.14"
+    assert not [p for p in problems(data) if "combinations" in p]
+
+    def mutate(d):
+        next(c for c in d["combinations"] if c["id"] == "zram-3.14+ksm-2.6.32").pop("readings")
+        next(c for c in d["combinations"] if c["id"] == "zram-3.14+esx-2002")["readings"] = {
+            "second-space": "separate-device"}
+        next(c for c in d["combinations"] if c["id"] == "us6789156+zram-3.14")["readings"] = {"second-space": "ram"}
+    edit(data / "prior_art.yaml", mutate)
+    ps = problems(data)
+    assert any("zram-3.14+ksm-2.6.32" in p and "covers 1[pre], but that cell is 'undetermined'" in p for p in ps)
+    assert any("zram-3.14+esx-2002" in p and "'partly disclosed' under second-space=separate-device" in p for p in ps)
+    assert any("us6789156+zram-3.14" in p and "has no alternative 'ram'" in p for p in ps)
