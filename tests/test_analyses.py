@@ -441,6 +441,10 @@ def test_report_prior_art_section(reviewed_report):
     assert "Read-back <span class=\"ok\">verified</span>" in comb
     claims = _table(page, "prior-art-claims")
     assert '<tr data-claim="2">' in claims
+    # a combination whose covered cells turn on a reading names it, and its combine ran under it
+    row_ = comb[comb.index('data-combination="zram-3.14+ksm-2.6.32"'):]
+    row_ = row_[:row_.index("</tr>")]
+    assert 'data-readings="second-space=carved-pool"' in row_ and "under the reading second-space=carved-pool" in row_
 
 
 def test_report_designs_review_state_and_differences(reviewed_report):
