@@ -119,6 +119,37 @@ def headline_status(by_construction: dict[str, dict[str, str]], kind: str) -> st
     return next(iter(statuses)) if len(statuses) == 1 else "undetermined"
 
 
+def claim_statuses_under_readings(bundle: ClaimChartBundle, cells: dict[tuple[str, str], str],
+                                  readings: dict[tuple[str, str], dict[str, dict[str, str]]], subjects: list[str],
+                                  kind: str) -> list[dict]:
+    """Where a claim's computed status turns on a construction: for each construction some cell
+    names, the claim's status (as :func:`claim_statuses` computes it) with every cell that names
+    the construction taking its status under each alternative in turn. ``readings``: (element,
+    subject) -> the cell's by_construction map. Returns ``[{"claim", "subject", "construction",
+    "statuses": {alternative: status}}]`` for the claims and subjects whose status differs
+    between alternatives."""
+    out = []
+    by_c: dict[str, list[str]] = {}
+    for per_c in readings.values():
+        for cid, per in per_c.items():
+            alts = by_c.setdefault(cid, [])
+            alts += [a for a in per if a not in alts]
+    for cid, alts in by_c.items():
+        runs = {}
+        for alt in alts:
+            swapped = dict(cells)
+            for key, per_c in readings.items():
+                if cid in per_c and alt in per_c[cid]:
+                    swapped[key] = per_c[cid][alt]
+            runs[alt] = {(r["claim"], r["subject"]): r["status"]
+                         for r in claim_statuses(bundle, swapped, subjects, kind)}
+        for key in runs[alts[0]]:
+            per = {alt: runs[alt][key] for alt in alts}
+            if len(set(per.values())) > 1:
+                out.append({"claim": key[0], "subject": key[1], "construction": cid, "statuses": per})
+    return out
+
+
 def weakest(statuses: list[str], kind: str) -> str:
     order = ORDER[kind]
     return min(statuses, key=order.index) if statuses else "undetermined"
@@ -222,6 +253,9 @@ def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | Non
                            for r in pa.references],
             "sublimitations": subs, "cells": cells,
             "claims": claim_statuses(bundle, status, pa.references, "prior-art"),
+            "claims_under_readings": claim_statuses_under_readings(
+                bundle, status, {(c.element, c.reference): c.by_construction for c in pa.cells if c.by_construction},
+                pa.references, "prior-art"),
             "combinations": [dict(c.model_dump(mode="json"), flag="candidate for review; not a conclusion")
                              for c in pa.combinations]}
     if bundle.chart is not None:
@@ -238,6 +272,9 @@ def analyses(bundle: ClaimChartBundle, base: Path | None = None, run: dict | Non
             "title": bundle.chart.title, "disclaimer": bundle.chart.disclaimer, "designs": designs,
             "mechanisms": bundle.chart.mechanisms, "sublimitations": subs, "cells": cells,
             "claims": claim_statuses(bundle, status, bundle.chart.mechanisms, "designs"),
+            "claims_under_readings": claim_statuses_under_readings(
+                bundle, status, {(r.element, r.mechanism): r.by_construction for r in bundle.chart.rows
+                                 if r.by_construction}, bundle.chart.mechanisms, "designs"),
             "points_of_difference": points_of_difference(bundle, lim)}
     return out
 
@@ -261,6 +298,17 @@ def summary_lines(bundle: ClaimChartBundle, base: Path | None = None) -> list[st
         for n in sorted({c["claim"] for c in a["claims"]}):
             cells = [f"{s} {by[(n, s)]['status']}" for s in subjects if (n, s) in by]
             out.append(f"  claim {n} (weakest of its elements and parent claims): " + "; ".join(cells))
+        turning = [c for c in a["cells"] if c.get("by_construction")]
+        if turning:
+            counts: dict[str, int] = {}
+            for c in turning:
+                for cid in c["by_construction"]:
+                    counts[cid] = counts.get(cid, 0) + 1
+            out.append(f"  {len(turning)} cells give their status under each reading of a claim construction ("
+                       + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+        for r in a.get("claims_under_readings", []):
+            out.append(f"  under the readings of {r['construction']}, claim {r['claim']} x {r['subject']} is: "
+                       + ", ".join(f"{v} under {k}" for k, v in r["statuses"].items()))
     if d.get("prior_art") and d["prior_art"]["combinations"]:
         out.append("Candidate combinations (for review; not a conclusion): "
                    + ", ".join(c["id"] for c in d["prior_art"]["combinations"]))

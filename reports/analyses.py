@@ -7,8 +7,8 @@ template and the CSV exports.
 """
 from __future__ import annotations
 
-from claims.analysis import (claim_statuses, design_mechanisms, executable_models, load_limitations,
-                             load_prior_art, points_of_difference)
+from claims.analysis import (claim_statuses, claim_statuses_under_readings, design_mechanisms, executable_models,
+                             load_limitations, load_prior_art, points_of_difference)
 from engine.events import EventBus
 from engine.mechanisms import Workload, make
 
@@ -124,6 +124,9 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                             "version": refs[r].version if r in refs else "", "model": runs[r][0] if r in runs else "",
                             "readback": runs[r][2]["verified_readback"] if r in runs else None} for r in pa.references],
             "rows": rows, "claims": claims,
+            "claims_under_readings": claim_statuses_under_readings(
+                bundle, status, {(c.element, c.reference): c.by_construction for c in pa.cells if c.by_construction},
+                pa.references, "prior-art"),
             "combinations": [{"id": c.id, "references": c.references, "covers": c.covers, "question": c.question,
                               "readings": c.readings,
                               "review": review_of(c),
@@ -141,4 +144,7 @@ def design_section(bundle, base=None) -> dict:
     return {"designs": design_mechanisms(bundle), "differences": points_of_difference(bundle, lim),
             "readings": design_readings(bundle, base),
             "claims": claim_statuses(bundle, status, bundle.chart.mechanisms, "designs"),
+            "claims_under_readings": claim_statuses_under_readings(
+                bundle, status, {(r.element, r.mechanism): r.by_construction for r in bundle.chart.rows
+                                 if r.by_construction}, bundle.chart.mechanisms, "designs"),
             "review_counts": review_counts(bundle.chart.rows)}

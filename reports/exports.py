@@ -97,9 +97,13 @@ def filter_report(keep, chart_rows, csv_rows, prior_art, designs):
     if prior_art is not None:
         prior_art = dict(prior_art, rows=[r for r in prior_art["rows"] if keep(r["id"])],
                          csv_rows=[r for r in prior_art["csv_rows"] if keep(r["element"])],
-                         claims=[c for c in prior_art["claims"] if claims is None or c["claim"] in claims])
+                         claims=[c for c in prior_art["claims"] if claims is None or c["claim"] in claims],
+                         claims_under_readings=[c for c in prior_art.get("claims_under_readings", [])
+                                                if claims is None or c["claim"] in claims])
     if designs is not None and designs.get("claims") is not None:
         designs = dict(designs, claims=[c for c in designs["claims"] if claims is None or c["claim"] in claims],
+                       claims_under_readings=[c for c in designs.get("claims_under_readings", [])
+                                              if claims is None or c["claim"] in claims],
                        differences={d: [x for x in xs if keep(x["element"])]
                                     for d, xs in designs.get("differences", {}).items()})
     return chart_rows, csv_rows, prior_art, designs

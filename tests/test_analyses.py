@@ -691,6 +691,7 @@ def test_report_cells_show_the_status_under_each_reading(reviewed_report):
     assert ('data-reading-status="partly disclosed"><span class="badge s-partly-disclosed">partly disclosed</span> '
             'under <b>pte-frame</b>') in pa
     assert len(re.findall(r'<td class="cell-[a-z-]+" data-status="', pa)) == 80    # one per cell, as before
+    assert '<li data-claim="1" data-subject="patent_claim1" data-construction="large-branch">' in page
     rows = list(csv.DictReader(open(out / "chart-US9977598.csv", encoding="utf-8")))
     d = next(r for r in rows if r["element"] == "1[d]" and r["mechanism"] == "zram_dedup")
     assert d["status_under_constructions"] == ("mapping: partial under pte-swap-entry, present under slot-remap, "
@@ -722,3 +723,33 @@ def test_second_space_reading_and_the_combinations_that_rely_on_it(data):
     assert any("zram-3.14+ksm-2.6.32" in p and "covers 1[pre], but that cell is 'undetermined'" in p for p in ps)
     assert any("zram-3.14+esx-2002" in p and "'partly disclosed' under second-space=separate-device" in p for p in ps)
     assert any("us6789156+zram-3.14" in p and "has no alternative 'ram'" in p for p in ps)
+
+
+def test_claim_status_under_readings_is_derived_by_hand():
+    from claims.analysis import claim_statuses_under_readings
+    b = _bundle("A method comprising: hashing a page; and comparing the page.",
+                "The method as claimed in claim 1, further comprising keeping a table.")
+    one = [e.id for e in b.claims[0].charted_elements()]
+    cells = {(e, "X"): "present" for e in one} | {("2[a]", "X"): "present"}
+    cells |= {(e, "Y"): "present" for e in one} | {("2[a]", "Y"): "absent"}
+    cells[(one[-1], "X")] = cells[(one[-1], "Y")] = "undetermined"
+    readings = {(one[-1], "X"): {"c": {"a": "present", "b": "partial"}},
+                (one[-1], "Y"): {"c": {"a": "present", "b": "partial"}}}
+    got = claim_statuses_under_readings(b, cells, readings, ["X", "Y"], "designs")
+    # X: claim 1 is present under a, partial under b, and claim 2 follows it; Y: claim 2's own element
+    # is absent under both, so only claim 1 turns
+    assert got == [{"claim": 1, "subject": "X", "construction": "c", "statuses": {"a": "present", "b": "partial"}},
+                   {"claim": 1, "subject": "Y", "construction": "c", "statuses": {"a": "present", "b": "partial"}},
+                   {"claim": 2, "subject": "X", "construction": "c", "statuses": {"a": "present", "b": "partial"}}]
+
+
+def test_bundled_claim_turning_on_a_reading_is_shown():
+    from claims.analysis import summary_lines
+    out = analyses(load_bundle(overlay=False))
+    # the model of claim 1 under the literal reading of the larger branch: 1[e] undetermined there only
+    assert {(r["claim"], r["subject"], r["construction"]) for r in out["designs"]["claims_under_readings"]} == \
+        {(1, "patent_claim1", "large-branch"), (2, "patent_claim1", "large-branch")}
+    assert out["prior_art"]["claims_under_readings"] == []        # every reference has an element not disclosed
+    lines = summary_lines(load_bundle(overlay=False))
+    assert any("under the readings of large-branch, claim 1 x patent_claim1 is: present under compressed" in x
+               for x in lines)
