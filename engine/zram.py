@@ -301,6 +301,9 @@ class ZramDevice:
                 for j, r in enumerate(rows):
                     flat[j * PAGE_SIZE:(j + 1) * PAGE_SIZE] = np.frombuffer(r, np.uint8)
             k = chunk.shape[0]
+            if len(starts) == 1 and k <= task:            # a small write: no hand-off to the workers
+                prepare(chunk, 0, k, b.sflags, b.fills, b.out, b.lengths, detect, param)
+                return chunk, []
             futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b.sflags, b.fills, b.out, b.lengths,
                                    detect, param) for lo in range(0, k, task)]
             return chunk, futs
