@@ -98,7 +98,9 @@ CHART = [
     "md:## Dependency graph\n\nA dependent claim adds its limitation to its parent's; its status can be no "
     "better than its parent's.",
     "g = dependency_graph(b.claims)\nprint(render_tree(g))",
-    "dependency_matrix([c for c in b.claims if c.loaded])",
+    "from IPython.display import HTML\n"
+    "from reports.numbers import matrix_html\n"
+    "HTML(matrix_html(dependency_matrix([c for c in b.claims if c.loaded])))  # row depends on column",
     "md:## References against the priority date (a flag for review, not a conclusion)",
     "pd.DataFrame(prior_art_flags(b))[['id', 'date', 'date_kind', 'flag']]",
 ]
