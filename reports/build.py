@@ -28,7 +28,7 @@ from .analyses import design_section, prior_art_section, review_of
 from .constructions import construction_section, readings_text
 from .evidence import EvidenceCollector
 from . import sweep as sweep_mod
-from .print import CSS as PRINT_CSS, command_line, finish, pinpoint_url
+from .print import CSS as PRINT_CSS, command_line, finish, linkify, pinpoint_url
 
 DISCLAIMER = ("This report is technical evidence for review by engineers and legal reviewers. It is not legal "
               "advice and states no conclusion on infringement, validity or any other legal question. Statuses "
@@ -259,6 +259,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     chart_rows, csv_rows, prior_art, designs = exports.filter_report(keep, chart_rows, csv_rows, prior_art, designs)
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["kib"] = lambda b: f"{b / 1024:,.1f}" if b == b else "n/a"
+    env.filters["linkify"] = linkify
     tmpl = env.get_template("report.html.j2")
     now = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     n_proc = len(set(inputs.manifest.pid)) if inputs.manifest is not None else 1

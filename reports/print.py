@@ -198,3 +198,19 @@ def _is_our_pdf(path: Path) -> bool:
             return f.read(5) == b"%PDF-"
     except InputError:
         return False
+
+
+_MSGID_IN_TEXT = re.compile(r"Message-ID <?([A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+[A-Za-z0-9])>?")
+
+
+def linkify(text: str):
+    """Escaped text with each Message-ID turned into a link to its archive entry (a Jinja filter)."""
+    from markupsafe import Markup, escape
+    out, pos = [], 0
+    for m in _MSGID_IN_TEXT.finditer(text or ""):
+        out.append(escape(text[pos:m.start()]))
+        out.append(Markup('<a class="src" href="{}">{}</a>').format(f"https://lore.kernel.org/r/{m.group(1)}/",
+                                                                    m.group(0)))
+        pos = m.end()
+    out.append(escape((text or "")[pos:]))
+    return Markup("").join(out)

@@ -58,6 +58,10 @@ def test_citations_link_to_their_source(report):
             in page)
     assert 'href="https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/mm/zswap.c?h=v3.11#n649"' in page
     assert 'href="https://lore.kernel.org/r/20230418062503.62121-1-avromanov@sberdevices.ru/"' in page
+    # the algorithm table's sources link their Message-IDs, and stay escaped text otherwise
+    alg = page[page.index('id="algorithm-table"'):page.index("</table>", page.index('id="algorithm-table"'))]
+    assert ('<a class="src" href="https://lore.kernel.org/r/1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com/">'
+            'Message-ID 1494556204-25796-1-git-send-email-iamjoonsoo.kim@lge.com</a>') in alg
     # every reference's own address is a link in the reference table
     table = page[page.index('id="reference-table"'):page.index("</table>", page.index('id="reference-table"'))]
     bundle = load_bundle("US9977598")
