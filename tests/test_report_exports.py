@@ -129,3 +129,35 @@ def test_report_accepts_every_option_of_simulate_all():
     assert opts(sim.choices["all"]) - opts(sub.choices["report"]) == {"--json"}
     assert {"--construction", "--compact", "--swap-fraction", "--policy", "--pdf", "--xlsx", "--docx", "--claims",
             "--elements"} <= opts(sub.choices["report"])
+
+
+def test_report_cli_writes_every_output(tmp_path):
+    """One command line, every output: HTML, both CSVs, xlsx, docx (and the PDF where Chromium is
+    installed), on a small page set and one element; the header names the exact command."""
+    import shutil
+
+    from tests.pagesets import text_pages
+    pages = text_pages(24, distinct=6)
+    pf = tmp_path / "p.pages"
+    pf.write_bytes(b"".join(pages.page(i) for i in range(len(pages))))
+    out = tmp_path / "o"
+    args = ["report", str(pf), "--no-manifest", "--mechanisms", "upstream_zram,zram_dedup", "--elements", "1[b]",
+            "--xlsx", "--docx", "-o", str(out)] + (["--pdf"] if shutil.which("chromium") else [])
+    r = subprocess.run([sys.executable, "-m", "pagemerge", *args], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    names = {"report-US9977598.html", "chart-US9977598.csv", "prior-art-US9977598.csv", "chart-US9977598.xlsx",
+             "chart-US9977598.docx"} | ({"report-US9977598.pdf"} if "--pdf" in args else set())
+    assert {p.name for p in out.iterdir()} == names
+    for n in names - {"prior-art-US9977598.csv"}:
+        assert str(out / n) in r.stdout, n
+    if "--pdf" in args:
+        assert (out / "report-US9977598.pdf").read_bytes()[:5] == b"%PDF-"
+    page = (out / "report-US9977598.html").read_text()
+    assert "pagemerge report " + str(pf) + " --no-manifest --mechanisms upstream_zram,zram_dedup --elements 1[b]" \
+        in page.replace("&#39;", "'").replace("'1[b]'", "1[b]")
+    from openpyxl import load_workbook
+    wb = load_workbook(out / "chart-US9977598.xlsx")
+    assert [r[0] for r in wb["Later designs"].iter_rows(min_row=2, values_only=True)] == ["1[b]"]
+    # a rerun replaces its own outputs without --force
+    r = subprocess.run([sys.executable, "-m", "pagemerge", *args], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
