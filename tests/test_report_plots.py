@@ -2,6 +2,7 @@
 and ``pagemerge sweep``; expectations from KSM's algorithm, the page set and the engine's own
 end-of-run counters."""
 import csv
+import re
 import subprocess
 import sys
 
@@ -180,3 +181,24 @@ def test_misspelled_mechanism_in_params_is_refused():
     for f in (compare, simulate_all):
         with pytest.raises(InputError, match=r"unknown mechanism\(s\) 'zram_dedupe'; use any of upstream_zram"):
             f(wl, ["zram_dedup"], {"zram_dedupe": {"hash": "xxhash32"}})
+
+
+def test_report_sweep_section(tmp_path):
+    pages = text_pages(16, distinct=4)
+    pf = tmp_path / "p.pages"
+    pf.write_bytes(b"".join(pages.page(i) for i in range(len(pages))))
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "pagemerge", "report", str(pf), "--no-manifest", "--mechanisms",
+                        "upstream_zram,zram_dedup,ksm", "--sweep", "hash=jhash,xxhash32", "-o", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    page = (out / "report-US9977598.html").read_text()
+    sec = page[page.index('<section id="sweep">'):]
+    sec = sec[:sec.index("</section>")]
+    assert "<svg" in sec and re.findall(r'<tr data-mechanism="([^"]+)"', sec) == ["upstream_zram", "zram_dedup", "ksm"]
+    assert re.findall(r"<th>(jhash|xxhash32)</th>", sec) == ["jhash", "xxhash32"]
+    assert 'href="#sweep"' in page                                         # in the table of contents
+    assert 'id="ksm-convergence"' in page and 'id="pool-growth"' in page
+    r = subprocess.run([sys.executable, "-m", "pagemerge", "report", str(pf), "--sweep", "colour=1", "-o",
+                        str(tmp_path / "x")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "unknown parameter 'colour'" in r.stderr and not (tmp_path / "x").exists()
