@@ -29,40 +29,41 @@ UNITS = {"swap-fraction": "fraction of pages swapped out", "predetermined-size":
 MAX_VALUES = 64
 
 
-def _num(param: str, t: str, lo, hi, conv):
+def _num(param: str, t: str, lo, hi, conv, what: str = "sweep"):
     try:
         v = conv(t) if len(t) <= 40 and t.isascii() else None
     except ValueError:
         v = None
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or not lo <= v <= hi:
-        raise InputError(f"sweep: {param}: {t[:40]!r} is not a value from {lo} to {hi}")
+        raise InputError(f"{what}: {param}: {t[:40]!r} is not a value from {lo} to {hi}")
     return v
 
 
-def parse_spec(spec: str) -> tuple[str, list]:
+def parse_spec(spec: str, what: str = "sweep") -> tuple[str, list]:
     """``'swap-fraction=0.25,0.5,1'`` -> ``('swap-fraction', [0.25, 0.5, 1.0])``; the parameter's
-    name may use underscores. Unknown names and bad values are refused, naming the valid ones."""
+    name may use underscores. Unknown names and bad values are refused, naming the valid ones;
+    ``what`` names the option in the message."""
     if "=" not in spec:
-        raise InputError(f"sweep: {spec[:60]!r} is not PARAM=v1,v2,... (PARAM one of {', '.join(PARAMS)})")
+        raise InputError(f"{what}: {spec[:60]!r} is not PARAM=v1,v2,... (PARAM one of {', '.join(PARAMS)})")
     name, _, vals = spec.partition("=")
     param = name.strip().replace("_", "-")
     if param not in PARAMS:
-        raise InputError(f"sweep: unknown parameter {name.strip()[:40]!r}; use one of {', '.join(PARAMS)}")
+        raise InputError(f"{what}: unknown parameter {name.strip()[:40]!r}; use one of {', '.join(PARAMS)}")
     items = [t.strip() for t in vals.split(",") if t.strip()]
     if not items:
-        raise InputError(f"sweep: {param}: no values given")
+        raise InputError(f"{what}: {param}: no values given")
     if len(items) > MAX_VALUES:
-        raise InputError(f"sweep: {param}: at most {MAX_VALUES} values")
+        raise InputError(f"{what}: {param}: at most {MAX_VALUES} values")
     if param == "swap-fraction":
-        values = [_num(param, t, 0.0, 1.0, float) for t in items]
+        values = [_num(param, t, 0.0, 1.0, float, what) for t in items]
     elif param == "predetermined-size":
-        values = [_num(param, t, 1, 4096, lambda s: int(s) if s.isdigit() else None) for t in items]
+        values = [_num(param, t, 1, 4096, lambda s: int(s) if s.isdigit() else None, what) for t in items]
     elif param == "max-page-sharing":
-        values = [_num(param, t, 2, 1 << 20, lambda s: int(s) if s.isdigit() else None) for t in items]
+        values = [_num(param, t, 2, 1 << 20, lambda s: int(s) if s.isdigit() else None, what) for t in items]
     else:
         bad = [t for t in items if t not in ("jhash", "xxhash32")]
         if bad:
-            raise InputError(f"sweep: hash: unknown {bad[0][:40]!r}; use jhash or xxhash32")
+            raise InputError(f"{what}: hash: unknown {bad[0][:40]!r}; use jhash or xxhash32")
         values = items
     return param, list(dict.fromkeys(values))
 

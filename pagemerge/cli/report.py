@@ -21,7 +21,7 @@ def cmd_report(a) -> int:
                   claims=parse_claims(a.claims), elements=parse_elements(a.elements), sweep=a.sweep)
     if a.sweep:
         from reports.sweep import parse_spec
-        parse_spec(a.sweep)                     # refused before anything is captured or run
+        parse_spec(a.sweep, "--sweep")          # refused before anything is captured or run
     with contextlib.ExitStack() as stack:
         from reports.build import PROGRESS_STEPS
         bar = stack.enter_context(progress_bar(len(common["mechanisms"]) + len(PROGRESS_STEPS), "report"))
