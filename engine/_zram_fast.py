@@ -6,8 +6,12 @@ on the event bus, a plain ``ZramDevice`` over a plain ``ZsPool``, one of the ker
 backends). It follows the Python model step by step, so its results are identical:
 
 * the same-filled test and the compression of every page of a batch run first, spread over
-  all cores (``prange``); each page is compressed on its own with a cleared scratch table, so
-  a page's compressed bytes do not depend on which thread ran it or on its neighbours;
+  all cores: ``prepare_lz4``/``prepare_lzo`` release the GIL, and ``ZramDevice`` hands ranges
+  of a few hundred pages to one worker thread per core as they come free (dynamic, so a core
+  taken by another process does not hold the batch back), while it stores the batch before.
+  Each page is compressed on its own with a cleared scratch table (the kernels of
+  ``engine.compress``), so its bytes do not depend on which thread ran it or on its
+  neighbours;
 * then, one page at a time and in order, what ``zram_write_page`` does: free the old object
   on an overwrite, pick the size class of the compressed length (a length of at least
   ``huge_class_size`` is stored as the raw page), ``zs_malloc`` (the fullest non-full zspage of

@@ -53,8 +53,9 @@ _FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "_chunk_hook", "_sto
                "load", "_check_index", "slot_allocated")
 #: the backends the compiled path runs (exact classes: a subclass may compress differently)
 _FAST_COMPRESSORS = (KernelLZ4, KernelLZO, KernelLZORLE)
-#: a pool in object form is moved into arrays for a write of at least this many pages, or of
-#: at least a quarter of the objects it holds (the move costs about as much as storing them)
+#: a pool in object form is moved into arrays (a cost per object it holds) only for a write of
+#: at least this many pages and of at least a quarter of its objects (less 4096); an empty
+#: pool always is
 _FAST_MIN_PAGES = 64
 
 
