@@ -1,4 +1,4 @@
-"""``pagemerge claims ...``: show, import, check, schema."""
+"""``pagemerge claims ...``: show, import, check, schema (the logic lives in the ``claims`` library)."""
 from __future__ import annotations
 
 import json
@@ -142,7 +142,7 @@ def cmd_schema(a) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     c = sub.add_parser("claims", help="patents as data: show, import, check, schema")
     cs = c.add_subparsers(dest="claims_cmd", required=True)
     s = cs.add_parser("show", help="bibliographic data, claims, elements, dependency graph, references, chart")
