@@ -20,3 +20,13 @@ def no_gc():
     finally:
         if was:
             gc.enable()
+
+
+def package_version() -> str:
+    """The installed pagemerge distribution's version (``0+unknown`` in an uninstalled checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("pagemerge")
+    except PackageNotFoundError:
+        return "0+unknown"
+

@@ -306,7 +306,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
 
 
 def _version() -> str:
-    from pagemerge import __version__
+    from engine._util import package_version
+    __version__ = package_version()
     return __version__
 
 

@@ -114,7 +114,7 @@ def _pct(v: float) -> str:
 
 
 def build_fleet_report(study, out_path, force: bool = False, now: dt.datetime | None = None) -> Path:
-    """Write the fleet report of ``study`` (an :class:`engine.study.Study` with its tables)."""
+    """Write the fleet report of ``study`` (an :class:`reports.study.Study` with its tables)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 

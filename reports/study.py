@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, PagemergeError
-from .pages import PAGE_SIZE, PageSet
+from engine.errors import InputError, PagemergeError
+from engine.pages import PAGE_SIZE, PageSet
 
 PART_FORMAT = "pagemerge-study-part"
 PART_VERSION = 1
@@ -92,7 +92,7 @@ def resolve_inputs(inputs) -> list[str]:
 
 
 def read_list_file(path: str) -> list[str]:
-    from .fileio import read_input, decode_text
+    from engine.fileio import read_input, decode_text
     data = read_input(path, "list of page sets", MAX_LIST_BYTES)
     if b"\0" in data:
         raise InputError(f"{path}: neither a page-set file (named *.pages) nor a list of page-set paths (it is binary)")
@@ -132,7 +132,7 @@ class PageSetRef:
 def check_page_set(path: str) -> PageSetRef:
     """Open ``path`` as a page set and load its manifest, here, before any work is sent out:
     a bad input is one line before anything runs."""
-    from .workloads.manifest import manifest_path, resolve_manifest
+    from engine.workloads.manifest import manifest_path, resolve_manifest
     pages = PageSet.open(path)
     try:
         n = len(pages)
@@ -147,7 +147,8 @@ def check_page_set(path: str) -> PageSetRef:
 
 
 def part_key(ref: PageSetRef, options: dict) -> str:
-    from pagemerge import __version__
+    from engine._util import package_version
+    __version__ = package_version()
     d = {"format": PART_FORMAT, "version": PART_VERSION, "pagemerge": __version__, "path": ref.path,
          "size": ref.size, "mtime_ns": ref.mtime_ns, "manifest": ref.manifest, "options": options}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=repr).encode()).hexdigest()
@@ -207,9 +208,9 @@ def process_breakdown(pages: PageSet, manifest) -> tuple[dict, list[dict]]:
 
 def run_page_set(job: dict) -> dict:
     """Run on a worker: every mechanism on one page set, and its per-process profile."""
-    from .mechanisms import Workload, simulate_all
-    from .workloads.distributed import check_stamp
-    from .workloads.manifest import resolve_manifest
+    from engine.mechanisms import Workload, simulate_all
+    from engine.workloads.distributed import check_stamp
+    from engine.workloads.manifest import resolve_manifest
     path = job["path"]
     check_stamp(path, job["stamp"])
     t0 = time.perf_counter()
@@ -236,7 +237,7 @@ def page_set_name(path: str) -> str:
 # ---- parts --------------------------------------------------------------------------------------
 def load_part(parts_dir: Path, key: str) -> dict | None:
     """A finished page set's result, or None when absent or not a complete part of this key."""
-    from .fileio import read_input
+    from engine.fileio import read_input
     p = parts_dir / f"{key}.json"
     if not os.path.isfile(p) or os.path.islink(p):
         return None
@@ -250,7 +251,7 @@ def load_part(parts_dir: Path, key: str) -> dict | None:
 
 
 def save_part(parts_dir: Path, part: dict) -> None:
-    from .fileio import AtomicFile
+    from engine.fileio import AtomicFile
     # the name is our own key (hex); a file of that name is an earlier, unreadable part of ours
     with AtomicFile(parts_dir / f"{part['key']}.json", replaceable=lambda _p: True) as f:
         f.write(json.dumps(part, default=repr).encode())    # key order kept: mechanisms in the order run
@@ -326,7 +327,7 @@ def process_table(parts: list[dict]):
 
 
 def _csv_head_is(path: Path, lead) -> bool:
-    from .fileio import open_input
+    from engine.fileio import open_input
     try:
         with open_input(path, "earlier output") as f:
             return f.read(200).startswith((",".join(lead) + ",").encode())
@@ -351,14 +352,14 @@ def output_paths(out_dir: Path) -> dict:
 def replaceable_outputs() -> dict:
     """For each output, the test that an existing file is an earlier study's (replaced
     without ``--force``)."""
-    from reports.fleet import is_fleet_report
+    from .fleet import is_fleet_report
     return {"parquet": _is_study_parquet, "csv": lambda q: _csv_head_is(q, TABLE_LEAD),
             "processes": lambda q: _csv_head_is(q, PROCESS_LEAD), "report": is_fleet_report}
 
 
 def check_outputs(out_dir: Path, force: bool = False) -> None:
     """Refuse, before any work, outputs that would replace a file that is not a study's."""
-    from .fileio import check_target
+    from engine.fileio import check_target
     rep = replaceable_outputs()
     for k, p in output_paths(out_dir).items():
         check_target(p, force=force, replaceable=rep[k])
@@ -368,7 +369,7 @@ def write_tables(out_dir: Path, table, processes, force: bool = False) -> dict:
     import io
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from .fileio import AtomicFile
+    from engine.fileio import AtomicFile
     paths = output_paths(out_dir)
     rep = replaceable_outputs()
     t = pa.Table.from_pandas(table, preserve_index=False)
@@ -405,7 +406,7 @@ class Study:
 
 
 def study_options(mechanisms, params: dict | None, workload: dict | None) -> dict:
-    from .mechanisms import DEFAULT_ORDER
+    from engine.mechanisms import DEFAULT_ORDER
     wl = {"swap_fraction": 1.0, "policy": "lru", "seed": 0, "compact": False}
     wl.update(workload or {})
     if not 0.0 <= float(wl["swap_fraction"]) <= 1.0:
@@ -421,7 +422,7 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
     one Dask task per page set not already finished in ``out_dir/parts``; write the tables and
     the fleet report in ``out_dir``."""
     from tqdm.auto import tqdm
-    from .workloads.distributed import check_address, dask_client, task_result
+    from engine.workloads.distributed import check_address, dask_client, task_result
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler exclude each other (the cluster at --scheduler has its own workers)")
     if workers is not None and workers < 1:
@@ -454,7 +455,7 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
         errors: list[PagemergeError] = []
         n = min(workers, len(todo)) if workers else None
         if scheduler is None and n is None:
-            from .workloads.distributed import default_workers
+            from engine.workloads.distributed import default_workers
             n = min(default_workers(), len(todo))
         with dask_client(n, scheduler) as client:
             st.where = f"computed on {client.pagemerge_where}"
@@ -492,6 +493,6 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
     st.processes = process_table(parts)
     st.outputs = write_tables(out, st.table, st.processes, force=force)
     if report:
-        from reports.fleet import build_fleet_report
+        from .fleet import build_fleet_report
         st.outputs["report"] = build_fleet_report(st, output_paths(out)["report"], force=force)
     return st

@@ -200,7 +200,7 @@ def test_outlier_rule_by_hand():
 def test_report_lists_a_known_outlier(fleet, tmp_path):
     """Five copies of one page set's result, one with its net savings raised far above the rest:
     the report's outlier table names that one and no other."""
-    from engine.study import Study, process_table, study_table
+    from reports.study import Study, process_table, study_table
     from reports.fleet import build_fleet_report
     base = json.loads(next((fleet["first"] / "parts").glob("*.json")).read_text())
     parts = []
@@ -222,7 +222,7 @@ def test_report_lists_a_known_outlier(fleet, tmp_path):
 def test_second_run_computes_only_the_new_page_set(fleet, cluster):
     """Resumable: one more page set in the folder, and only it is computed (here on an existing
     cluster given by its scheduler address); the earlier parts are not rewritten."""
-    from engine.study import run_study
+    from reports.study import run_study
     parts = fleet["out"] / "parts"
     before = {p.name: p.stat().st_mtime_ns for p in parts.glob("*.json")}
     new = fleet["sets"] / "all-unique-2.pages"
@@ -337,7 +337,7 @@ def test_analyze_on_workers_equals_in_process(tmp_path, capsys, cluster):
 def test_process_breakdown_by_hand():
     """Six pages of two processes: two zero pages, one page of a repeated word, A twice (once in
     each process), B twice in one process, C once."""
-    from engine.study import process_breakdown
+    from reports.study import process_breakdown
     A, B, C = (bytes([x]) * 8 + bytes(range(256)) * 15 + bytes(PAGE_SIZE - 8 - 3840) for x in (1, 2, 3))
     word = (0x0101010101010102).to_bytes(8, "little") * (PAGE_SIZE // 8)
     pages = PageSet.from_pages([bytes(PAGE_SIZE), A, B, word, A, B, bytes(PAGE_SIZE), C])

@@ -45,7 +45,8 @@ def default_workers() -> int:
 
 def worker_identity() -> dict:
     """Run on a worker: which pagemerge it imports, and where it runs."""
-    from pagemerge import __version__
+    from engine._util import package_version
+    __version__ = package_version()
     return {"version": __version__, "host": socket.gethostname(), "pid": os.getpid()}
 
 
@@ -54,7 +55,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A ``distributed.Client`` on a new local cluster (``workers`` processes, one thread
     each; default: one per core) or on the scheduler at ``scheduler``. Closed on exit."""
     from distributed import Client, LocalCluster
-    from pagemerge import __version__
+    from engine._util import package_version
+    __version__ = package_version()
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler exclude each other (the cluster at --scheduler has its own workers)")
     if scheduler is None:

@@ -21,7 +21,7 @@ def positive_int(what: str, limit: int = 4096):
 
 
 def cmd_study(a) -> int:
-    from engine.study import run_study
+    from reports.study import run_study
     st = run_study(a.inputs, a.output, mechanisms=mechanism_names(a.mechanisms), params=mechanism_params(a),
                    workload={"swap_fraction": a.swap_fraction, "policy": a.policy, "seed": a.seed,
                              "compact": a.compact},
