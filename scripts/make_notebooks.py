@@ -12,6 +12,8 @@ def nb(cells):
     n = nbf.v4.new_notebook()
     n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     n.cells = [nbf.v4.new_markdown_cell(c[3:]) if c.startswith("md:") else nbf.v4.new_code_cell(c) for c in cells]
+    for i, c in enumerate(n.cells):
+        c.id = f"cell-{i:02d}"          # stable ids: regenerating changes only what changed
     return n
 
 
