@@ -116,3 +116,25 @@ def test_simulate_ksm_with_a_write_trace(tmp_path, capsys):
     trace.write_text("2,0,zero,ff\n")
     assert main(["simulate", "ksm", str(pages), "--trace", str(trace)]) == 2
     assert "line 1: expected" in capsys.readouterr().err
+
+
+def test_every_option_has_help_text():
+    import argparse
+    from pagemerge.cli import build_parser
+
+    def walk(p, path):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sp in a.choices.items():
+                    yield from walk(sp, [*path, name])
+            elif not isinstance(a, argparse._HelpAction) and not a.help:
+                yield " ".join(path), a.option_strings or a.dest
+    missing = list(walk(build_parser(), ["pagemerge"]))
+    assert missing == []
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"pagemerge {version('pagemerge')}"
