@@ -83,3 +83,93 @@ def test_lengths_equal_the_kernel(live_zram, real_pages):
     mismatches = [(i, m, k) for i, (m, k) in enumerate(zip(model, kernel)) if m != k]
     assert not mismatches, mismatches[:10]
     assert any(m == PAGE_SIZE for m in model) and any(3500 < m < 3625 for m in model)
+
+
+# -- the exact blocks, fixed before the compressor was optimised -----------------------------------
+def real_sample_pages() -> list[bytes]:
+    """249 real process pages (every third page of engine/data/default.pages that is not
+    same-filled, copied into tests/data so that the set never changes)."""
+    import lzma
+    from pathlib import Path
+    raw = lzma.decompress((Path(__file__).parent / "data" / "real-sample.pages.xz").read_bytes())
+    assert len(raw) == 249 * PAGE_SIZE
+    return [raw[i:i + PAGE_SIZE] for i in range(0, len(raw), PAGE_SIZE)]
+
+
+def lz4_crafted_pages() -> list[bytes]:
+    """Pages aimed at LZ4's length fields and limits: literal runs of 14..16 and 269..271 bytes
+    (the 15 and 15 + 255 boundaries of the token and its extension), match lengths of 18..20 and
+    273..275, matches against position 0 (the empty-slot case), backward catch-up, and matches
+    ending at or near the last-literals limit."""
+    rng = np.random.default_rng(44)
+
+    def rnd(n):
+        return rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+
+    out = []
+    for lit in (14, 15, 16, 269, 270, 271, 525, 526):
+        word = rnd(8)
+        chunks = []
+        while sum(map(len, chunks)) < PAGE_SIZE:
+            chunks += [word, rnd(lit)]
+        out.append(b"".join(chunks)[:PAGE_SIZE])
+    for mlen in (18, 19, 20, 273, 274, 275, 529, 530):
+        p = bytearray(rnd(PAGE_SIZE))
+        for dst in range(300, PAGE_SIZE - mlen, mlen + 301):
+            p[dst:dst + mlen] = p[100:100 + mlen]
+        out.append(bytes(p))
+    for tail in range(0, 20):                       # a long match whose end is near the page end
+        p = bytearray(rnd(PAGE_SIZE))
+        k = PAGE_SIZE - 2000 - tail
+        p[2000:2000 + k] = p[1000:1000 + k]
+        out.append(bytes(p))
+    for head in (1, 2, 3, 4, 5, 8):                 # the page's first bytes repeat later
+        p = bytearray(rnd(PAGE_SIZE))
+        for dst in range(500, PAGE_SIZE - 16, 777):
+            p[dst:dst + head + 4] = p[0:head + 4]
+        out.append(bytes(p))
+    p = bytearray(rnd(PAGE_SIZE))                    # catch-up: the match really starts earlier
+    for dst in range(1000, PAGE_SIZE - 64, 997):
+        p[dst - 20:dst + 40] = p[200 - 20:200 + 40]
+    out.append(bytes(p))
+    return out
+
+
+def block_digest(compress, pages) -> str:
+    """SHA-256 of every page's block, each preceded by its length (4 bytes, little-endian)."""
+    import hashlib
+    h = hashlib.sha256()
+    for p in pages:
+        blk = compress(bytes(p))
+        h.update(len(blk).to_bytes(4, "little") + blk)
+    return h.hexdigest()
+
+
+def golden_page_sets() -> dict:
+    from tests.test_kernel_lzo import crafted_pages
+    return {"lz4-crafted": lz4_crafted_pages(), "lzo-crafted": crafted_pages(),
+            "mixed": list(pagesets.mixed_pages()), "ladder": list(pagesets.ladder_pages()),
+            "random": list(pagesets.random_pages(50)), "real": real_sample_pages()}
+
+
+# The pre-optimisation outputs: recorded from a run of the unoptimised compressor (commit
+# "kernel-lz4/lzo: record the pre-optimisation blocks"); an optimisation must leave every byte.
+LZ4_GOLDEN = {
+    "lz4-crafted": "5c0552f4607e1b35a784d3dcd0b077159dcf469e66e653326c386c9d60bc6f51",
+    "lzo-crafted": "5692e3464955e20a2acc009664fd7e124f3c981abee8d785232f7f0083bd9e6b",
+    "mixed": "d284d79bb45923b12d24a50ffa1bd783083f895ab921c55d0fad77f077e9bba6",
+    "ladder": "0417517af9ba614aae124216f469d69df1d45bc4349809b68606eb86a19be189",
+    "random": "2155de0ea194b52d8286ca025c61b8deb92b50f823257370f355085ad54dbd71",
+    "real": "07cb4fa2c59916ac427234ac8691c4c1fc10e8983a8dac2dad7466765952559c",
+}
+
+
+@pytest.mark.parametrize("which", ["lz4-crafted", "lzo-crafted", "mixed", "ladder", "random", "real"])
+def test_blocks_equal_the_pre_optimisation_blocks(which):
+    pages = golden_page_sets()[which]
+    c = KernelLZ4()
+    for p in pages:                                  # an independent decoder reads every block
+        assert lz4.block.decompress(c._compress_raw(np.frombuffer(p, np.uint8)), uncompressed_size=PAGE_SIZE) == p
+    rows = np.array([np.frombuffer(p, np.uint8) for p in pages])
+    assert c._compress_raw_many(rows) == [c._compress_raw(r) for r in rows]   # the parallel batch path
+    assert block_digest(lambda p: c._compress_raw(np.frombuffer(p, np.uint8)), pages) == LZ4_GOLDEN[which]
