@@ -13,12 +13,23 @@ from its description in ``shared/reference`` rather than copied:
   test at the end of each match (after inserting ``ip - 2``).
 
 The output is a raw LZ4 block that ``lz4.block.decompress(..., uncompressed_size=4096)`` reads.
-Numba compiles these functions to machine code (cached on disk after the first run).
+Numba compiles these functions to machine code (cached on disk after the first run). As in the
+kernel's C, the hot paths read 4 and 8 bytes with one unaligned little-endian load, extend a
+match 8 bytes at a time (the first differing byte from the trailing zero bits of the XOR),
+copy literals 8 bytes at a time and index with unsigned integers (no negative-index wrap test);
+``src`` and ``dst`` must therefore be C-contiguous, and ``dst`` at least ``bound(len(src))``.
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+if sys.byteorder != "little":                     # the word loads below read little-endian values
+    raise ImportError("engine.compress._lz4_kernel: needs a little-endian machine")
 
 HASH_LOG = 13
 MINMATCH = 4
@@ -36,24 +47,81 @@ def bound(n: int) -> int:
     return n + n // 255 + 16
 
 
+def _load_word(bits):
+    """An intrinsic ``f(a, p)``: the ``bits``-bit little-endian word at byte ``p`` of the uint8
+    array ``a``, one unaligned load (as the kernel's get_unaligned), no bounds or sign test."""
+    ret = types.uint32 if bits == 32 else types.uint64
+
+    @intrinsic
+    def load(typingctx, a, p):
+        if not (isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
+                and isinstance(p, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            idx = context.cast(builder, args[1], sig.args[1], types.intp)
+            ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(bits).as_pointer())
+            return builder.load(ptr, align=1)
+        return ret(a, p), codegen
+    return load
+
+
+_read32 = _load_word(32)
+_read64 = _load_word(64)
+
+
+@intrinsic
+def _write64(typingctx, a, p, v):
+    """Store the uint64 ``v`` little-endian at byte ``p`` of the uint8 array ``a`` (unaligned)."""
+    if not (isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
+            and isinstance(p, types.Integer) and v == types.uint64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], sig.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr, align=1)
+        return context.get_dummy_value()
+    return types.none(a, p, v), codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _read32(a, p):
-    return (np.uint32(a[p]) | (np.uint32(a[p + 1]) << np.uint32(8))
-            | (np.uint32(a[p + 2]) << np.uint32(16)) | (np.uint32(a[p + 3]) << np.uint32(24)))
+def _copy(dst, op, src, ip, n):
+    """dst[op:op + n] = src[ip:ip + n], 8 bytes at a time (the arrays are distinct)."""
+    j = 0
+    while j + 8 <= n:
+        _write64(dst, op + j, _read64(src, ip + j))
+        j += 8
+    while j < n:
+        dst[np.uint64(op + j)] = src[np.uint64(ip + j)]
+        j += 1
+
+
+@intrinsic
+def _ctz64(typingctx, v):
+    """Count of trailing zero bits of a uint64 (llvm.cttz; 64 for 0)."""
+    if v != types.uint64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.uint64(v), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _hash(v):
-    return np.int64(((np.uint64(v) * np.uint64(PRIME32)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - HASH_LOG))
+    return ((np.uint64(v) * np.uint64(PRIME32)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - HASH_LOG)
 
 
 @njit(cache=True, nogil=True)
 def _write_len(dst, op, n):
     while n >= 255:
-        dst[op] = 255
+        dst[np.uint64(op)] = 255
         op += 1
         n -= 255
-    dst[op] = n
+    dst[np.uint64(op)] = n
     return op + 1
 
 
@@ -98,7 +166,7 @@ def compress_block(src, dst, table, acceleration):
             if done:
                 break
             # -- catch up backwards
-            while ip > anchor and match > 0 and src[ip - 1] == src[match - 1]:
+            while ip > anchor and match > 0 and src[np.uint64(ip - 1)] == src[np.uint64(match - 1)]:
                 ip -= 1
                 match -= 1
             # -- literals
@@ -106,29 +174,37 @@ def compress_block(src, dst, table, acceleration):
             token = op
             op += 1
             if lit >= RUN_MASK:
-                dst[token] = RUN_MASK << ML_BITS
+                dst[np.uint64(token)] = RUN_MASK << ML_BITS
                 op = _write_len(dst, op, lit - RUN_MASK)
             else:
-                dst[token] = lit << ML_BITS
-            dst[op:op + lit] = src[anchor:ip]
+                dst[np.uint64(token)] = lit << ML_BITS
+            _copy(dst, op, src, anchor, lit)
             op += lit
             while True:  # _next_match
                 off = ip - match
-                dst[op] = off & 0xFF
-                dst[op + 1] = off >> 8
+                dst[np.uint64(op)] = off & 0xFF
+                dst[np.uint64(op + 1)] = off >> 8
                 op += 2
                 p = ip + MINMATCH
                 q = match + MINMATCH
-                while p < matchlimit and src[p] == src[q]:
-                    p += 1
-                    q += 1
+                while p + 8 <= matchlimit:            # 8 bytes at a time, then byte by byte
+                    diff = _read64(src, q) ^ _read64(src, p)
+                    if diff != 0:
+                        p += np.int64(_ctz64(diff) >> np.uint64(3))
+                        break
+                    p += 8
+                    q += 8
+                else:
+                    while p < matchlimit and src[np.uint64(p)] == src[np.uint64(q)]:
+                        p += 1
+                        q += 1
                 mcode = p - (ip + MINMATCH)
                 ip = p
                 if mcode >= ML_MASK:
-                    dst[token] += ML_MASK
+                    dst[np.uint64(token)] += ML_MASK
                     op = _write_len(dst, op, mcode - ML_MASK)
                 else:
-                    dst[token] += mcode
+                    dst[np.uint64(token)] += mcode
                 anchor = ip
                 if ip > mflimit:
                     done = True
@@ -139,7 +215,7 @@ def compress_block(src, dst, table, acceleration):
                 table[h] = ip
                 if _read32(src, match) == _read32(src, ip):
                     token = op
-                    dst[token] = 0
+                    dst[np.uint64(token)] = 0
                     op += 1
                     continue
                 break
@@ -150,12 +226,12 @@ def compress_block(src, dst, table, acceleration):
     # -- last literals
     last = n - anchor
     if last >= RUN_MASK:
-        dst[op] = RUN_MASK << ML_BITS
+        dst[np.uint64(op)] = RUN_MASK << ML_BITS
         op = _write_len(dst, op + 1, last - RUN_MASK)
     else:
-        dst[op] = last << ML_BITS
+        dst[np.uint64(op)] = last << ML_BITS
         op += 1
-    dst[op:op + last] = src[anchor:n]
+    _copy(dst, op, src, anchor, last)
     return op + last
 
 

@@ -20,7 +20,7 @@ class KernelLZ4(Compressor):
         self._table = np.empty(1 << K.HASH_LOG, np.uint16)
 
     def _compress_raw(self, page: np.ndarray) -> bytes:
-        n = K.compress_block(page, self._dst, self._table, self.acceleration)
+        n = K.compress_block(np.ascontiguousarray(page), self._dst, self._table, self.acceleration)
         return self._dst[:n].tobytes()
 
     def _compress_raw_many(self, pages: np.ndarray) -> list[bytes]:
