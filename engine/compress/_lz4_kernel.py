@@ -21,15 +21,10 @@ copy literals 8 bytes at a time and index with unsigned integers (no negative-in
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import njit, prange
 
-if sys.byteorder != "little":                     # the word loads below read little-endian values
-    raise ImportError("engine.compress._lz4_kernel: needs a little-endian machine")
+from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64
 
 HASH_LOG = 13
 MINMATCH = 4
@@ -45,69 +40,6 @@ PRIME32 = 2654435761
 def bound(n: int) -> int:
     """LZ4_COMPRESSBOUND: the largest output for ``n`` input bytes."""
     return n + n // 255 + 16
-
-
-def _load_word(bits):
-    """An intrinsic ``f(a, p)``: the ``bits``-bit little-endian word at byte ``p`` of the uint8
-    array ``a``, one unaligned load (as the kernel's get_unaligned), no bounds or sign test."""
-    ret = types.uint32 if bits == 32 else types.uint64
-
-    @intrinsic
-    def load(typingctx, a, p):
-        if not (isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
-                and isinstance(p, types.Integer)):
-            return None
-
-        def codegen(context, builder, sig, args):
-            ary = context.make_array(sig.args[0])(context, builder, args[0])
-            idx = context.cast(builder, args[1], sig.args[1], types.intp)
-            ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(bits).as_pointer())
-            return builder.load(ptr, align=1)
-        return ret(a, p), codegen
-    return load
-
-
-_read32 = _load_word(32)
-_read64 = _load_word(64)
-
-
-@intrinsic
-def _write64(typingctx, a, p, v):
-    """Store the uint64 ``v`` little-endian at byte ``p`` of the uint8 array ``a`` (unaligned)."""
-    if not (isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
-            and isinstance(p, types.Integer) and v == types.uint64):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ary = context.make_array(sig.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], sig.args[1], types.intp)
-        ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(64).as_pointer())
-        builder.store(args[2], ptr, align=1)
-        return context.get_dummy_value()
-    return types.none(a, p, v), codegen
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy(dst, op, src, ip, n):
-    """dst[op:op + n] = src[ip:ip + n], 8 bytes at a time (the arrays are distinct)."""
-    j = 0
-    while j + 8 <= n:
-        _write64(dst, op + j, _read64(src, ip + j))
-        j += 8
-    while j < n:
-        dst[np.uint64(op + j)] = src[np.uint64(ip + j)]
-        j += 1
-
-
-@intrinsic
-def _ctz64(typingctx, v):
-    """Count of trailing zero bits of a uint64 (llvm.cttz; 64 for 0)."""
-    if v != types.uint64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
-    return types.uint64(v), codegen
 
 
 @njit(cache=True, nogil=True, inline="always")

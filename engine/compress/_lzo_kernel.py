@@ -31,11 +31,17 @@ decide the compressed length:
 :func:`decompress_block` reads both bitstreams (as ``lzo1x_decompress_safe`` does) and is
 checked: it returns a negative code on a malformed block instead of reading or writing out of
 bounds. Numba compiles these functions to machine code (cached on disk after the first run).
+The compressor's hot paths use the word access of ``_unaligned`` as the kernel's C does (4- and
+8-byte unaligned loads, the equal bytes of a word from the trailing zeros of an XOR, zero runs
+measured 8 bytes at a time, literals copied 8 at a time) and unsigned indices; ``src`` and
+``dst`` must be C-contiguous, ``dst`` at least ``bound(len(src))``.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64
 
 D_BITS = 13
 D_SIZE = 1 << D_BITS
@@ -67,18 +73,9 @@ def bound(n: int) -> int:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _read32(a, p):
-    return (np.uint32(a[p]) | (np.uint32(a[p + 1]) << np.uint32(8))
-            | (np.uint32(a[p + 2]) << np.uint32(16)) | (np.uint32(a[p + 3]) << np.uint32(24)))
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _equal_bytes8(a, p, q):
     """How many of the 8 bytes at ``p`` and ``q`` are equal before the first difference."""
-    k = 0
-    while k < 8 and a[p + k] == a[q + k]:
-        k += 1
-    return k
+    return np.int64(_ctz64(_read64(a, p) ^ _read64(a, q)) >> np.uint64(3))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -87,19 +84,19 @@ def _put_literals(src, ii, t, dst, op, state_offset):
     if t <= 3:
         dst[op + state_offset] |= t
     elif t <= 18:
-        dst[op] = t - 3
+        dst[np.uint64(op)] = t - 3
         op += 1
     else:
         tt = t - 18
-        dst[op] = 0
+        dst[np.uint64(op)] = 0
         op += 1
         while tt > 255:
             tt -= 255
-            dst[op] = 0
+            dst[np.uint64(op)] = 0
             op += 1
-        dst[op] = tt
+        dst[np.uint64(op)] = tt
         op += 1
-    dst[op:op + t] = src[ii:ii + t]
+    _copy(dst, op, src, ii, t)
     return op + t
 
 
@@ -126,13 +123,20 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
             if ip_end < limit:
                 limit = ip_end
             ir = ip + 4
-            while ir < limit and src[ir] == 0:
-                ir += 1
+            while ir + 8 <= limit:                 # 8 bytes at a time, then byte by byte
+                w = _read64(src, ir)
+                if w != 0:
+                    ir += np.int64(_ctz64(w) >> np.uint64(3))
+                    break
+                ir += 8
+            else:
+                while ir < limit and src[np.uint64(ir)] == 0:
+                    ir += 1
             run_length = ir - ip
             if run_length > MAX_ZERO_RUN_LENGTH:
                 run_length = MAX_ZERO_RUN_LENGTH
         else:
-            h = np.int64(((np.uint64(dv) * np.uint64(HASH_MUL)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - D_BITS))
+            h = ((np.uint64(dv) * np.uint64(HASH_MUL)) & np.uint64(0xFFFFFFFF)) >> np.uint64(32 - D_BITS)
             m_pos = base + np.int64(dct[h])
             dct[h] = ip - base
             if dv != _read32(src, m_pos):
@@ -146,10 +150,10 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
             ip += run_length
             rl = run_length - MIN_ZERO_RUN_LENGTH
             v = (rl << 21) | 0xfffc18 | (rl & 7)
-            dst[op] = v & 0xFF
-            dst[op + 1] = (v >> 8) & 0xFF
-            dst[op + 2] = (v >> 16) & 0xFF
-            dst[op + 3] = (v >> 24) & 0xFF
+            dst[np.uint64(op)] = v & 0xFF
+            dst[np.uint64(op + 1)] = (v >> 8) & 0xFF
+            dst[np.uint64(op + 2)] = (v >> 16) & 0xFF
+            dst[np.uint64(op + 3)] = (v >> 24) & 0xFF
             op += 4
             state = -3
             ii = ip
@@ -172,42 +176,42 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
         ip += m_len
         if m_len <= M2_MAX_LEN and m_off <= M2_MAX_OFFSET:
             m_off -= 1
-            dst[op] = ((m_len - 1) << 5) | ((m_off & 7) << 2)
-            dst[op + 1] = m_off >> 3
+            dst[np.uint64(op)] = ((m_len - 1) << 5) | ((m_off & 7) << 2)
+            dst[np.uint64(op + 1)] = m_off >> 3
             op += 2
         else:
             if m_off <= M3_MAX_OFFSET:
                 m_off -= 1
                 if m_len <= M3_MAX_LEN:
-                    dst[op] = M3_MARKER | (m_len - 2)
+                    dst[np.uint64(op)] = M3_MARKER | (m_len - 2)
                     op += 1
                 else:
                     m_len -= M3_MAX_LEN
-                    dst[op] = M3_MARKER
+                    dst[np.uint64(op)] = M3_MARKER
                     op += 1
                     while m_len > 255:
                         m_len -= 255
-                        dst[op] = 0
+                        dst[np.uint64(op)] = 0
                         op += 1
-                    dst[op] = m_len
+                    dst[np.uint64(op)] = m_len
                     op += 1
             else:
                 m_off -= 0x4000
                 if m_len <= M4_MAX_LEN:
-                    dst[op] = M4_MARKER | ((m_off >> 11) & 8) | (m_len - 2)
+                    dst[np.uint64(op)] = M4_MARKER | ((m_off >> 11) & 8) | (m_len - 2)
                     op += 1
                 else:
                     m_len -= M4_MAX_LEN
-                    dst[op] = M4_MARKER | ((m_off >> 11) & 8)
+                    dst[np.uint64(op)] = M4_MARKER | ((m_off >> 11) & 8)
                     op += 1
                     while m_len > 255:
                         m_len -= 255
-                        dst[op] = 0
+                        dst[np.uint64(op)] = 0
                         op += 1
-                    dst[op] = m_len
+                    dst[np.uint64(op)] = m_len
                     op += 1
-            dst[op] = (m_off << 2) & 0xFF
-            dst[op + 1] = (m_off >> 6) & 0xFF
+            dst[np.uint64(op)] = (m_off << 2) & 0xFF
+            dst[np.uint64(op + 1)] = (m_off >> 6) & 0xFF
             op += 2
         state = -2
         ii = ip
@@ -244,15 +248,15 @@ def compress_block(src, dst, dct, rle):
     if t > 0:
         ii = n - t
         if op == data_start and t <= 238:
-            dst[op] = 17 + t
+            dst[np.uint64(op)] = 17 + t
             op += 1
-            dst[op:op + t] = src[ii:ii + t]
+            _copy(dst, op, src, ii, t)
             op += t
         else:
             op = _put_literals(src, ii, t, dst, op, state)
-    dst[op] = M4_MARKER | 1
-    dst[op + 1] = 0
-    dst[op + 2] = 0
+    dst[np.uint64(op)] = M4_MARKER | 1
+    dst[np.uint64(op + 1)] = 0
+    dst[np.uint64(op + 2)] = 0
     return op + 3
 
 

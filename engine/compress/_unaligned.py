@@ -1,0 +1,80 @@
+"""Word access for the compiled compressors: what the kernel's C does with get_unaligned and
+put_unaligned, as numba intrinsics on C-contiguous uint8 arrays.
+
+``read32(a, p)`` / ``read64(a, p)`` return the little-endian 32/64-bit word at byte ``p``
+with one unaligned load; ``write64(a, p, v)`` stores one; ``ctz64(v)`` counts trailing zero
+bits (64 for 0); ``copy(dst, op, src, ip, n)`` copies ``n`` bytes 8 at a time. None of them
+tests bounds or negative indices: the callers keep every access inside the arrays.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+if sys.byteorder != "little":                     # the loads below read little-endian words
+    raise ImportError("engine.compress._unaligned: needs a little-endian machine")
+
+
+def _is_bytes(a) -> bool:
+    return isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
+
+
+def _load_word(bits):
+    ret = types.uint32 if bits == 32 else types.uint64
+
+    @intrinsic
+    def load(typingctx, a, p):
+        if not (_is_bytes(a) and isinstance(p, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ary = context.make_array(sig.args[0])(context, builder, args[0])
+            idx = context.cast(builder, args[1], sig.args[1], types.intp)
+            ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(bits).as_pointer())
+            return builder.load(ptr, align=1)
+        return ret(a, p), codegen
+    return load
+
+
+read32 = _load_word(32)
+read64 = _load_word(64)
+
+
+@intrinsic
+def write64(typingctx, a, p, v):
+    if not (_is_bytes(a) and isinstance(p, types.Integer) and v == types.uint64):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], sig.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(ary.data, [idx]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr, align=1)
+        return context.get_dummy_value()
+    return types.none(a, p, v), codegen
+
+
+@intrinsic
+def ctz64(typingctx, v):
+    if v != types.uint64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.uint64(v), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def copy(dst, op, src, ip, n):
+    """``dst[op:op + n] = src[ip:ip + n]`` 8 bytes at a time (distinct arrays)."""
+    j = 0
+    while j + 8 <= n:
+        write64(dst, op + j, read64(src, ip + j))
+        j += 8
+    while j < n:
+        dst[np.uint64(op + j)] = src[np.uint64(ip + j)]
+        j += 1
