@@ -417,7 +417,7 @@ def study_options(mechanisms, params: dict | None, workload: dict | None) -> dic
 
 def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, workload: dict | None = None,
               workers: int | None = None, scheduler: str | None = None, force: bool = False,
-              progress: bool | None = None, report: bool = True) -> Study:
+              progress: bool | None = None, report: bool = True, insecure_scheduler: bool = False) -> Study:
     """Run every mechanism on every page set named by ``inputs`` (see :func:`resolve_inputs`),
     one Dask task per page set not already finished in ``out_dir/parts``; write the tables and
     the fleet report in ``out_dir``."""
@@ -457,7 +457,7 @@ def run_study(inputs, out_dir, mechanisms=None, params: dict | None = None, work
         if scheduler is None and n is None:
             from engine.workloads.distributed import default_workers
             n = min(default_workers(), len(todo))
-        with dask_client(n, scheduler) as client:
+        with dask_client(n, scheduler, insecure_scheduler) as client:
             st.where = f"computed on {client.pagemerge_where}"
             # the largest page sets first, so that a long one does not start last and hold up the end
             futs = {client.submit(run_page_set, j, key=f"page-set-{j['key']}", priority=j["pages"]): j for j in todo}

@@ -228,7 +228,8 @@ def test_second_run_computes_only_the_new_page_set(fleet, cluster):
     new = fleet["sets"] / "all-unique-2.pages"
     write_mix("all-unique", 64, str(new), seed=4)
     st = run_study([str(fleet["sets"])], fleet["out"], mechanisms=MECHS, params=variant_params(),
-                   scheduler=cluster.scheduler_address)
+                   scheduler=cluster.scheduler_address,
+                   insecure_scheduler=True)
     assert st.computed == [str(new)]
     assert len(st.reused) == 3
     assert "Dask cluster at" in st.where
@@ -241,7 +242,7 @@ def test_second_run_computes_only_the_new_page_set(fleet, cluster):
     assert _cells(old) == _cells(first.drop(columns="elapsed_s"))
     # other options are another study: nothing is reused
     st2 = run_study([str(new)], fleet["root"] / "other", mechanisms=("upstream_zram",), scheduler=cluster.scheduler_address,
-                    workload={"swap_fraction": 0.5})
+                    workload={"swap_fraction": 0.5}, insecure_scheduler=True)
     assert st2.computed == [str(new)] and st2.reused == []
 
 
@@ -316,7 +317,7 @@ def test_unreachable_scheduler_is_one_line(bad, capsys, monkeypatch):
     import engine.workloads.distributed as dist
     monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 2)
     line = _one_line_error(capsys, ["study", str(bad / "good.pages"), "--scheduler", "tcp://127.0.0.1:9",
-                                    "-o", str(bad.parent / "o2")])
+                                    "--insecure-scheduler", "-o", str(bad.parent / "o2")])
     assert "--scheduler: cannot connect to tcp://127.0.0.1:9" in line
 
 
@@ -330,7 +331,8 @@ def test_analyze_on_workers_equals_in_process(tmp_path, capsys, cluster):
     # many small chunk ranges merged on an existing cluster: still the same profile
     from engine.workloads.distributed import analyze_distributed, chunk_ranges
     assert chunk_ranges(640, 64, 8) == [(i * 64 * 2, (i + 1) * 64 * 2) for i in range(5)]
-    assert analyze_distributed(str(p), scheduler=cluster.scheduler_address, chunk_pages=64) == local
+    assert analyze_distributed(str(p), scheduler=cluster.scheduler_address, chunk_pages=64,
+                               insecure_scheduler=True) == local
     assert local["duplicate_pages"] > 0 and local["pages"] == 640
 
 
@@ -410,3 +412,18 @@ def test_a_worker_refuses_a_file_that_changed(tmp_path):
     p.unlink()
     with pytest.raises(InputError, match="no such file on worker"):
         check_stamp(str(p), stamp)
+
+
+def test_the_local_cluster_speaks_tls_and_a_plain_scheduler_is_refused_to_root(cluster, bad, capsys):
+    """Whoever reaches a Dask scheduler can run code on its workers: the local cluster uses
+    TLS with credentials only its client holds, and as root a plain tcp:// scheduler needs
+    --insecure-scheduler."""
+    import os
+    from engine.workloads.distributed import dask_client
+    with dask_client(1) as client:
+        assert client.scheduler.address.startswith("tls://")
+        assert client.run(os.getpid)                      # and it works
+    if os.geteuid() == 0:
+        line = _one_line_error(capsys, ["study", str(bad / "good.pages"), "--scheduler", cluster.scheduler_address,
+                                        "-o", str(bad / "o")])
+        assert "--insecure-scheduler" in line and "root" in line

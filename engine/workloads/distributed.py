@@ -51,9 +51,15 @@ def worker_identity() -> dict:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None):
+def dask_client(workers: int | None = None, scheduler: str | None = None, insecure_scheduler: bool = False):
     """A ``distributed.Client`` on a new local cluster (``workers`` processes, one thread
-    each; default: one per core) or on the scheduler at ``scheduler``. Closed on exit."""
+    each; default: one per core) or on the scheduler at ``scheduler``. Closed on exit.
+
+    Whoever can talk to a Dask scheduler can run code on its workers, and pagemerge's workers
+    may run as root. So the local cluster uses TLS with temporary credentials that only this
+    client holds (loopback is not a trust boundary on a machine with other users), and, as
+    root, a scheduler at a plain ``tcp://`` address is refused unless ``insecure_scheduler``
+    says the network is trusted; ``tls://`` uses the TLS settings of Dask's configuration."""
     from distributed import Client, LocalCluster
     from engine._util import package_version
     __version__ = package_version()
@@ -69,12 +75,17 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
         # parallel loops) get their share, so N workers never start N x cores threads
         threads = str(max(1, default_workers() // n))
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                          silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": threads}) as cluster, \
+                          silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": threads}, security=True,
+                          protocol="tls://", host="127.0.0.1") as cluster, \
                 Client(cluster) as client:
             client.pagemerge_where = f"a local Dask cluster of {n} worker process(es) on {socket.gethostname()}"
             yield client
         return
     address = check_address(scheduler)
+    if os.geteuid() == 0 and not address.startswith(("tls://", "wss://")) and not insecure_scheduler:
+        raise InputError(f"--scheduler: {address} is not encrypted or authenticated, and whoever reaches it can run "
+                         f"code on this machine as root; use a tls:// scheduler (Dask TLS configuration), or say "
+                         f"the network is trusted with --insecure-scheduler")
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as e:
@@ -159,7 +170,7 @@ def chunk_ranges(n_pages: int, chunk_pages: int, n_ranges: int) -> list[tuple[in
 
 def analyze_distributed(path: str, workers: int | None = None, scheduler: str | None = None,
                         chunk_pages: int = 4096, ranges_per_worker: int = 4, algo: str | None = None,
-                        progress: bool | None = None) -> dict:
+                        progress: bool | None = None, insecure_scheduler: bool = False) -> dict:
     """The content profile of one page set computed on a Dask cluster; equal to
     :func:`engine.workloads.analyze.analyze` on the same file."""
     from distributed import as_completed
@@ -175,7 +186,7 @@ def analyze_distributed(path: str, workers: int | None = None, scheduler: str | 
         n = len(pages)
         name = pages.name
     stamp = file_stamp(path)
-    with dask_client(workers, scheduler) as client:
+    with dask_client(workers, scheduler, insecure_scheduler) as client:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         ranges = chunk_ranges(n, chunk_pages, n_workers * ranges_per_worker)
         futs = [client.submit(profile_range, path, stamp, s, e, chunk_pages, algo, pure=False) for s, e in ranges]

@@ -45,7 +45,8 @@ def cmd_analyze(a) -> int:
     resolve_manifest(a.pages, len(pages))       # a manifest that disagrees is an error
     if a.workers is not None or a.scheduler is not None:   # one huge dump: chunk ranges on a Dask cluster
         from engine.workloads.distributed import analyze_distributed
-        d = analyze_distributed(a.pages, workers=a.workers, scheduler=a.scheduler, algo=a.algo)
+        d = analyze_distributed(a.pages, workers=a.workers, scheduler=a.scheduler, algo=a.algo,
+                                insecure_scheduler=a.insecure_scheduler)
     else:
         d = analyze(pages, algo=a.algo)
     print(json.dumps(d, indent=2) if a.json else format_profile(d))

@@ -25,7 +25,8 @@ def cmd_study(a) -> int:
     st = run_study(a.inputs, a.output, mechanisms=mechanism_names(a.mechanisms), params=mechanism_params(a),
                    workload={"swap_fraction": a.swap_fraction, "policy": a.policy, "seed": a.seed,
                              "compact": a.compact},
-                   workers=a.workers, scheduler=a.scheduler, force=a.force)
+                   workers=a.workers, scheduler=a.scheduler, force=a.force,
+                   insecure_scheduler=a.insecure_scheduler)
     n_mech = st.table["mechanism"].nunique()
     print(f"{len(st.page_sets)} page set(s) x {n_mech} mechanism(s): {len(st.computed)} computed, "
           f"{len(st.reused)} reused from {st.out_dir / 'parts'}")
@@ -47,8 +48,10 @@ def cluster_args(p) -> None:
     g.add_argument("--workers", type=positive_int("--workers"), metavar="N",
                    help="worker processes of the local Dask cluster (default: one per core)")
     g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on an existing Dask cluster (e.g. tcp://HOST:8786); the files must be at the same "
+                   help="run on an existing Dask cluster (e.g. tls://HOST:8786); the files must be at the same "
                         "paths on every worker")
+    p.add_argument("--insecure-scheduler", action="store_true",
+                   help="as root, accept a plain tcp:// scheduler (anyone who reaches it can run code here as root)")
 
 
 def add_parsers(sub) -> None:
