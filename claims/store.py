@@ -188,14 +188,18 @@ def load_bundle(number: str = "US9977598", chart_path: str | Path | None = None,
     """The patent, claims, references and chart (bundled, or ``chart_path`` with the patent
     and references found beside it or in the bundled data), or a patent known only from
     its import (no references, no chart)."""
+    from engine.fileio import inside
     chart = None
     number = normal_number(number)
-    base = DATA / number
     if chart_path is not None:
         chart_path = Path(chart_path)
         chart = chart_from_dict(load_yaml(chart_path), chart_path)
-        number = chart.patent
-        base = chart_path.parent if (chart_path.parent / "patent.yaml").exists() else DATA / number
+        number = normal_number(chart.patent)
+        if not _NUMBER.fullmatch(number):            # a name from a document, before it names a folder
+            raise InputError(f"{chart_path}: patent: {chart.patent!r} is not a patent number (e.g. US9977598)")
+    base = inside(DATA, number, "patent number") if _NUMBER.fullmatch(number) else DATA / "-"
+    if chart_path is not None and (chart_path.parent / "patent.yaml").exists():
+        base = chart_path.parent
     if not (base / "patent.yaml").exists():
         b = _imported_bundle(number) if _NUMBER.fullmatch(number) else None
         if b is not None:
@@ -291,8 +295,9 @@ def save_imported(imp, out: Path | None = None, force: bool = False) -> Path:
 
 
 def _earlier_import(p: Path) -> bool:
+    from engine.fileio import open_input
     try:
-        with open(p, "rb") as f:
+        with open_input(p, "earlier import") as f:
             return f.read(len(_HEAD.encode())) == _HEAD.encode()
-    except OSError:
+    except (OSError, InputError):
         return False

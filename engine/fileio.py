@@ -92,6 +92,10 @@ def open_input(path: str | os.PathLike, what: str, *, allow_stdin: bool = False)
         return sys.stdin.buffer
     p = str(path)
     try:
+        # look before opening: opening a device can act on it (a watchdog arms when opened)
+        st = os.stat(p)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{p}: is {_kind(st.st_mode)}, not a regular file ({what} expected)")
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError(f"{p}: no such {what}") from None
@@ -245,9 +249,7 @@ class AtomicFile:
         if self.private:
             os.fchmod(fd, 0o600)
         else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
+            os.fchmod(fd, 0o666 & ~_umask())
         self.f = os.fdopen(fd, "wb")
         return self.f
 
@@ -261,6 +263,19 @@ class AtomicFile:
         finally:
             _discard(self.tmp)
         return False
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (changing it, even for a moment, would
+    let another thread create a world-writable file)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _discard(tmp: str | None) -> None:

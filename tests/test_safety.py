@@ -67,6 +67,9 @@ def d(tmp_path_factory):
     (root / "man-short.json").write_text(json.dumps(dict(man, processes=[], pages=dict(man["pages"], pid=[1]))))
     (root / "chart-bad.yaml").write_text("patent: US9977598\nrows: [unclosed\n")
     (root / "chart-list.yaml").write_text("- 1\n- 2\n")
+    from claims.store import DATA
+    chart = (DATA / "US9977598" / "chart.yaml").read_text()
+    (root / "chart-traversal.yaml").write_text(chart.replace('patent: "US9977598"', 'patent: "../../../../tmp/x"', 1))
     (root / "notelf").write_bytes(b"\x7fELX" + b"\0" * 100)
     (root / "elf-exec").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHI", 2, 62, 1) + b"\0" * 200)
     (root / "core-trunc").write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0,
@@ -158,7 +161,8 @@ CASES = [
     *[(f"claims-check-{kind}", ["claims", "check", path], msg)
       for kind, path, msg in (("missing", "{d}/nope.yaml", "no such"), ("dir", "{d}/a-dir", "directory"),
                               ("fifo", "{d}/fifo", "FIFO"), ("malformed", "{d}/chart-bad.yaml", "YAML"),
-                              ("list", "{d}/chart-list.yaml", "mapping"))],
+                              ("list", "{d}/chart-list.yaml", "mapping"),
+                              ("patent-traversal", "{d}/chart-traversal.yaml", "not a patent number"))],
     ("claims-show-unknown", ["claims", "show", "US1"], "US1"),
     ("report-chart-fifo", ["report", "--chart", "{d}/fifo"], "FIFO"),
     ("report-patent-unknown", ["report", "--patent", "US1"], "US1"),
