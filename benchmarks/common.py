@@ -27,6 +27,9 @@ def real_memory_pages(min_pages: int = 4000) -> tuple[PageSet, str]:
                 p.kill()
                 p.wait()
         ps = PageSet.open(out)
+        # the mapping stays valid after the files are gone: no captured memory is left behind
+        import shutil
+        shutil.rmtree(d)
         return ps, f"live capture of {len(procs)} processes ({len(ps)} pages)"
     from engine.pages import default_pages_path
     ps = PageSet.open(default_pages_path())

@@ -12,8 +12,10 @@ elsewhere, nothing is done.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -57,9 +59,17 @@ def refresh(root: Path = ROOT) -> list[Path]:
                     pass
     try:
         stamp_path.parent.mkdir(exist_ok=True)
-        tmp = stamp_path.with_name(f".{STAMP}.{os.getpid()}")
-        tmp.write_text(now)
-        os.replace(tmp, stamp_path)
+        if stamp_path.is_symlink():
+            return removed
+        # a new file of our own (never through a planted link), renamed over the stamp
+        fd, tmp = tempfile.mkstemp(dir=stamp_path.parent, prefix=f".{STAMP}.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(now)
+            os.replace(tmp, stamp_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
     except OSError:
         pass
     return removed

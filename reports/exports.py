@@ -195,6 +195,7 @@ def xlsx_bytes(tables, patent: str, disclaimer: str) -> bytes:
             for c in r:
                 c.alignment = Alignment(wrap_text=True, vertical="top")
         ws.freeze_panes = "C2"
+    no_formulas(wb)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -254,13 +255,24 @@ def docx_bytes(tables, patent: str, disclaimer: str) -> bytes:
     return buf.getvalue()
 
 
+def no_formulas(wb) -> None:
+    """Every cell holds text from documents (claims, reasoning, comments); openpyxl would store
+    a string that starts with '=' as a live formula ("=HYPERLINK(...)"), so each is made text."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                if isinstance(c.value, str) and c.data_type == "f":
+                    c.data_type = "s"
+
+
 def _ours(path: Path) -> bool:
     """An earlier export of ours (an OOXML file whose creator is pagemerge), which a rerun replaces."""
     from engine.fileio import open_input
     try:
         with open_input(path, "earlier output") as f:
             with zipfile.ZipFile(f) as z:
-                core = z.read("docProps/core.xml").decode("utf-8", "replace")
+                with z.open("docProps/core.xml") as m:           # bounded: a crafted file cannot blow up
+                    core = m.read(64 * 1024).decode("utf-8", "replace")
     except (InputError, OSError, zipfile.BadZipFile, KeyError):
         return False
     return f">{CREATOR}</dc:creator>" in core

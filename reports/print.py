@@ -164,10 +164,15 @@ def write_pdf(html_path: Path, pdf_path: Path, force: bool = False, timeout: flo
                              f"was written to {html_path}")
     with tempfile.TemporaryDirectory(prefix="pagemerge-pdf-") as tmp:
         out = Path(tmp) / "report.pdf"
+        # Chromium prints a private copy, not the file in the output folder (which someone
+        # could replace between writing and printing)
+        from engine.fileio import read_input
+        page = Path(tmp) / "report.html"
+        page.write_bytes(read_input(html_path, "report", 1 << 30))
         cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
                f"--user-data-dir={tmp}/profile", "--no-pdf-header-footer", f"--print-to-pdf={out}",
-               Path(html_path).resolve().as_uri()]
+               page.as_uri()]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 start_new_session=True)
         try:

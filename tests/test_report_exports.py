@@ -161,3 +161,16 @@ def test_report_cli_writes_every_output(tmp_path):
     # a rerun replaces its own outputs without --force
     r = subprocess.run([sys.executable, "-m", "pagemerge", *args], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+
+
+def test_document_text_never_becomes_a_formula(tmp_path):
+    """A reasoning or comment that starts with '=' stays text in the workbook."""
+    import openpyxl
+    from reports.exports import no_formulas
+    wb = openpyxl.Workbook()
+    wb.active.append(["1[a]", '=HYPERLINK("http://example.invalid","x")', "plain"])
+    assert wb.active["B1"].data_type == "f"                     # what openpyxl does by itself
+    no_formulas(wb)
+    wb.save(tmp_path / "t.xlsx")
+    back = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    assert back.active["B1"].data_type == "s" and back.active["B1"].value.startswith("=HYPERLINK")

@@ -62,15 +62,13 @@ def _gutter(words, width):
 def open_pdf(path: Path):
     """pdfplumber's document, after the file was checked to be a regular file within the size
     limit; an encrypted file is one line that says it needs a password."""
+    import io
     import pdfplumber
-    from engine.fileio import open_input, LIMITS
-    with open_input(path, "PDF file") as f:
-        import os
-        size = os.fstat(f.fileno()).st_size
-    if size > LIMITS["PDF file"]:
-        raise InputError(f"{path}: PDF file is larger than the limit of {LIMITS['PDF file'] >> 20} MiB")
+    from engine.fileio import read_input
+    # the bytes that were checked are the bytes parsed (the path is not opened a second time)
+    data = read_input(path, "PDF file")
     try:
-        return pdfplumber.open(str(path))
+        return pdfplumber.open(io.BytesIO(data))
     except Exception as e:  # pdfminer raises several types for broken files
         inner = [e] + [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
         names = " ".join(type(x).__name__ for x in inner)

@@ -196,12 +196,19 @@ def stopped(pid: int, stop: bool = True):
         _wait_stopped(pid)
         yield True
     finally:
+        # a second SIGINT/SIGTERM/SIGHUP arriving now must not skip the resume: they are held
+        # until the process runs again (and then act as usual)
+        held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
         try:
             if sent:
                 with contextlib.suppress(ProcessLookupError):
                     target.signal(signal.SIGCONT)
         finally:
-            target.close()
+            try:
+                target.close()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
 @dataclass
