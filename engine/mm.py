@@ -146,7 +146,10 @@ class Mm:
         if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE:
             raise ValueError("mmap: start and length must be page aligned")
         end = start + length
-        for v in self.vmas:
+        # the VMAs are sorted and disjoint: only the one before ``start`` and the one after
+        # can overlap (a scan of all of them made placing n one-page VMAs quadratic)
+        i = bisect.bisect_right(self.vmas, start, key=lambda v: v.start)
+        for v in self.vmas[max(0, i - 1):i + 1]:
             if v.start < end and start < v.end:
                 raise ValueError(f"mmap: {start:#x}-{end:#x} overlaps {v.start:#x}-{v.end:#x}")
         vma = Vma(start, end, flags, name)
