@@ -133,6 +133,7 @@ def kernel_fidelity(inputs: ReportInputs) -> dict:
 def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: dt.datetime | None = None,
                  force: bool = False) -> Path:
     _check_output_folder(Path(out_dir) if out_dir is not None else output_dir() / "report")   # before any work
+    _check_earlier_report(Path(out_dir) if out_dir is not None else output_dir() / "report", inputs.patent, force)
     bundle = load_bundle(inputs.patent, inputs.chart)
     if bundle.patent.priority_date is None:
         from engine.errors import InputError
@@ -287,17 +288,24 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     html_path = out / f"report-{p.number}.html"
     csv_path = out / f"chart-{p.number}.csv"
     csv = pd.DataFrame(csv_rows).to_csv(index=False).encode()
+    pa_csv = pd.DataFrame(prior_art["csv_rows"]).to_csv(index=False).encode() if prior_art is not None else None
     # a report replaces the previous run's report (recognised by its generator mark and the
-    # chart's header row); any other existing file needs force
-    with AtomicFile(html_path, force=force, replaceable=lambda q: _starts_with(q, GENERATOR_MARK, 4096)) as f:
-        f.write(page.encode())
-    with AtomicFile(csv_path, force=force, replaceable=lambda q: _starts_with(q, csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
-        f.write(csv)
-    if prior_art is not None:
-        pa_csv = pd.DataFrame(prior_art["csv_rows"]).to_csv(index=False).encode()
-        with AtomicFile(out / f"prior-art-{p.number}.csv", force=force,
-                        replaceable=lambda q: _starts_with(q, pa_csv.split(b"\n", 1)[0] + b"\n", 0)) as f:
-            f.write(pa_csv)
+    # chart's header row); any other existing file needs force. Every target is checked
+    # before the first is written, so a refusal leaves no partial set of outputs.
+    outputs = [(html_path, page.encode(), lambda q: _starts_with(q, GENERATOR_MARK, 4096)),
+               (csv_path, csv, lambda q: _starts_with(q, csv.split(b"\n", 1)[0] + b"\n", 0))]
+    if pa_csv is not None:
+        outputs.append((out / f"prior-art-{p.number}.csv", pa_csv,
+                        lambda q: _starts_with(q, pa_csv.split(b"\n", 1)[0] + b"\n", 0)))
+    from engine.fileio import check_target
+    for path, _data, ours in outputs:
+        check_target(path, force=force, replaceable=ours)
+    for ext, wanted in (("xlsx", inputs.xlsx), ("docx", inputs.docx)):
+        if wanted:
+            check_target(out / f"chart-{p.number}.{ext}", force=force, replaceable=exports._ours)
+    for path, data, ours in outputs:
+        with AtomicFile(path, force=force, replaceable=ours) as f:
+            f.write(data)
     exports.write_exports(bundle, out, xlsx=inputs.xlsx, docx=inputs.docx, keep=keep, base=base, disclaimer=DISCLAIMER,
                           force=force)
     if inputs.progress:
@@ -309,6 +317,15 @@ def _version() -> str:
     from engine._util import package_version
     __version__ = package_version()
     return __version__
+
+
+def _check_earlier_report(out: Path, patent: str, force: bool) -> None:
+    """Before any work: an existing report file there must be an earlier report (or --force)."""
+    from engine.fileio import check_target
+    number = str(patent).replace(" ", "").replace(",", "").upper()
+    if number.isalnum():
+        check_target(out / f"report-{number}.html", force=force,
+                     replaceable=lambda q: _starts_with(q, GENERATOR_MARK, 4096))
 
 
 def _check_output_folder(out: Path) -> None:

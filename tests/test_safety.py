@@ -410,3 +410,18 @@ def test_nobody_cannot_read_a_private_chart(unprivileged_ok, open_dir):
     os.chmod(chart, 0o600)
     r = isolated.run(["claims", "check", str(chart)], uid=isolated.NOBODY, cwd="/")
     assert r.rc == 2 and r.err.count("\n") == 1 and "permission denied" in r.err, r.err
+
+
+def test_a_refused_report_output_leaves_no_partial_set(tmp_path):
+    """With someone else's chart CSV in the folder, nothing at all is written (not the HTML
+    before the refusal), and a foreign report file is refused before any work."""
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "chart-US9977598.csv").write_text("someone,else\n")
+    r = isolated.run(["report", "--mechanisms", "upstream_zram", "-o", str(out)], cwd=str(tmp_path), timeout=300)
+    assert r.rc == 2 and "chart-US9977598.csv" in r.err and "--force" in r.err, r.err
+    assert sorted(p.name for p in out.iterdir()) == ["chart-US9977598.csv"]
+    (out / "chart-US9977598.csv").unlink()
+    (out / "report-US9977598.html").write_text("<html>theirs</html>")
+    r = isolated.run(["report", "--mechanisms", "upstream_zram", "-o", str(out)], cwd=str(tmp_path), timeout=300)
+    assert r.rc == 2 and r.seconds < 20 and "report-US9977598.html" in r.err, (r.seconds, r.err)
