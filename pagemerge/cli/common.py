@@ -6,6 +6,9 @@ import json
 
 from engine.errors import InputError
 
+MECHANISMS_HELP = ("comma-separated names (default: the baseline, the later designs and the claimed method: "
+                   "upstream_zram, zram_dedup, zram_merge, zsmalloc_fold, ksm, patent_claim1; the prior-art "
+                   "models run when named; 'pagemerge mechanisms' lists all)")
 PAGES_HELP = "page-set file (raw pages, a multiple of 4096 bytes; PAGES.json beside it is its manifest)"
 
 

@@ -9,8 +9,8 @@ import sys
 from engine.errors import InputError
 from engine.pages import PageSet
 
-from .common import PAGES_HELP, fraction, load_manifest, manifest_args, mechanism_names, mechanism_params, \
-    nonneg_int, progress_bar, variant_args
+from .common import MECHANISMS_HELP, PAGES_HELP, fraction, load_manifest, manifest_args, mechanism_names, \
+    mechanism_params, nonneg_int, progress_bar, variant_args
 
 
 def workload_args(p: argparse.ArgumentParser) -> None:
@@ -118,7 +118,7 @@ def add_parsers(sub, families: dict) -> None:
                                                     "work, read-back (exit 1 if any read-back fails)")
     k.add_argument("pages", metavar="PAGES", help=PAGES_HELP)
     manifest_args(k)
-    k.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    k.add_argument("--mechanisms", metavar="LIST", help=MECHANISMS_HELP)
     workload_args(k)
     variant_args(k)
     k.add_argument("--json", action="store_true", help="print JSON instead of a table")

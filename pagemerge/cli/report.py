@@ -7,7 +7,7 @@ import tempfile
 
 from engine.pages import PageSet
 
-from .common import (load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int,
+from .common import (MECHANISMS_HELP, load_manifest, manifest_args, mechanism_names, mechanism_params, nonneg_int,
                      progress_bar, variant_args)
 from .mechanisms import workload_args
 
@@ -56,7 +56,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--pid", type=nonneg_int("--pid", 1 << 22), action="append", metavar="PID",
                    help="capture these live user processes first (root; the capture is removed afterwards)")
     manifest_args(r)
-    r.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    r.add_argument("--mechanisms", metavar="LIST", help=MECHANISMS_HELP)
     r.add_argument("--patent", default="US9977598", help="the patent to chart (default US9977598)")
     r.add_argument("--chart", metavar="CHART", help="a chart YAML (default: the bundled chart of --patent)")
     r.add_argument("-o", "--output", metavar="DIR", help="output folder (default: output/report)")

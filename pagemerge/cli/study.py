@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import mechanism_names, mechanism_params, nonneg_int, variant_args
+from .common import MECHANISMS_HELP, mechanism_names, mechanism_params, nonneg_int, variant_args
 from .mechanisms import workload_args
 
 
@@ -62,7 +62,7 @@ def add_parsers(sub) -> None:
     s.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="a directory (its *.pages files), a glob, a page-set file (*.pages) or a list file "
                         "(one page-set path per line)")
-    s.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    s.add_argument("--mechanisms", metavar="LIST", help=MECHANISMS_HELP)
     cluster_args(s)
     s.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the table, the report and parts/")
     s.add_argument("--force", action="store_true", help="overwrite files in DIR that are not a study's outputs")

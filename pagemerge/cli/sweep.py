@@ -7,7 +7,8 @@ import sys
 
 from engine.pages import PageSet
 
-from .common import PAGES_HELP, manifest_args, mechanism_names, mechanism_params, progress_bar, variant_args
+from .common import (MECHANISMS_HELP, PAGES_HELP, manifest_args, mechanism_names, mechanism_params, progress_bar,
+                     variant_args)
 from .mechanisms import workload, workload_args
 
 
@@ -49,7 +50,7 @@ def add_parsers(sub) -> None:
     s.add_argument("spec", metavar="PARAM=v1,v2,...", help="e.g. swap-fraction=0.25,0.5,1 or hash=jhash,xxhash32")
     s.add_argument("pages", nargs="?", metavar="PAGES", help=PAGES_HELP + " (default: the embedded real-memory set)")
     manifest_args(s)
-    s.add_argument("--mechanisms", metavar="LIST", help="comma-separated names (default: all)")
+    s.add_argument("--mechanisms", metavar="LIST", help=MECHANISMS_HELP)
     s.add_argument("-o", "--output", metavar="DIR", help="output folder (default: output/sweep)")
     s.add_argument("--force", action="store_true", help="overwrite existing files in DIR")
     workload_args(s)
