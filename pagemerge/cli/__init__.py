@@ -23,8 +23,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with usage errors as one line and exit status 2."""
 
     def error(self, message: str):
-        self.exit(2, f"pagemerge: {self.prog.removeprefix('pagemerge').strip() or 'usage'}: {message} "
-                     f"(see '{self.prog} --help')\n")
+        where = self.prog.removeprefix("pagemerge").strip()
+        self.exit(2, f"pagemerge: {where + ': ' if where else ''}{message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,7 +22,7 @@ def int_range(what: str, lo: int, hi: int):
     def conv(s: str) -> int:
         t = s.strip()
         if not (t.isascii() and t.isdigit()) or len(t) > 19 or not lo <= int(t) <= hi:
-            raise argparse.ArgumentTypeError(f"{what}: {s[:40]!r} is not a whole number from {lo} to {hi}")
+            raise argparse.ArgumentTypeError(f"{s[:40]!r} is not a whole number from {lo} to {hi}")
         return int(t)
     return conv
 
@@ -35,7 +35,7 @@ def fraction(what: str):
         except ValueError:
             v = float("nan")
         if not 0.0 <= v <= 1.0:                 # false for NaN too
-            raise argparse.ArgumentTypeError(f"{what}: {s[:40]!r} is not a number from 0 to 1")
+            raise argparse.ArgumentTypeError(f"{s[:40]!r} is not a number from 0 to 1")
         return v
     return conv
 

@@ -41,6 +41,9 @@ def cmd_report(a) -> int:
         path = build_report(inputs, out_dir=a.output, force=a.force)
     print(f"report: {path}")
     print(f"chart rows (CSV): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.csv'))}")
+    prior = path.with_name(path.name.replace("report-", "prior-art-").replace(".html", ".csv"))
+    if prior.exists():
+        print(f"prior-art rows (CSV): {prior}")
     for ext, want in (("xlsx", a.xlsx), ("docx", a.docx)):
         if want:
             print(f"charts ({ext}): {path.with_name(path.name.replace('report-', 'chart-').replace('.html', '.' + ext))}")

@@ -15,7 +15,7 @@ def positive_int(what: str, limit: int = 4096):
         v = conv(s)
         if v < 1:
             import argparse
-            raise argparse.ArgumentTypeError(f"{what}: {s!r} is not a whole number from 1 to {limit}")
+            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number from 1 to {limit}")
         return v
     return f
 
