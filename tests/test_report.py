@@ -1,7 +1,6 @@
 """The comparison report: sections, escaping, determinism, CSV, and a real browser."""
 import csv
 import datetime as dt
-import os
 import re
 import shutil
 
@@ -10,6 +9,7 @@ import yaml
 
 from claims.store import DATA
 from reports.build import build_report, default_inputs
+from tests.browser import launch, needs_chromium
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 
@@ -82,26 +82,15 @@ def test_text_is_escaped(tmp_path):
     assert "<script>alert(1)" not in page
 
 
-def _chromium():
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        return None
-    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.path.exists(p):
-            return p
-    return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="needs playwright and Debian's chromium (.ci/run installs both)")
+@needs_chromium
 def test_report_in_headless_chromium(report, tmp_path):
     from playwright.sync_api import sync_playwright
     path, _ = report
     console, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             page.on("console", lambda m: console.append((m.type, m.text)))

@@ -4,7 +4,6 @@
 every results column."""
 import datetime as dt
 import html
-import os
 import re
 import unicodedata
 
@@ -13,24 +12,14 @@ import pytest
 from claims.analysis import load_prior_art
 from claims.store import load_bundle
 from reports.build import build_report, default_inputs
+from tests.browser import launch, needs_chromium
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
 A4_PRINTABLE_PX = round((210 - 20) / 25.4 * 96)      # A4 less the stylesheet's 10 mm side margins, CSS px
 
 
-def _chromium():
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        return None
-    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.path.exists(p):
-            return p
-    return None
 
 
-needs_chromium = pytest.mark.skipif(_chromium() is None,
-                                    reason="needs playwright and Debian's chromium (.ci/run installs both)")
 
 
 @pytest.fixture(scope="module")
@@ -84,19 +73,13 @@ def _overflowing(page, selector):
                   + c.scrollWidth + '>' + c.clientWidth)""", selector)
 
 
-def _browser(p):
-    return p.chromium.launch(executable_path=_chromium(), args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
-
-
 @needs_chromium
 def test_chart_cells_do_not_overflow_on_screen_and_in_print(report):
     from playwright.sync_api import sync_playwright
     path, _ = report
     cells = "table.chart td, table.chart th"
     with sync_playwright() as p:
-        browser = _browser(p)
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(path.as_uri())

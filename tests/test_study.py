@@ -15,7 +15,6 @@ import re
 import shutil
 from collections import Counter, defaultdict
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -24,6 +23,7 @@ from engine.pages import PAGE_SIZE, PageSet
 from engine.workloads.manifest import Manifest, resolve_manifest
 from engine.workloads.synthetic import write_mix
 from pagemerge.cli import main
+from tests.browser import launch, needs_chromium
 
 MECHS = ("upstream_zram", "zram_dedup", "zram_merge", "zsmalloc_fold", "ksm", "patent_claim1")
 FLEET = (("android-swap", 128, 1), ("identical-vms", 96, 2), ("all-unique", 64, 3))
@@ -359,26 +359,15 @@ def test_process_breakdown_by_hand():
     assert rows[0]["pid"] is None and rows[0]["pages_with_duplicate"] == 4 and rows[0]["cross_process_duplicates"] == 0
 
 
-def _chromium():
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        return None
-    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
-        if os.path.exists(p):
-            return p
-    return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="needs playwright and Debian's chromium (.ci/run installs both)")
+@needs_chromium
 def test_fleet_report_in_headless_chromium(fleet):
     from playwright.sync_api import sync_playwright
     path = fleet["first"] / "fleet.html"
     console, requests = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", lambda m: console.append((m.type, m.text)))
