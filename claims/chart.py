@@ -77,7 +77,6 @@ def check_chart(bundle: ClaimChartBundle, where: str = "chart", strict: bool = T
     kinds = engine_event_kinds()
     all_elements = {e.id for c in bundle.claims for e in c.elements}
     elements = charted_elements(bundle)
-    refs = {r.id for r in bundle.references}
     claims_by_no = {c.number: c for c in bundle.claims}
     for n in chart.claims:
         c = claims_by_no.get(n)

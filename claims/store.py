@@ -15,7 +15,6 @@ every character YAML cannot carry raw; what the importer saved is exactly what i
 from __future__ import annotations
 
 import os
-import re
 from importlib.resources import files
 from pathlib import Path
 

@@ -11,7 +11,6 @@ from engine.mechanisms import Workload
 from engine.mechanisms.combine import Composition, compare_with_claim, valid_pairs
 from engine.pages import PAGE_SIZE, PageSet, default_pages_path
 from pagemerge.cli import main
-from tests import pagesets
 
 A = (b"page A " * 600)[:PAGE_SIZE]
 B = (b"page B, another text " * 200)[:PAGE_SIZE]

@@ -24,6 +24,7 @@ after the gutter line numbers are set aside.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from pathlib import Path
@@ -389,8 +390,7 @@ _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun",
 _DATE = r"([A-Z][a-z]{2,8})\.?\s+(\d{1,2})\s*,\s*(\d{4})"
 
 
-def _front_date(m) -> "dt.date | None":
-    import datetime as dt
+def _front_date(m) -> dt.date | None:
     if not m:
         return None
     mon = _MONTHS.get(m.group(1)[:3].lower())
