@@ -287,8 +287,8 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
     from engine.fileio import AtomicFile
     html_path = out / f"report-{p.number}.html"
     csv_path = out / f"chart-{p.number}.csv"
-    csv = pd.DataFrame(csv_rows).to_csv(index=False).encode()
-    pa_csv = pd.DataFrame(prior_art["csv_rows"]).to_csv(index=False).encode() if prior_art is not None else None
+    csv = exports.csv_bytes(pd.DataFrame(csv_rows))
+    pa_csv = exports.csv_bytes(pd.DataFrame(prior_art["csv_rows"])) if prior_art is not None else None
     # a report replaces the previous run's report (recognised by its generator mark and the
     # chart's header row); any other existing file needs force. Every target is checked
     # before the first is written, so a refusal leaves no partial set of outputs.

@@ -255,6 +255,32 @@ def docx_bytes(tables, patent: str, disclaimer: str) -> bytes:
     return buf.getvalue()
 
 
+#: what a spreadsheet program takes as the start of a formula in a CSV cell (OWASP's list)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?")
+
+
+def csv_text_cell(value):
+    """A text cell as a spreadsheet program will show it, never run it: a string that would
+    start a formula (``=HYPERLINK(...)`` as a process name, a claim quote starting with '+') is
+    prefixed with an apostrophe, which spreadsheets hide. Numbers, and strings that are plain
+    numbers or a lone dash, are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and value != "-" \
+            and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_bytes(df) -> bytes:
+    """``df`` as CSV bytes (no index), every text cell passed through :func:`csv_text_cell`."""
+    from pandas.api.types import is_numeric_dtype
+    out = df.copy()
+    for col in out.columns:
+        if not is_numeric_dtype(out[col].dtype):       # object or string columns (pandas 3: str)
+            out[col] = out[col].map(csv_text_cell)
+    return out.to_csv(index=False).encode()
+
+
 def no_formulas(wb) -> None:
     """Every cell holds text from documents (claims, reasoning, comments); openpyxl would store
     a string that starts with '=' as a live formula ("=HYPERLINK(...)"), so each is made text."""

@@ -370,6 +370,8 @@ def write_tables(out_dir: Path, table, processes, force: bool = False) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from engine.fileio import AtomicFile
+
+    from .exports import csv_bytes
     paths = output_paths(out_dir)
     rep = replaceable_outputs()
     t = pa.Table.from_pandas(table, preserve_index=False)
@@ -379,9 +381,9 @@ def write_tables(out_dir: Path, table, processes, force: bool = False) -> dict:
     with AtomicFile(paths["parquet"], force=force, replaceable=rep["parquet"]) as f:
         f.write(buf.getvalue())
     with AtomicFile(paths["csv"], force=force, replaceable=rep["csv"]) as f:
-        f.write(table.to_csv(index=False).encode())
+        f.write(csv_bytes(table))
     with AtomicFile(paths["processes"], force=force, replaceable=rep["processes"]) as f:
-        f.write(processes.to_csv(index=False).encode())
+        f.write(csv_bytes(processes))
     return {k: v for k, v in paths.items() if k != "report"}
 
 

@@ -158,7 +158,8 @@ def write_sweep(df, out_dir, force: bool = False) -> list:
     from engine.fileio import AtomicFile
     param = df["param"].iloc[0]
     out = Path(out_dir)
-    csv = df.to_csv(index=False).encode()
+    from .exports import csv_bytes
+    csv = csv_bytes(df)
     head = csv.split(b"\n", 1)[0] + b"\n"
     files = [(out / f"sweep-{param}.csv", csv, lambda q: _starts(q, head)),
              (out / f"sweep-{param}.svg", sweep_figure(df, "svg").encode(), lambda q: _starts(q, b"<svg")),

@@ -174,3 +174,32 @@ def test_document_text_never_becomes_a_formula(tmp_path):
     wb.save(tmp_path / "t.xlsx")
     back = openpyxl.load_workbook(tmp_path / "t.xlsx")
     assert back.active["B1"].data_type == "s" and back.active["B1"].value.startswith("=HYPERLINK")
+
+
+def test_csv_cells_never_start_a_formula():
+    """OWASP's CSV-injection list: a text cell starting with = + - @ TAB or CR gets an apostrophe
+    in front (spreadsheets hide it and show the text); numbers, numeric strings and a lone dash
+    stay as they are."""
+    import pandas as pd
+    from reports.exports import csv_bytes, csv_text_cell
+    evil = ['=HYPERLINK("http://example.invalid","x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    for s in evil:
+        assert csv_text_cell(s) == "'" + s
+    for s in ("-12", "+3.5", "-1e-3", "-", "plain", "a=b", "12%"):
+        assert csv_text_cell(s) == s
+    assert csv_text_cell(-5) == -5
+    df = pd.DataFrame({"comm": ["=cmd()", "bash"], "pages": [-1, 3]})
+    rows = list(csv.reader(csv_bytes(df).decode().splitlines()))
+    assert rows == [["comm", "pages"], ["'=cmd()", "-1"], ["bash", "3"]]
+
+
+def test_study_processes_csv_keeps_a_hostile_process_name_as_text(tmp_path):
+    """A process can name itself (prctl PR_SET_NAME) '=HYPERLINK(...)'; processes.csv must not
+    hand that to a spreadsheet as a formula."""
+    import pandas as pd
+    from reports.study import write_tables
+    table = pd.DataFrame({"page_set": ["a"], "mechanism": ["upstream_zram"], "net_saved_bytes": [0]})
+    procs = pd.DataFrame({"page_set": ["a"], "pid": [10], "comm": ['=HYPERLINK("http://x.invalid")']})
+    paths = write_tables(tmp_path, table, procs)
+    rows = list(csv.DictReader(open(paths["processes"], newline="")))
+    assert rows[0]["comm"] == '\'=HYPERLINK("http://x.invalid")'
