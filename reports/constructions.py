@@ -18,7 +18,7 @@ def construction_section(inputs, examples: int = 3) -> dict | None:
     if cset is None:
         return None
     problems = check_constructions(inputs.patent)
-    where = str(constructions_path(inputs.patent))
+    where = _shown_path(constructions_path(inputs.patent))
     if problems:
         return {"problems": problems, "constructions": [], "grid": [], "source": where, "note": NOTE}
     out = construe(inputs.patent, inputs.pages, [";".join(cset.combinations)] if cset.combinations else None,
@@ -27,6 +27,17 @@ def construction_section(inputs, examples: int = 3) -> dict | None:
     for c in out["constructions"]:
         c["words"] = "; ".join(f'{w["element"]} "{w["words"]}"' for w in c["construes"])
     return {"problems": [], "source": where, **out}
+
+
+def _shown_path(path) -> str:
+    """The data file as a reader finds it in the source tree (``claims/data/US.../
+    constructions.yaml``), not this machine's absolute path of the installed package."""
+    from pathlib import Path
+    from claims.store import DATA
+    try:
+        return "claims/data/" + Path(path).relative_to(DATA).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def constructions_for(bundle, base=None):

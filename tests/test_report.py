@@ -41,6 +41,16 @@ def test_self_contained(report):
     assert page.count("<svg") >= 6 + 3                                   # six chains and three plots
 
 
+def test_no_path_of_this_machine(report):
+    """The report names its data files as a reader finds them in the source tree; nothing of
+    this checkout's or this machine's absolute paths ends up in a document that is filed."""
+    from pathlib import Path
+    _, page = report
+    root = str(Path(DATA).resolve().parents[1])
+    assert root not in page
+    assert "claims/data/US9977598/constructions.yaml" in page
+
+
 def test_chart_rows_and_columns(report):
     _, page = report
     body = page[page.index('id="chart-table"'):page.index("</table>", page.index('id="chart-table"'))]
