@@ -469,6 +469,86 @@ def io_end_of(indexes, io_pages):
     return out
 
 
+# -- the steps of zram_write_page, shared by every compiled store loop (plain zram, dedup) -------
+
+@njit(cache=True, nogil=True, inline="always")
+def page_gate(indexes, pos, nslots, D, skipped_out):
+    """Before a page is stored: 0 to store it, 1 when it is the rest of a refused I/O (recorded
+    as skipped), 2 when its slot is beyond disksize (nothing changed)."""
+    idx = indexes[pos]
+    if idx < 0 or idx >= nslots:
+        return 2
+    if pos < D[D_SKIPTO]:
+        skipped_out[D[D_NSKIPPED]] = pos
+        D[D_NSKIPPED] += 1
+        return 1
+    return 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def slot_set_same(zflags, zhandle, D, idx, fill):
+    """A same-filled page into a freed slot: only the fill word is kept."""
+    zflags[idx] = ZRAM_SAME
+    zhandle[idx] = fill
+    D[D_SAME] += 1
+    D[D_STORED] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def object_size(D, clen):
+    """The object a compressed length becomes: (bytes stored, huge); a length of at least
+    ``huge_class_size`` is stored as the raw page."""
+    if clen >= D[D_HUGECLS]:
+        return PAGE_SIZE, True
+    return clen, False
+
+
+@njit(cache=True, nogil=True, inline="always")
+def store_object(pool, D, src, n, pos, io_end, use_io, failed_out):
+    """``zs_malloc`` of ``n`` bytes (room already checked with ``_room_for``), the object
+    write, the ``mem_used_max`` sample and the ``mem_limit`` check. Returns the handle id, or
+    -1 when the limit refused it (the object freed, ``failed_writes`` counted, the rest of
+    its I/O to be skipped)."""
+    P = pool[0]
+    CR = pool[2]
+    hid = zs_malloc(pool, CR[n])
+    _write_payload(pool, hid, src, n)
+    alloced = P[P_PAGES]
+    if alloced > D[D_MAXUSED]:
+        D[D_MAXUSED] = alloced
+    if D[D_LIMIT] and alloced > D[D_LIMIT]:
+        zs_free(pool, hid)
+        D[D_FAILED] += 1
+        failed_out[D[D_NFAILED]] = pos
+        D[D_NFAILED] += 1
+        if use_io:
+            D[D_SKIPTO] = io_end[pos]
+        return -1
+    return hid
+
+
+@njit(cache=True, nogil=True, inline="always")
+def slot_set_object(zflags, zhandle, zsize, D, idx, value, n, huge, new_object):
+    """Point a freed slot at an object of ``n`` bytes (``value``: the handle, or what a design
+    keeps there); ``new_object``: a new allocation (counted in ``compr_data_size`` and
+    ``huge_pages_since``), not a share of one stored before."""
+    zhandle[idx] = value
+    zsize[idx] = n
+    if huge:
+        zflags[idx] = ZRAM_HUGE
+        D[D_HUGE] += 1
+        if new_object:
+            D[D_HUGE_SINCE] += 1
+    D[D_STORED] += 1
+    if new_object:
+        D[D_COMPR] += n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def handle_of(hid):
+    return np.uint64(HANDLE_BASE) + (np.uint64(hid) << np.uint64(3))
+
+
 @njit(cache=True, nogil=True)
 def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
                 zflags, zhandle, zsize, D, failed_out, skipped_out):
@@ -476,57 +556,29 @@ def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io
 
     Returns (status, row): ``ST_DONE``; ``ST_GROW`` at the row that needs larger arrays (not
     yet touched); ``ST_BAD_INDEX`` at the row whose slot is out of range."""
-    P, C, CR, CH, Z, ZP, ZF, H, HF, PF, A, A64 = pool
+    CR = pool[2]
     k = pages.shape[0]
     nslots = zflags.shape[0]
     for j in range(j0, k):
         pos = start + j
-        idx = indexes[pos]
-        if idx < 0 or idx >= nslots:
+        gate = page_gate(indexes, pos, nslots, D, skipped_out)
+        if gate == 2:
             return ST_BAD_INDEX, j
-        if pos < D[D_SKIPTO]:                            # the rest of a refused I/O
-            skipped_out[D[D_NSKIPPED]] = pos
-            D[D_NSKIPPED] += 1
+        if gate == 1:                                    # the rest of a refused I/O
             continue
+        idx = indexes[pos]
         if sflags[j]:
             slot_free(pool, zflags, zhandle, zsize, D, idx)
-            zflags[idx] = ZRAM_SAME
-            zhandle[idx] = fills[j]
-            D[D_SAME] += 1
-            D[D_STORED] += 1
+            slot_set_same(zflags, zhandle, D, idx, fills[j])
             continue
-        clen = lengths[j]
-        huge = clen >= D[D_HUGECLS]
-        if huge:
-            clen = PAGE_SIZE
-        c = CR[clen]
-        if not _room_for(pool, c):
+        n, huge = object_size(D, lengths[j])
+        if not _room_for(pool, CR[n]):
             return ST_GROW, j
         D[D_WORKC] += 1
-        hid = zs_malloc(pool, c)
-        if huge:
-            _write_payload(pool, hid, pages[j], PAGE_SIZE)
-        else:
-            _write_payload(pool, hid, out[j], clen)
-        alloced = P[P_PAGES]
-        if alloced > D[D_MAXUSED]:
-            D[D_MAXUSED] = alloced
-        if D[D_LIMIT] and alloced > D[D_LIMIT]:
-            zs_free(pool, hid)
-            D[D_FAILED] += 1
-            failed_out[D[D_NFAILED]] = pos
-            D[D_NFAILED] += 1
-            if use_io:
-                D[D_SKIPTO] = io_end[pos]
+        hid = store_object(pool, D, pages[j] if huge else out[j], n, pos, io_end, use_io, failed_out)
+        if hid < 0:
             continue
         if zflags[idx] or zsize[idx]:
             slot_free(pool, zflags, zhandle, zsize, D, idx)
-        zhandle[idx] = np.uint64(HANDLE_BASE) + (np.uint64(hid) << np.uint64(3))
-        zsize[idx] = clen
-        if huge:
-            zflags[idx] = ZRAM_HUGE
-            D[D_HUGE] += 1
-            D[D_HUGE_SINCE] += 1
-        D[D_STORED] += 1
-        D[D_COMPR] += clen
+        slot_set_object(zflags, zhandle, zsize, D, idx, handle_of(hid), n, huge, True)
     return ST_DONE, k

@@ -48,9 +48,9 @@ IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
 #: bio, so a refused page ends exactly that I/O (beyond that the block layer may split it)
 MAX_IO_PAGES = 256
 #: the methods a subclass must leave alone for the compiled write path to stand in for them
-_FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "_chunk_hook", "_store_nonsame", "_store_object",
-               "_store_same", "_slot_free", "read_page", "discard", "slot_free_notify", "store_uncompressed",
-               "load", "_check_index", "slot_allocated")
+_FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "_chunk_hook", "prepare_batch", "store_page",
+               "_store_nonsame", "_store_object", "_store_same", "_slot_free", "read_page", "discard",
+               "slot_free_notify", "store_uncompressed", "load", "_check_index", "slot_allocated")
 #: the backends the compiled path runs (exact classes: a subclass may compress differently)
 _FAST_COMPRESSORS = (KernelLZ4, KernelLZO, KernelLZORLE)
 #: a pool in object form is moved into arrays (a cost per object it holds) only for a write of
@@ -147,7 +147,24 @@ class ZramStats:
 
 
 class ZramDevice:
-    """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool."""
+    """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool.
+
+    Hooks a design extends (the Python path, which is the reference): ``prepare_batch``
+    (per-page work on a batch that does not depend on the device's state, such as a
+    checksum), ``store_page`` (store a page that is not same-filled), ``_slot_free`` and
+    ``read_page``. A design that overrides any of them runs the Python path, unless it also
+    brings its own compiled path: it then names the methods that path stands in for in its
+    own ``_FAST_HOOKS`` and extends the compiled path's steps (``_fast_buffers``,
+    ``_fast_prepare_task``, ``_fast_store_batch``, ``_slots_to_arrays``/``_slots_from_arrays``,
+    ``_fast_counters``/``_fast_sync``, ``_read_page_fast``, ``_free_slots_fast``), as
+    ``engine.mechanisms.zram_dedup.ZramDedupDevice`` does.
+    """
+
+    #: the methods whose behaviour this class's compiled path reproduces
+    _FAST_HOOKS = _FAST_HOOKS
+    #: attributes absent while the compiled path holds the state in arrays (touching one
+    #: converts back to the object form)
+    _ARRAY_STATE = ("handle", "size")
 
     def __init__(self, disksize: int, algo: str | Compressor = DEFAULT_COMPRESSOR, mem_limit: int = 0,
                  bus: EventBus | None = None, detect_same_filled: bool = True):
@@ -197,7 +214,7 @@ class ZramDevice:
     def __getattr__(self, name):
         # only reached when normal lookup fails (the slot lists are absent in array form)
         d = self.__dict__
-        if name in ("handle", "size") and d.get("_slots") is not None:
+        if name in type(self)._ARRAY_STATE and d.get("_slots") is not None:
             self._leave_fast()
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -205,11 +222,13 @@ class ZramDevice:
     def _fast_eligible(self) -> bool:
         """The compiled path stands in for the Python one: nobody listens for events, the
         device and pool are the plain classes (or a subclass overriding none of the write
-        path), and the backend is one of the kernel's."""
+        path of the nearest class that brings a compiled path, i.e. defines ``_FAST_HOOKS``),
+        and the backend is one of the kernel's."""
         if not self.compiled or self.bus.enabled or self.pool.bus.enabled:
             return False
         cls = type(self)
-        if cls is not ZramDevice and any(getattr(cls, m) is not getattr(ZramDevice, m) for m in _FAST_HOOKS):
+        base = next(c for c in cls.__mro__ if "_FAST_HOOKS" in c.__dict__)
+        if cls is not base and any(getattr(cls, m) is not getattr(base, m) for m in base._FAST_HOOKS):
             return False
         return type(self.pool) is ZsPool and type(self.comp) in _FAST_COMPRESSORS
 
@@ -224,18 +243,29 @@ class ZramDevice:
                 return False
             pool._enter_arrays(self.num_pages)
         if self._slots is None:
+            slots = self._slots_to_arrays()
             d = self.__dict__
-            self._slots = (np.array(self.handle, np.uint64), np.array(self.size, np.int64))
-            del d["handle"], d["size"]
+            for name in type(self)._ARRAY_STATE:
+                del d[name]
+            self._slots = slots
         return True
+
+    def _slots_to_arrays(self):
+        """The slot table as arrays: (handle, size); a design adds its own state here."""
+        return np.array(self.handle, np.uint64), np.array(self.size, np.int64)
+
+    def _slots_from_arrays(self, slots) -> None:
+        """The inverse of ``_slots_to_arrays``: the slot lists of the Python path."""
+        h, sz = slots
+        self.handle = h.tolist()
+        self.size = sz.tolist()
 
     def _leave_fast(self) -> None:
         """Back to the slot lists of the Python path (the pool converts itself when touched)."""
         if self._slots is not None:
-            h, sz = self._slots
-            self.handle = h.tolist()
-            self.size = sz.tolist()
+            slots = self._slots
             self._slots = None
+            self._slots_from_arrays(slots)
 
     def _fast_counters(self):
         from . import _zram_fast as F
@@ -258,11 +288,11 @@ class ZramDevice:
     def _write_pages_fast(self, arr, n, indexes, chunk_pages, progress, io_pages) -> int:
         """``_write_pages`` in compiled batches, with the same results (see engine._zram_fast).
 
-        The pages are cut into batches. Worker threads run the same-filled test and the
-        compression of a batch in compiled code without the GIL, a few hundred pages per task
-        handed out as threads come free, while this thread stores the previous batch, page by
-        page in order, also in compiled code. Each page is compressed on its own, so which
-        thread compressed it changes nothing."""
+        The pages are cut into batches. Worker threads prepare a batch (``_fast_prepare_task``:
+        the same-filled test and the compression, in compiled code without the GIL), a few
+        hundred pages per task handed out as threads come free, while this thread stores the
+        previous batch, page by page in order, also in compiled code (``_fast_store_batch``).
+        Each page is prepared on its own, so which thread prepared it changes nothing."""
         from . import _zram_fast as F
         from .compress import _lz4_kernel, _lzo_kernel
         if isinstance(indexes, range):
@@ -271,21 +301,14 @@ class ZramDevice:
             idx = np.asarray(indexes, dtype=np.int64).reshape(-1)
         use_io = io_pages > 1
         io_end = F.io_end_of(idx, io_pages) if use_io else np.zeros(1, np.int64)
-        zh, zsz = self._slots
-        zf = np.frombuffer(self.flags, np.uint8)
-        pa = self.pool._arrays
-        comp = self.comp
-        if isinstance(comp, KernelLZ4):
-            prepare, param, width = F.prepare_lz4, comp.acceleration, _lz4_kernel.bound(PAGE_SIZE)
-        else:
-            prepare, param, width = F.prepare_lzo, comp.rle, _lzo_kernel.bound(PAGE_SIZE)
-        detect = bool(self.detect_same_filled)
+        width = _lz4_kernel.bound(PAGE_SIZE) if isinstance(self.comp, KernelLZ4) else _lzo_kernel.bound(PAGE_SIZE)
         batch = max(1, min(n, chunk_pages, _FAST_BATCH))
         gathering = not isinstance(arr, np.ndarray)
-        bufs = [_FastBuffers(batch, width, gathering) for _ in range(2)]
+        bufs = [self._fast_buffers(batch, width, gathering) for _ in range(2)]
         starts = list(range(0, n, batch))
         pool_ex = _fast_executor()
         task = max(16, min(_FAST_TASK, -(-batch // max(1, _fast_workers()))))
+        prepare = self._fast_prepare_task()
 
         def submit(bi: int):
             """Gather batch ``bi`` (if needed) and hand its preparation to the workers."""
@@ -302,11 +325,11 @@ class ZramDevice:
                 for j, r in enumerate(rows):
                     flat[j * PAGE_SIZE:(j + 1) * PAGE_SIZE] = np.frombuffer(r, np.uint8)
             k = chunk.shape[0]
+            self._fast_gathered(chunk, b)
             if len(starts) == 1 and k <= task:            # a small write: no hand-off to the workers
-                prepare(chunk, 0, k, b.sflags, b.fills, b.out, b.lengths, detect, param)
+                prepare(chunk, 0, k, b)
                 return chunk, []
-            futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b.sflags, b.fills, b.out, b.lengths,
-                                   detect, param) for lo in range(0, k, task)]
+            futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b) for lo in range(0, k, task)]
             return chunk, futs
 
         D = self._fast_counters()
@@ -321,23 +344,10 @@ class ZramDevice:
                 for f in futs:
                     f.result()
                 if bi + 1 < len(starts):
-                    pending = submit(bi + 1)          # compressed by the workers while this one is stored
-                b = bufs[bi & 1]
-                k = chunk.shape[0]
-                comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
-                j = 0
-                while True:
-                    st, j = F.store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j,
-                                          io_end, use_io, zf, zh, zsz, D, failed_out, skipped_out)
-                    if st == F.ST_DONE:
-                        break
-                    if st == F.ST_GROW:
-                        pa.grow(k - j)
-                        continue
-                    self._check_index(int(idx[start + j]))       # raises IndexError
-                    raise AssertionError("unreachable")
+                    pending = submit(bi + 1)          # prepared by the workers while this one is stored
+                self._fast_store_batch(chunk, bufs[bi & 1], idx, start, io_end, use_io, D, failed_out, skipped_out)
                 if progress is not None:
-                    progress.update(k)
+                    progress.update(chunk.shape[0])
         finally:
             if pending is not None:                   # never leave a worker writing a buffer
                 for f in pending[1]:
@@ -346,6 +356,64 @@ class ZramDevice:
             self.last_failed = failed_out[:D[F.D_NFAILED]].tolist()
             self.last_skipped = skipped_out[:D[F.D_NSKIPPED]].tolist()
         return int(D[F.D_NFAILED])
+
+    def _fast_buffers(self, k: int, width: int, gathering: bool) -> "_FastBuffers":
+        """The buffers of one batch of ``k`` pages (two are used in turn)."""
+        return _FastBuffers(k, width, gathering)
+
+    def _fast_gathered(self, chunk, b) -> None:
+        """Called on this thread once a batch's pages are in ``chunk``, before the workers
+        prepare it."""
+
+    def _fast_prepare_task(self):
+        """The function the worker threads run on rows ``lo..hi`` of a batch:
+        ``task(chunk, lo, hi, buffers)`` (compiled code without the GIL)."""
+        from . import _zram_fast as F
+        comp = self.comp
+        if isinstance(comp, KernelLZ4):
+            prepare, param = F.prepare_lz4, comp.acceleration
+        else:
+            prepare, param = F.prepare_lzo, comp.rle
+        detect = bool(self.detect_same_filled)
+
+        def task(chunk, lo, hi, b):
+            prepare(chunk, lo, hi, b.sflags, b.fills, b.out, b.lengths, detect, param)
+        return task
+
+    def _fast_run(self, step, k: int, idx, start: int) -> None:
+        """Run a compiled store loop over a batch of ``k`` pages: ``step(j)`` stores from row
+        ``j`` and returns (status, row); the arrays are grown and the loop resumed where it
+        asks for room, and a slot beyond disksize raises IndexError (the pages before it
+        stored)."""
+        from . import _zram_fast as F
+        j = 0
+        while True:
+            st, j = step(j)
+            if st == F.ST_DONE:
+                return
+            if st == F.ST_GROW:
+                self.pool._arrays.grow(k - j)
+                continue
+            if st == F.ST_BAD_INDEX:
+                self._check_index(int(idx[start + j]))       # raises IndexError
+            self._fast_failed(st, j)
+
+    def _fast_failed(self, status: int, row: int) -> None:
+        raise AssertionError(f"zram: compiled store loop stopped with status {status} at row {row}")
+
+    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+        """Store a prepared batch in order, in compiled code (``_zram_fast.store_batch``)."""
+        from . import _zram_fast as F
+        k = chunk.shape[0]
+        self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
+        zh, zsz = self._slots
+        zf = np.frombuffer(self.flags, np.uint8)
+        pa = self.pool._arrays
+
+        def step(j):
+            return F.store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
+                                 use_io, zf, zh, zsz, D, failed_out, skipped_out)
+        self._fast_run(step, k, idx, start)
 
     # -- knobs ------------------------------------------------------------------------------
     def set_mem_limit(self, nbytes: int) -> None:
@@ -447,14 +515,27 @@ class ZramDevice:
         if same:
             return self._store_same(index, fill)
         block, cached = self.comp.compress(page)
-        return self._store_nonsame(index, page, block, cached)
+        return self.store_page(index, page, block, cached)
 
     def _chunk_hook(self, chunk: np.ndarray, same_flags: np.ndarray) -> None:
-        """Called once per batch before its pages are stored (dedup variants hash here)."""
+        """Called once per batch before its pages are stored."""
+
+    def prepare_batch(self, chunk: np.ndarray, same_flags: np.ndarray):
+        """Called once per batch of ``write_pages``, before any of its pages is stored, with
+        the pages and their same-filled flags: per-page work that does not depend on the
+        device's state (a dedup design hashes here). Returns one value per page, handed to
+        ``store_page`` as ``prepared`` (a page skipped because its I/O was refused is never
+        stored, and its value is dropped with it), or None."""
+        return None
+
+    def store_page(self, index: int, page, block: bytes, cached: bool, prepared=None) -> bool:
+        """Store a page that is not same-filled in slot ``index`` (``block`` is its compressed
+        form, ``prepared`` what ``prepare_batch`` returned for it, None from ``write_page``);
+        False if ``mem_limit`` refused it. Dedup designs override this to look for an
+        identical stored page first."""
+        return self._store_nonsame(index, page, block, cached)
 
     def _store_nonsame(self, index: int, page, block: bytes, cached: bool) -> bool:
-        """Store a page that is not same-filled (``block`` is its compressed form). Dedup
-        variants override this to look for an identical stored page first."""
         self.work_compressions += 1
         return self._store_object(index, page, block, cached)
 
@@ -527,6 +608,7 @@ class ZramDevice:
             if not self.detect_same_filled:
                 flags[:] = 0
             self._chunk_hook(chunk, flags)
+            prepared = self.prepare_batch(chunk, flags)
             rows = np.flatnonzero(flags == 0)
             keys = [digest(chunk[r]) for r in rows]
             blocks, cached = self.comp.compress_many(chunk[rows], keys) if len(rows) else ([], [])
@@ -546,7 +628,8 @@ class ZramDevice:
                 if fl[j]:
                     self._store_same(idx, fw[j])
                 else:
-                    if not self._store_nonsame(idx, chunk[j], blocks[bi], cached[bi]):
+                    if not self.store_page(idx, chunk[j], blocks[bi], cached[bi],
+                                           None if prepared is None else prepared[j]):
                         failed += 1
                         self.last_failed.append(pos)
                         if io_end is not None:
