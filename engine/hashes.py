@@ -7,7 +7,9 @@
 * ``xxhash64``: XXH64 (seed 0), as Romanov's merge (2022) and fold (2023) hash objects;
 * ``weak``: every input hashes to 0, to show that identity never rests on the hash alone.
 
-Each function takes a bytes-like object and returns an int.
+Each function takes a bytes-like object and returns an int. ``xxh64`` is XXH64 compiled (numba)
+for the offline steps' compiled paths (``engine._offline_fast``); it gives the ``xxhash``
+package's value on every input (tests check it on thousands of random lengths).
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import xxhash
 from numba import njit
+
+from .compress._unaligned import read32, read64
 
 JHASH_INITVAL = 0xDEADBEEF
 _M = 0xFFFFFFFF
@@ -70,6 +74,76 @@ def _jhash(k, initval):
 def _jhash_rows(rows, initval, out):
     for i in range(rows.shape[0]):
         out[i] = _jhash(rows[i], initval)
+
+
+# -- XXH64 (Yann Collet's xxHash, 64-bit), as the kernel's xxh64() --------------------------------
+_P1 = np.uint64(11400714785074694791)
+_P2 = np.uint64(14029467366897019727)
+_P3 = np.uint64(1609587929392839161)
+_P4 = np.uint64(9650029242287828579)
+_P5 = np.uint64(2870177450012600261)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rotl64(x, r):
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _xxh64_round(acc, lane):
+    acc = acc + lane * _P2
+    acc = _rotl64(acc, 31)
+    return acc * _P1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _xxh64_merge(acc, v):
+    acc ^= _xxh64_round(np.uint64(0), v)
+    return acc * _P1 + _P4
+
+
+@njit(cache=True, nogil=True)
+def xxh64(buf, n, seed):
+    """XXH64 of ``buf[:n]`` (a C-contiguous uint8 array) with ``seed`` (a uint64)."""
+    p = 0
+    if n >= 32:
+        v1 = seed + _P1 + _P2
+        v2 = seed + _P2
+        v3 = seed
+        v4 = seed - _P1
+        limit = n - 32
+        while p <= limit:
+            v1 = _xxh64_round(v1, read64(buf, p))
+            v2 = _xxh64_round(v2, read64(buf, p + 8))
+            v3 = _xxh64_round(v3, read64(buf, p + 16))
+            v4 = _xxh64_round(v4, read64(buf, p + 24))
+            p += 32
+        h = _rotl64(v1, 1) + _rotl64(v2, 7) + _rotl64(v3, 12) + _rotl64(v4, 18)
+        h = _xxh64_merge(h, v1)
+        h = _xxh64_merge(h, v2)
+        h = _xxh64_merge(h, v3)
+        h = _xxh64_merge(h, v4)
+    else:
+        h = seed + _P5
+    h += np.uint64(n)
+    while p + 8 <= n:
+        h ^= _xxh64_round(np.uint64(0), read64(buf, p))
+        h = _rotl64(h, 27) * _P1 + _P4
+        p += 8
+    if p + 4 <= n:
+        h ^= np.uint64(read32(buf, p)) * _P1
+        h = _rotl64(h, 23) * _P2 + _P3
+        p += 4
+    while p < n:
+        h ^= np.uint64(buf[p]) * _P5
+        h = _rotl64(h, 11) * _P1
+        p += 1
+    h ^= h >> np.uint64(33)
+    h *= _P2
+    h ^= h >> np.uint64(29)
+    h *= _P3
+    h ^= h >> np.uint64(32)
+    return h
 
 
 def hash_rows(name: str, fn, rows: np.ndarray) -> list[int]:

@@ -20,6 +20,8 @@ slots that point at another slot's object.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
 from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
@@ -32,7 +34,20 @@ HLIST_HEAD_SIZE = 8         # temporary table: one hlist_head per slot, during t
 
 
 class ZramMergeDevice(ZramDevice):
+    """zram with Romanov's offline merge. Until a merge, its write path is upstream's
+    (compiled where upstream's is); the merge, and the frees and overwrites of MERGED slots
+    after it, run compiled too (``engine._offline_fast``) where nobody listens for events and
+    the hash is one of ``engine.hashes``'s by name. The Python path is the reference.
+
+    In array form the per-device tree (``shared``, ``sharers``) is one row per handle id
+    (``_mtree``: the count of slots pointing at the handle, and the XOR of the MERGED slots
+    pointing at it); ``shared`` and ``sharers`` are rebuilt from it and the slot table when
+    touched."""
+
     mechanism = "zram_merge"
+    #: the compiled path stands in for ``_slot_free`` too (``_offline_fast.merge_slot_free``)
+    _FAST_HOOKS = ZramDevice._FAST_HOOKS
+    _ARRAY_STATE = ZramDevice._ARRAY_STATE + ("shared", "sharers")
 
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
@@ -44,9 +59,149 @@ class ZramMergeDevice(ZramDevice):
         self.pages_merged = 0
         self.saved = 0                     # compressed bytes not stored (live)
         self.work = work
+        #: the tree in array form (see the class docstring); None in the Python form
+        self._mtree = None
 
+    # -- array form ---------------------------------------------------------------------------
+    def _slots_to_arrays(self):
+        slots = super()._slots_to_arrays()
+        shared, sharers = self.shared, self.sharers
+        if shared:
+            from .._zram_fast import HANDLE_BASE
+            M = np.zeros((self._mtree_rows(), 2), np.int64)
+            for h, cnt in shared.items():
+                hid = (h - HANDLE_BASE) >> 3
+                M[hid, 0] = cnt
+                x = 0
+                for i in sharers.get(h, ()):
+                    x ^= i
+                M[hid, 1] = x
+            self._mtree = M
+        else:
+            self._mtree = None                     # made at the first merge
+        return slots
+
+    def _slots_from_arrays(self, slots) -> None:
+        super()._slots_from_arrays(slots)
+        M, self._mtree = self._mtree, None
+        shared: dict[int, int] = {}
+        sharers: dict[int, set[int]] = {}
+        if M is not None:
+            from .._zram_fast import HANDLE_BASE
+            live = np.flatnonzero(M[:, 0] > 0)
+            for hid, cnt in zip(live.tolist(), M[live, 0].tolist()):
+                h = HANDLE_BASE + (hid << 3)
+                shared[h] = cnt
+                sharers[h] = set()
+            fl = np.frombuffer(self.flags, np.uint8)
+            handle = self.handle
+            for i in np.flatnonzero(fl & ZRAM_MERGED).tolist():
+                sharers.setdefault(handle[i], set()).add(i)
+        self.shared, self.sharers = shared, sharers
+
+    def _mtree_rows(self) -> int:
+        pa = self.pool._arrays
+        return max(1024, pa.H.shape[0]) if pa is not None else max(1024, self.num_pages + 2)
+
+    def _mtree_ready(self):
+        """The tree in array form, with a row for every handle id the pool can hand out."""
+        M = self._mtree
+        rows = self._mtree_rows()
+        if M is None:
+            M = self._mtree = np.zeros((rows, 2), np.int64)
+        elif M.shape[0] < rows:
+            M2 = np.zeros((rows, 2), np.int64)
+            M2[:M.shape[0]] = M
+            M = self._mtree = M2
+        return M
+
+    def _compiled_merge_state(self) -> bool:
+        """In array form, with a merge tree (a MERGED slot may exist)."""
+        return self._slots is not None and self.pool._arrays is not None and self._mtree is not None
+
+    def _merge_counters(self):
+        return np.array([self.pages_merged, self.saved], np.int64)
+
+    def _merge_sync(self, MD) -> None:
+        self.pages_merged, self.saved = int(MD[0]), int(MD[1])
+
+    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+        if self._mtree is None:                    # nothing merged yet: upstream's store loop
+            return super()._fast_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
+        from .. import _offline_fast as O
+        k = chunk.shape[0]
+        self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
+        zh, zsz = self._slots
+        zf = np.frombuffer(self.flags, np.uint8)
+        pa = self.pool._arrays
+        MD = self._merge_counters()
+        posted = self.variant == "posted"
+
+        def step(j):
+            M = self._mtree_ready()
+            return O.merge_store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
+                                       use_io, zf, zh, zsz, D, failed_out, skipped_out, M, MD, posted)
+        try:
+            self._fast_run(step, k, idx, start)
+        finally:
+            self._merge_sync(MD)
+
+    def _free_slots_fast(self, indexes) -> bool:
+        if self._mtree is None or not self._compiled_merge_state() or not self._fast_eligible():
+            return super()._free_slots_fast(indexes)
+        from .. import _offline_fast as O
+        zh, zsz = self._slots
+        D = self._fast_counters()
+        MD = self._merge_counters()
+        try:
+            O.merge_free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+                               self._mtree_ready(), MD, self.variant == "posted",
+                               np.asarray(indexes, np.int64).reshape(-1))
+        finally:
+            self._fast_sync(D)
+            self._merge_sync(MD)
+        return True
+
+    def shared_handles(self) -> int:
+        """Nodes of the per-device tree (handles with a count), in either form."""
+        if self._slots is not None and "shared" not in self.__dict__:
+            return 0 if self._mtree is None else int(np.count_nonzero(self._mtree[:, 0]))
+        return len(self.shared)
+
+    # -- the offline step ---------------------------------------------------------------------
     def merge(self) -> int:
         """``zram_do_scan``: one offline pass; returns the number of merges made."""
+        from .. import _offline_fast as O
+        from ..hashes import HASHES
+        kind = O.HASH_KINDS.get(self.hash_name)
+        if (kind is not None and HASHES.get(self.hash_name) is self.hash_fn and self._fast_eligible()
+                and self._enter_fast(self.num_pages)):
+            return self._merge_fast(kind)
+        return self._merge_python()
+
+    def _merge_fast(self, kind: int) -> int:
+        from .. import _offline_fast as O
+        from ..pages import PAGE_SIZE
+        n = self.num_pages
+        zh, zsz = self._slots
+        D = self._fast_counters()
+        MD = self._merge_counters()
+        W = np.zeros(O.W_COLS, np.int64)
+        try:
+            merges = O.merge_pass(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+                                  self._mtree_ready(), MD, W, kind, np.empty(n, np.int64), np.empty(n, np.int64),
+                                  np.empty(PAGE_SIZE, np.uint8), np.empty(PAGE_SIZE, np.uint8))
+        finally:
+            self._fast_sync(D)
+            self._merge_sync(MD)
+            w = self.work
+            w.pages_hashed += int(W[O.W_HASHED])
+            w.bytes_hashed += int(W[O.W_HASHED_BYTES])
+            w.compares += int(W[O.W_COMPARES])
+            w.bytes_compared += int(W[O.W_COMPARED_BYTES])
+        return int(merges)
+
+    def _merge_python(self) -> int:
         w = self.work
         n = self.num_pages
         buckets: dict[int, list[tuple[int, bytes]]] = {}   # slot index and its object bytes
@@ -95,6 +250,9 @@ class ZramMergeDevice(ZramDevice):
 
     def _merge_into(self, index: int, cand: int, handle: int, ch: int, size: int) -> None:
         self.handle[index] = ch
+        old = self.sharers.get(handle)
+        if old is not None:                       # a MERGED slot leaves its old handle's sharers
+            old.discard(index)
         self.pool.free(handle)
         self.shared[ch] = self.shared.get(ch, 1) + 1
         self.compr_data_size -= size
@@ -176,7 +334,7 @@ class ZramMerge(OfflineZramMechanism):
         return self.device.saved
 
     def metadata_bytes(self) -> int:
-        return len(self.device.shared) * RBTREE_NODE_SIZE
+        return self.device.shared_handles() * RBTREE_NODE_SIZE
 
     def pages_merged(self) -> int:
         return self.device.pages_merged

@@ -21,15 +21,29 @@ compares exactly the payload: the bytes that were written, whose length the pool
 
 Model assumptions: when compaction moves a shared object, every handle that points at it is
 repointed. When the handle written in an object's header is freed while other handles still
-share the object, the header is rewritten to one of the remaining handles.
+share the object, the header is rewritten to the remaining handle that joined the object
+first (a node keeps its handles in the order they joined; the first is the header's).
+``saved`` counts, per shared object, its payload length (the ``zs_malloc`` length of the
+header's handle) once per extra handle.
+
+Under zram, the write path is upstream's until objects are folded (compiled where upstream's
+is); the fold, and the frees and overwrites after it, run compiled too
+(``engine._offline_fast``) where nobody listens for events and the hash is one of
+``engine.hashes``'s by name. The Python path is the reference. In array form the nodes are
+arrays (``_foldarr``), and the payload lengths come from zram's slot table, which holds the
+``zs_malloc`` length of every live handle (``ZramFoldDevice`` hands the pool that table).
 """
 from __future__ import annotations
 
 import struct
+import weakref
+
+import numpy as np
 
 from ..compress import DEFAULT_COMPRESSOR
 from ..hashes import get_hash
-from ..zram import ZramDevice
+from ..pages import PAGE_SIZE
+from ..zram import ZRAM_SAME, ZramDevice
 from ..zsmalloc import GROUP_EMPTY, GROUP_FULL, OBJ_ALLOCATED_TAG, ZS_HANDLE_SIZE, ZsPool
 from . import events as dev
 from .base import OfflineZramMechanism, register
@@ -39,11 +53,41 @@ RB_ROOT_SIZE = 8            # one rb_root per size class
 
 
 class FoldNode:
+    """The handles sharing one object, in the order they joined (the first is the one the
+    object's header names), and their count."""
+
     __slots__ = ("cnt", "handles")
 
     def __init__(self, handles):
-        self.handles = set(handles)
+        self.handles = dict.fromkeys(handles)
         self.cnt = len(self.handles)
+
+
+class _FoldArrays:
+    """The fold nodes in array form (see ``engine._offline_fast``): per handle id its node and
+    list links (FH), per node its count, first and last handle id (N), the free node ids
+    (NF) and the scalars (FS)."""
+
+    def __init__(self, rows: int):
+        from .. import _offline_fast as O
+        self.FH = np.full((rows, 3), -1, np.int64)
+        self.N = np.zeros((rows, 3), np.int64)
+        self.NF = np.zeros(rows, np.int64)
+        self.FS = np.zeros(O.FS_COLS, np.int64)
+
+    def fit(self, rows: int) -> None:
+        if self.FH.shape[0] < rows:
+            n = max(rows, 2 * self.FH.shape[0])
+            FH = np.full((n, 3), -1, np.int64)
+            FH[:self.FH.shape[0]] = self.FH
+            N = np.zeros((n, 3), np.int64)
+            N[:self.N.shape[0]] = self.N
+            NF = np.zeros(n, np.int64)
+            NF[:self.NF.shape[0]] = self.NF
+            self.FH, self.N, self.NF = FH, N, NF
+
+    def tup(self):
+        return self.FH, self.N, self.NF, self.FS
 
 
 class FoldingZsPool(ZsPool):
@@ -60,6 +104,98 @@ class FoldingZsPool(ZsPool):
         self.req_size: dict[int, int] = {}                   # handle -> zs_malloc size
         self.pages_folded = 0
         self.objs_folded = 0
+        #: the nodes in array form while the pool is (None otherwise)
+        self._foldarr = None
+        #: () -> (handles, sizes) of the live handles, as uint64 and int64 arrays: who holds
+        #: the ``zs_malloc`` lengths while the pool is in array form (zram's slot table)
+        self.request_sizes = None
+
+    # -- array form (zram's compiled paths) -----------------------------------------------------
+    def __getattr__(self, name):
+        d = self.__dict__
+        if name in ("nodes", "req_size") and d.get("_arrays") is not None:
+            self._leave_arrays()
+            return d[name]
+        return super().__getattr__(name)
+
+    def _enter_arrays(self, expect_pages: int = 0):
+        if self._arrays is not None:
+            return self._arrays
+        if self.request_sizes is None:
+            raise RuntimeError("zsmalloc fold: array form needs the holder of the request sizes")
+        from .._zram_fast import HANDLE_BASE
+        nodes = self.nodes
+        pa = super()._enter_arrays(expect_pages)
+        fa = _FoldArrays(pa.H.shape[0])
+        FH, N, FS = fa.FH, fa.N, fa.FS
+        for nid, node in enumerate(nodes.values()):
+            hids = [(h - HANDLE_BASE) >> 3 for h in node.handles]
+            for k, hid in enumerate(hids):
+                FH[hid] = (nid, hids[k + 1] if k + 1 < len(hids) else -1, hids[k - 1] if k else -1)
+            N[nid] = (node.cnt, hids[0] if hids else -1, hids[-1] if hids else -1)
+            FS[3] += node.cnt
+        FS[0] = FS[2] = len(nodes)
+        d = self.__dict__
+        del d["nodes"], d["req_size"]
+        self._foldarr = fa
+        return pa
+
+    def _leave_arrays(self) -> None:
+        pa = self._arrays
+        if pa is None:
+            return
+        from .._zram_fast import HANDLE_BASE, Z_ID
+        fa, self._foldarr = self._foldarr, None
+        found = []                                          # (zspage id, obj idx, handles)
+        N, FH = fa.N, fa.FH
+        live = np.flatnonzero(N[:fa.FS[0], 0] > 0)
+        for nid in live.tolist():
+            hids = []
+            hid = int(N[nid, 1])
+            while hid >= 0:
+                hids.append(hid)
+                hid = int(FH[hid, 1])
+            zs, idx = pa.H[hids[0]]
+            found.append((int(pa.Z[zs, Z_ID]), int(idx), [HANDLE_BASE + (h << 3) for h in hids]))
+        super()._leave_arrays()
+        nodes = {}
+        for zid, idx, handles in found:
+            z, _ = self._handles[handles[0]]
+            z.handles[idx] = handles[0]                     # the header's handle
+            nodes[(zid, idx)] = FoldNode(handles)
+        self.nodes = nodes
+        h, sz = self.request_sizes()
+        self.req_size = dict(zip(h.tolist(), sz.tolist()))
+
+    def _foldarr_ready(self):
+        fa = self._foldarr
+        fa.fit(self._arrays.H.shape[0])
+        return fa
+
+    def _request_size_array(self):
+        """The ``zs_malloc`` length of every live handle, by handle id."""
+        from .._zram_fast import HANDLE_BASE
+        h, sz = self.request_sizes()
+        RS = np.zeros(self._arrays.H.shape[0], np.int64)
+        RS[((h - np.uint64(HANDLE_BASE)) >> np.uint64(3)).astype(np.int64)] = sz
+        return RS
+
+    def fold_nodes(self) -> int:
+        """Nodes (shared objects), in either form."""
+        if self._foldarr is not None:
+            return int(self._foldarr.FS[2])
+        return len(self.nodes)
+
+    def folded_handles(self) -> int:
+        """Handles sharing another handle's object (per node, its handles less one)."""
+        if self._foldarr is not None:
+            return int(self._foldarr.FS[3] - self._foldarr.FS[2])
+        return sum(n.cnt - 1 for n in self.nodes.values())
+
+    def class_count(self) -> int:
+        if self._arrays is not None:
+            return len(self._hidden[1])
+        return len(self.classes)
 
     def malloc(self, size: int, data=None) -> int:
         h = super().malloc(size, data)
@@ -84,12 +220,12 @@ class FoldingZsPool(ZsPool):
         self.req_size.pop(handle, None)
         if node is not None:
             node.cnt -= 1
-            node.handles.discard(handle)
+            del node.handles[handle]
             if node.cnt > 0:
                 del self._handles[handle]
                 self._free_handles.append(handle)
                 if z.handles[idx] == handle:           # keep the header naming a live handle
-                    other = next(iter(node.handles))
+                    other = next(iter(node.handles))     # the one that joined first
                     z.handles[idx] = other
                     if not z.cls.huge:
                         struct.pack_into("<Q", z.mem, idx * z.cls.size, other | OBJ_ALLOCATED_TAG)
@@ -113,6 +249,12 @@ class FoldingZsPool(ZsPool):
 
     def fold(self) -> int:
         """``zs_fold``: fold identical objects in every class; return pages freed."""
+        if self._arrays is not None and not self.bus.enabled:
+            from .. import _offline_fast as O
+            kind = O.HASH_KINDS.get(self.hash_name)
+            from ..hashes import HASHES
+            if kind is not None and HASHES.get(self.hash_name) is self.hash_fn:
+                return self._fold_fast(kind)
         w = self.work
         listening = self.bus.enabled
         total = 0
@@ -162,19 +304,46 @@ class FoldingZsPool(ZsPool):
         self.pages_folded += total
         return total
 
+    def _fold_fast(self, kind: int) -> int:
+        from .. import _offline_fast as O
+        from .._zram_fast import C_INUSE, P_PAGES
+        pa = self._arrays
+        fa = self._foldarr_ready()
+        classes = np.array([c.index for c in self._hidden[1]], np.int64)
+        live = max(1, int(pa.C[:, C_INUSE].max()))                  # the most objects in use in one class
+        W = np.zeros(O.W_COLS, np.int64)
+        out = np.zeros(2, np.int64)
+        try:
+            O.fold_pass(pa.tup(), fa.FH, fa.N, fa.NF, fa.FS, self._request_size_array(), classes,
+                        self.variant == "posted", kind, W, np.empty(live, np.int64), np.empty(live, np.int64),
+                        np.empty(live, np.int64), np.empty(live, np.int64), np.empty(live, np.int64),
+                        np.empty(live, np.int64), np.empty(pa.Z.shape[0], np.int64),
+                        np.empty(2 * PAGE_SIZE, np.uint8), np.empty(2 * PAGE_SIZE, np.uint8), out)
+        finally:
+            self.pages_allocated = int(pa.P[P_PAGES])
+            w = self.work
+            if w is not None:
+                w.pages_hashed += int(W[O.W_HASHED])
+                w.bytes_hashed += int(W[O.W_HASHED_BYTES])
+                w.compares += int(W[O.W_COMPARES])
+                w.bytes_compared += int(W[O.W_COMPARED_BYTES])
+        self.objs_folded += int(out[1])
+        self.pages_folded += int(out[0])
+        return int(out[0])
+
     def _fold_into(self, z, idx: int, h: int, cz, cidx: int) -> None:
         key = (cz.id, cidx)
         node = self.nodes.get(key)
         if node is None:
-            node = self.nodes[key] = FoldNode({cz.handles[cidx], h})
+            node = self.nodes[key] = FoldNode((cz.handles[cidx], h))
         else:
-            node.handles.add(h)
+            node.handles[h] = None
             node.cnt += 1
         self._handles[h] = (cz, cidx)
         own = self.nodes.get((z.id, idx))
         if own is not None:
             own.cnt -= 1
-            own.handles.discard(h)
+            del own.handles[h]
             if own.cnt == 0:
                 del self.nodes[(z.id, idx)]
                 self._obj_free(z, idx)
@@ -196,7 +365,12 @@ class FoldingZsPool(ZsPool):
         return super()._expected_handles() + sum(n.cnt - 1 for n in self.nodes.values())
 
     def saved(self) -> int:
-        """Bytes of objects not stored thanks to folding (payload bytes of the extra sharers)."""
+        """Bytes of objects not stored thanks to folding: per shared object, its payload length
+        (the header's handle's) once per extra handle."""
+        if self._foldarr is not None:
+            from .. import _offline_fast as O
+            fa = self._foldarr_ready()
+            return int(O.fold_saved(self._arrays.tup(), fa.FH, fa.N, fa.FS, self._request_size_array()))
         total = 0
         for node in self.nodes.values():
             h = next(iter(node.handles))
@@ -205,13 +379,68 @@ class FoldingZsPool(ZsPool):
 
 
 class ZramFoldDevice(ZramDevice):
+    """zram over a folding pool. Its compiled paths (write, free, read, fold) stand in for the
+    folding pool's methods: an overwritten or freed slot's handle may share its object."""
+
+    #: the pool class the compiled path stands in for
+    _FAST_POOLS = (FoldingZsPool,)
+
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
         super().__init__(disksize, algo, mem_limit, bus)
         self.pool = FoldingZsPool("zram", bus=self.bus, hash=hash, variant=variant, work=work)
+        ref = weakref.ref(self)
+        self.pool.request_sizes = lambda: ref()._request_sizes()
+
+    def _request_sizes(self):
+        """(handle, size) of every slot holding an object: zram keeps the ``zs_malloc`` length
+        of each live handle in its slot."""
+        slots = self.__dict__.get("_slots")
+        if slots is not None:
+            zh, zsz = slots[0], slots[1]
+        else:
+            zh, zsz = np.array(self.handle, np.uint64), np.array(self.size, np.int64)
+        fl = np.frombuffer(self.flags, np.uint8)
+        live = (zsz > 0) & ((fl & ZRAM_SAME) == 0)
+        return zh[live], zsz[live]
 
     def fold(self) -> int:
+        if self._fast_eligible():
+            self._enter_fast(self.num_pages)           # the compiled fold runs on the array form
         return self.pool.fold()
+
+    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+        fa = self.pool._foldarr
+        if fa is None or not fa.FS[2]:                 # nothing folded: upstream's store loop
+            return super()._fast_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
+        from .. import _offline_fast as O
+        k = chunk.shape[0]
+        self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
+        zh, zsz = self._slots
+        zf = np.frombuffer(self.flags, np.uint8)
+        pool = self.pool
+        pa = pool._arrays
+
+        def step(j):
+            fa = pool._foldarr_ready()
+            return O.fold_store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
+                                      use_io, zf, zh, zsz, D, failed_out, skipped_out, fa.FH, fa.N, fa.NF, fa.FS)
+        self._fast_run(step, k, idx, start)
+
+    def _free_slots_fast(self, indexes) -> bool:
+        fa = self.pool._foldarr
+        if fa is None or not fa.FS[2] or self._slots is None or not self._fast_eligible():
+            return super()._free_slots_fast(indexes)
+        from .. import _offline_fast as O
+        zh, zsz = self._slots
+        D = self._fast_counters()
+        fa = self.pool._foldarr_ready()
+        try:
+            O.fold_free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+                              fa.FH, fa.N, fa.NF, fa.FS, np.asarray(indexes, np.int64).reshape(-1))
+        finally:
+            self._fast_sync(D)
+        return True
 
     def mm_stat(self) -> dict:
         d = super().mm_stat()
@@ -241,7 +470,8 @@ class ZsmallocFold(OfflineZramMechanism):
         return self.device.pool.saved()
 
     def metadata_bytes(self) -> int:
-        return len(self.device.pool.nodes) * FOLD_NODE_SIZE + len(self.device.pool.classes) * RB_ROOT_SIZE
+        pool = self.device.pool
+        return pool.fold_nodes() * FOLD_NODE_SIZE + pool.class_count() * RB_ROOT_SIZE
 
     def pages_merged(self) -> int:
-        return sum(n.cnt - 1 for n in self.device.pool.nodes.values())
+        return self.device.pool.folded_handles()
