@@ -21,7 +21,7 @@ import xxhash
 
 from .errors import InputError
 from .events import EventBus, event, Event
-from .pages import PAGE_SIZE
+from .pages import PAGE_SIZE, PageSet
 
 from typing import ClassVar
 
@@ -55,19 +55,58 @@ class ZeroPageUnshared(Event):
 
 
 class Frame:
-    """A physical page frame (``struct page``/folio) with its bytes."""
+    """A physical page frame (``struct page``/folio) with its bytes.
 
-    __slots__ = ("pfn", "data", "mapcount", "pins", "stable_node", "ksm", "freed", "_hash")
+    A frame placed from a page set is a view of that page (``src``, ``idx``): it holds no copy
+    of the bytes until it is first written (copy on write into a private ``bytearray``), so
+    placing a multi-GiB page set costs a few Python objects per page, not the pages again.
+    :attr:`data` is always a bytes-like object of 4096 bytes (``bytes`` or ``bytearray``: len,
+    slicing, comparisons, ``count``, ``bytes()``, the buffer protocol for hashing): for a
+    view it is a fresh copy read from the page set, and the page set releases what such reads
+    brought into memory (:meth:`engine.pages.PageSet.page_bytes`). A KSM page keeps the copy
+    it was first read into (the stable tree compares against it again and again; it is never
+    written in place). :meth:`buffer` gives the bytes without a copy."""
 
-    def __init__(self, pfn: int, data=None):
+    __slots__ = ("pfn", "_data", "_src", "_idx", "mapcount", "pins", "stable_node", "ksm", "freed", "_hash")
+
+    def __init__(self, pfn: int, data=None, src=None, idx: int = 0):
         self.pfn = pfn
-        self.data = bytearray(data) if data is not None else bytearray(PAGE_SIZE)
+        self._src = src             # the page set this frame is a view of, until written
+        self._idx = idx             # its page index there
+        if src is not None:
+            self._data = None
+        elif data is None:
+            self._data = bytearray(PAGE_SIZE)
+        else:
+            # bytes are immutable: kept as they are (a write copies them); anything else is copied
+            self._data = data if type(data) is bytes else bytearray(data)
         self.mapcount = 0
         self.pins = 0               # extra references (GUP pins, e.g. O_DIRECT in flight)
         self.stable_node = None     # the KSM stable node this KSM page belongs to
         self.ksm = False            # PageKsm
         self.freed = False
         self._hash = None
+
+    @property
+    def data(self):
+        """The frame's 4096 bytes (``bytes`` or ``bytearray``); see the class docstring."""
+        d = self._data
+        if d is None:
+            d = self._src.page_bytes(self._idx)
+            if self.ksm:
+                self._data = d
+        return d
+
+    def buffer(self):
+        """The frame's bytes without a copy: a memoryview into the page set for a view, else
+        the frame's own buffer (valid until the next write)."""
+        d = self._data
+        return self._src.page_view(self._idx) if d is None else d
+
+    @property
+    def is_view(self) -> bool:
+        """True while the frame is an unwritten view of its page set (holds no copy)."""
+        return self._data is None
 
     @property
     def refcount(self) -> int:
@@ -78,12 +117,25 @@ class Frame:
         """XXH64 of the bytes (seed 0), cached until the next write."""
         h = self._hash
         if h is None:
-            h = self._hash = xxhash.xxh64_intdigest(self.data)
+            d = self._data
+            h = self._hash = xxhash.xxh64_intdigest(self._src.page_view(self._idx) if d is None else d)
         return h
 
     def write(self, offset: int, data) -> None:
-        self.data[offset:offset + len(data)] = data
+        d = self._data
+        if type(d) is not bytearray:             # copy on first write: the frame's own bytes
+            d = self._data = bytearray(self._src.page_view(self._idx) if d is None else d)
+            self._src = None
+        d[offset:offset + len(data)] = data
         self._hash = None
+
+    def copy_data(self):
+        """What a new frame copying this one starts from, as ``alloc_frame(**frame.copy_data())``
+        takes it: the same view for a view (no bytes copied), else the bytes."""
+        d = self._data
+        if d is None:
+            return {"src": self._src, "idx": self._idx}
+        return {"data": d}
 
     def __repr__(self):
         return f"Frame(pfn={self.pfn:#x}, mapcount={self.mapcount}{', ksm' if self.ksm else ''})"
@@ -292,8 +344,10 @@ class Machine:
         self._clock += 1
         return self._clock
 
-    def alloc_frame(self, data=None) -> Frame:
-        f = Frame(self._next_pfn, data)
+    def alloc_frame(self, data=None, src=None, idx: int = 0) -> Frame:
+        """A new frame holding ``data`` (copied unless ``bytes``), or a view of page ``idx`` of
+        the page set ``src`` (no copy until written), or zeros."""
+        f = Frame(self._next_pfn, data, src, idx)
         self._next_pfn += 1
         self.frames_allocated += 1
         return f
@@ -346,7 +400,7 @@ class Machine:
         if old is not self.zero_frame and not old.ksm and old.mapcount == 1:
             pte.writable = True
             return old
-        new = self.alloc_frame(old.data if old is not self.zero_frame else None)
+        new = self.alloc_frame(**old.copy_data()) if old is not self.zero_frame else self.alloc_frame()
         new.mapcount = 1
         was_ksm_zero = pte.ksm_zero
         if old is self.zero_frame:
@@ -382,39 +436,86 @@ class Machine:
     # -- placement ----------------------------------------------------------------------------
     def place_pages(self, pages, manifest=None, comm: str = "pages", base: int = DEFAULT_BASE) -> list[Mm]:
         """Map a page set into processes: by the manifest (pid, address) when given, else one
-        process at consecutive addresses from ``base``. Returns the processes in order."""
+        process at consecutive addresses from ``base``. Returns the processes in order.
+
+        Pages are faulted in in the order given (the manifest's order), which is the order of
+        the access clock that LRU and FIFO selection follow. Each process gets one VMA per run
+        of consecutive addresses of one region, whatever the order of its pages in the
+        manifest (processes may interleave). The frames of a :class:`~engine.pages.PageSet`
+        are views of its pages (no copy until written); other sequences of pages are copied."""
+        view = isinstance(pages, PageSet)
         arr = pages.array if hasattr(pages, "array") else pages
         if manifest is None:
             mm = self.new_mm(comm)
-            mm.mmap(base, len(arr) * PAGE_SIZE, name="[pageset]")
-            for i in range(len(arr)):
-                mm.populate(base + i * PAGE_SIZE, arr[i])
+            vma = mm.mmap(base, len(arr) * PAGE_SIZE, name="[pageset]")
+            self._fault_in(mm, vma, [base + i * PAGE_SIZE for i in range(len(arr))], range(len(arr)),
+                           pages if view else None, arr)
             return [mm]
+        pids, vaddrs, regions = manifest.pid, manifest.vaddr, manifest.region
         by_pid: dict[int, Mm] = {}
+        seen: dict[int, set] = {}
         order = []
-        for i, (pid, va) in enumerate(zip(manifest.pid, manifest.vaddr)):
-            mm = by_pid.get(pid)
-            if mm is None:
+        for i, (pid, va) in enumerate(zip(pids, vaddrs)):      # refusals in manifest order, before any change
+            s = seen.get(pid)
+            if s is None:
+                s = seen[pid] = set()
                 mm = by_pid[pid] = self.new_mm(manifest.comm_of(pid) or comm, pid=pid)
                 order.append(mm)
             if va % PAGE_SIZE:
                 raise InputError(f"manifest: page {i} address {va:#x} is not page aligned")
-            if mm.find_vma(va) is None:
-                _map_run(mm, manifest, pid, i, va)
-            if va in mm.ptes:
+            if va in s:
                 raise InputError(f"manifest: pid {pid} address {va:#x} appears twice")
-            mm.populate(va, arr[i])
+            s.add(va)
+        del seen
+        rows: dict[int, list[int]] = {}
+        for i, pid in enumerate(pids):
+            rows.setdefault(pid, []).append(i)
+        for pid, idx in rows.items():
+            _map_runs(by_pid[pid], sorted(idx, key=lambda i: vaddrs[i]), vaddrs, regions)
+        # fault the pages in, in manifest order (one tick of the access clock each)
+        src = pages if view else None
+        for i, (pid, va) in enumerate(zip(pids, vaddrs)):
+            mm = by_pid[pid]
+            self._fault_in(mm, mm.find_vma(va), (va,), (i,), src, arr)
         return order
 
+    def _fault_in(self, mm: Mm, vma: Vma, addrs, idxs, src, arr) -> None:
+        """Map page ``idxs[k]`` of the set at ``addrs[k]`` in ``vma`` (fresh, untouched
+        addresses, ascending within one call): a private writable frame each, a view of
+        ``src`` when given, else a copy of ``arr``'s row."""
+        ptes = mm.ptes
+        vaddrs = vma._addrs
+        append = not vaddrs or addrs[0] > vaddrs[-1]
+        nxt = self._next_pfn
+        clock = self._clock
+        for va, i in zip(addrs, idxs):
+            f = Frame(nxt, None, src, i) if src is not None else Frame(nxt, arr[i])
+            nxt += 1
+            f.mapcount = 1
+            pte = Pte(f, True)
+            clock += 1
+            pte.atime = pte.birth = clock
+            ptes[va] = pte
+            if append:
+                vaddrs.append(va)
+            else:
+                bisect.insort(vaddrs, va)
+        self.frames_allocated += nxt - self._next_pfn
+        self._next_pfn = nxt
+        self._clock = clock
+        vma.anon_vma = True
 
-def _map_run(mm: Mm, manifest, pid: int, i: int, va: int) -> None:
-    """Create one VMA covering the run of consecutive addresses of ``pid`` starting at page i."""
-    end = va + PAGE_SIZE
-    region = manifest.region[i]
-    j = i + 1
-    while j < len(manifest.pid) and manifest.pid[j] == pid and manifest.vaddr[j] == end \
-            and manifest.region[j] == region:
-        end += PAGE_SIZE
-        j += 1
-    # extend to an existing neighbour-free span; VMAs must not overlap
-    mm.mmap(va, end - va, name=region)
+
+def _map_runs(mm: Mm, idx: list[int], vaddrs, regions) -> None:
+    """One VMA per run of consecutive addresses of one region among ``mm``'s pages (``idx``:
+    their manifest rows, in address order)."""
+    k = 0
+    while k < len(idx):
+        start = vaddrs[idx[k]]
+        region = regions[idx[k]]
+        end = start + PAGE_SIZE
+        k += 1
+        while k < len(idx) and vaddrs[idx[k]] == end and regions[idx[k]] == region:
+            end += PAGE_SIZE
+            k += 1
+        mm.mmap(start, end - start, name=region)

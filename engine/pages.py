@@ -21,6 +21,10 @@ PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 #: pages per chunk handed to the compiled kernels (16 MiB)
 DEFAULT_CHUNK_PAGES = 4096
+#: single-page reads of a memory-mapped page set between two releases of the range they read
+#: (:meth:`PageSet.page_bytes`): 16 MiB of the file when read in order; read at random, each
+#: read may map the 64 KiB around it (the kernel's ``fault_around_bytes``), 256 MiB at most
+RELEASE_EVERY = 4096
 
 
 def open_input(path: str | os.PathLike, what: str):
@@ -64,6 +68,11 @@ class PageSet:
         if len(self._buf) % PAGE_SIZE:
             raise InputError(f"{name}: length {len(self._buf)} is not a multiple of {PAGE_SIZE}")
         self.array = np.frombuffer(self._buf, dtype=np.uint8).reshape(-1, PAGE_SIZE)
+        #: the object slicing returns ``bytes`` from (the mapping, or a bytes buffer), if any
+        self._raw = buffer if isinstance(buffer, (bytes, mmap.mmap)) else None
+        #: reads through :meth:`page_bytes` / :meth:`page_view` since the last release, and
+        #: the lowest and highest page they read
+        self._touched = self._lo = self._hi = 0
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -123,15 +132,15 @@ class PageSet:
             yield self.page(i)
 
     def chunks(self, chunk_pages: int = DEFAULT_CHUNK_PAGES, start: int = 0,
-               stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+               stop: int | None = None, release: bool = True) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(first_page_index, uint8 array of shape (n, 4096))`` views, n <= chunk_pages,
         over pages ``start`` to ``stop - 1`` (default: all).
 
-        A scan releases what it has read: once the caller asks for the next chunk, the
-        previous chunk's range of a memory-mapped file is dropped from this process
-        (``madvise(MADV_DONTNEED)``), so a scan of a 20 GiB file keeps only about one chunk
-        resident. The mapping is read-only and shared, so nothing is lost: a view still held
-        reads the same bytes again from the file."""
+        A scan releases what it has read (``release``, the default): once the caller asks for
+        the next chunk, the previous chunk's range of a memory-mapped file is dropped from this
+        process (``madvise(MADV_DONTNEED)``), and so is the last chunk once the scan ends, so a
+        scan of a 20 GiB file keeps only about one chunk resident. The mapping is read-only and
+        shared, so nothing is lost: a view still held reads the same bytes again from the file."""
         if chunk_pages < 1:
             raise ValueError("chunk_pages must be at least 1")
         stop = len(self) if stop is None else min(stop, len(self))
@@ -140,7 +149,56 @@ class PageSet:
         for first in range(start, stop, chunk_pages):
             end = min(stop, first + chunk_pages)
             yield first, self.array[first:end]
-            released = self._release(released, end * PAGE_SIZE)
+            if release:
+                released = self._release(released, end * PAGE_SIZE)
+
+    def release(self, start: int = 0, stop: int | None = None) -> None:
+        """Drop pages ``start`` to ``stop - 1`` (default: all) of a memory-mapped file from this
+        process's resident memory (``madvise(MADV_DONTNEED)``, on whole system pages). Nothing
+        is lost: the mapping is read-only and shared, so a later read of those pages, through
+        any view, reads the same bytes again from the file. A page set held in memory
+        (``from_bytes``) has nothing to release."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        if stop <= start or self._mmap is None:
+            return
+        begin = start * PAGE_SIZE
+        begin -= begin % mmap.PAGESIZE
+        self._release(begin, stop * PAGE_SIZE)
+        self._touched = 0
+
+    def page_bytes(self, i: int) -> bytes:
+        """Page ``i`` as a new ``bytes`` object (a 4 KiB copy; ``i`` must be in range, it is
+        not checked). Reads through the mapping are counted (:meth:`_touch`), so reading pages
+        one by one, in any order, keeps a bounded part of the file resident."""
+        if self._mmap is not None:
+            self._touch(i)
+        raw = self._raw
+        if raw is not None:
+            return raw[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+        return self._buf[i * PAGE_SIZE:(i + 1) * PAGE_SIZE].tobytes()
+
+    def page_view(self, i: int) -> memoryview:
+        """Page ``i`` as a read-only memoryview into the page set (no copy; ``i`` must be in
+        range; counted as a read like :meth:`page_bytes`)."""
+        if self._mmap is not None:
+            self._touch(i)
+        return self._buf[i * PAGE_SIZE:(i + 1) * PAGE_SIZE]
+
+    def _touch(self, i: int) -> None:
+        """Count a single-page read of page ``i``; after :data:`RELEASE_EVERY` of them, release
+        the range of pages they fell in. A sequential reader (a scan in address order) keeps
+        about that many pages resident; a random one at most that many 64 KiB blocks (the
+        kernel maps the page cache around a faulting page)."""
+        t = self._touched
+        if t == 0:
+            self._lo = self._hi = i
+        elif i < self._lo:
+            self._lo = i
+        elif i > self._hi:
+            self._hi = i
+        self._touched = t + 1
+        if t + 1 >= RELEASE_EVERY:
+            self.release(self._lo, self._hi + 1)
 
     def _release(self, begin: int, end: int) -> int:
         """Drop ``[begin, end)`` of the file mapping from this process's memory (whole
@@ -158,6 +216,7 @@ class PageSet:
 
     def close(self) -> None:
         self.array = None
+        self._raw = None
         self._buf.release()
         if self._mmap is not None:
             self._mmap.close()

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import InputError, PagemergeError
 from .compress import DEFAULT_COMPRESSOR
 from .pages import PAGE_SIZE, PageSet
-from .zram import MAX_IO_PAGES, ZramDevice, ZramStats
+from .zram import MAX_IO_PAGES, ZramDevice, ZramStats, io_spans
+
+#: pages per streamed write of a scenario (32 MiB of input resident at a time)
+STREAM_PAGES = 8192
 
 
 @dataclass
@@ -51,22 +56,49 @@ class ZramScenario:
                 top = max(top, max(lst) + 1)
         return top * PAGE_SIZE
 
-    def _overwrite_rows(self):
-        m = len(self.overwrite_with)
-        rows = [k % m for k in range(len(self.overwrite))]
-        return self.overwrite_with.array[rows]
+    def _chunk_pages(self) -> int:
+        """Pages per streamed write: about :data:`STREAM_PAGES`, a whole number of I/Os, so
+        every request is the one a single write of the whole set would have made."""
+        return max(self.io_pages, STREAM_PAGES - STREAM_PAGES % self.io_pages)
+
+    def _overwrite_pieces(self):
+        """The overwrite, streamed: ``(positions, rows)`` pieces of about :data:`STREAM_PAGES`
+        pages, cut only where an I/O starts (``io_spans``), so the requests are those of one
+        write of the whole list; each piece's rows are gathered from the overwrite file, and
+        that file's pages are released once the piece is written."""
+        ow = self.overwrite_with
+        m = len(ow)
+        n = len(self.overwrite)
+        cuts = [0]
+        for pos, _slot, _cnt in io_spans(self.overwrite, self.io_pages):
+            if pos - cuts[-1] >= STREAM_PAGES:
+                cuts.append(pos)
+        cuts.append(n)
+        for a, b in zip(cuts, cuts[1:]):
+            if b > a:
+                rows = np.arange(a, b, dtype=np.int64) % m
+                yield self.overwrite[a:b], ow.array[rows]
+                ow.release()
 
     def apply(self, target, progress: bool | None = False) -> ZramStats:
         """Run the operations on ``target`` (a ZramDevice or a KernelZram) and return its stats.
-        ``progress``: a tqdm bar for the stores (None: only on a terminal)."""
+        ``progress``: a tqdm bar for the stores (None: only on a terminal).
+
+        The page set is streamed: it is written a chunk at a time (a whole number of I/Os,
+        so the requests are exactly those of one write of every page), and each chunk of a
+        memory-mapped file is released from memory once it is stored (``PageSet.chunks``), so
+        the input never stays resident as a whole."""
         from tqdm.auto import tqdm
         with tqdm(total=len(self.pages), unit="page", desc="store", leave=False,
                   disable=None if progress is None else not progress) as bar:
-            target.write_pages(self.pages, progress=bar, io_pages=self.io_pages)
+            for first, chunk in self.pages.chunks(self._chunk_pages()):
+                target.write_pages(chunk, indexes=range(first, first + chunk.shape[0]), progress=bar,
+                                   io_pages=self.io_pages)
         if self.discard:
             target.discard(self.discard, io_pages=self.io_pages)
         if self.overwrite:
-            target.write_pages(self._overwrite_rows(), indexes=self.overwrite, io_pages=self.io_pages)
+            for indexes, rows in self._overwrite_pieces():
+                target.write_pages(rows, indexes=indexes, io_pages=self.io_pages)
         if self.compact:
             target.compact()
         return target.stats()

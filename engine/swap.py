@@ -18,6 +18,8 @@ import heapq
 import random
 from typing import ClassVar
 
+import numpy as np
+
 from .events import Event, event
 from .mm import Machine, Mm
 from .pages import PAGE_SIZE
@@ -44,6 +46,37 @@ class SwappedIn(Event):
 
 
 POLICIES = ("lru", "fifo", "random")
+#: pages per backend call of a swap-out (32 MiB of page bytes at a time)
+SWAP_BATCH = 8192
+
+
+def _gather(frames) -> tuple[np.ndarray, object, int, int]:
+    """The frames' bytes as one (k, 4096) uint8 array, and the page set it was read from
+    with the lowest and highest page read there (None when no page was read from one).
+    Frames that are unwritten views of consecutive pages of one page set give a view of
+    those rows (nothing copied); otherwise the rows are gathered: views from their page set
+    in one fancy-index read, other frames from their own bytes."""
+    k = len(frames)
+    src = frames[0]._src if frames[0]._data is None else None
+    idx = None
+    if src is not None:
+        idx = [f._idx if f._data is None and f._src is src else -1 for f in frames]
+        first = idx[0]
+        if idx[-1] == first + k - 1 and idx == list(range(first, first + k)):
+            return src.array[first:first + k], src, first, first + k - 1
+    out = np.empty((k, PAGE_SIZE), np.uint8)
+    if idx is not None:
+        ia = np.array(idx, np.int64)
+        rows = np.flatnonzero(ia >= 0)
+        out[rows] = src.array[ia[rows]]
+        lo, hi = int(ia[rows].min()), int(ia[rows].max())
+        rest = np.flatnonzero(ia < 0).tolist()
+    else:
+        lo = hi = 0
+        rest = range(k)
+    for j in rest:
+        out[j] = np.frombuffer(frames[j].buffer(), np.uint8)
+    return out, src, lo, hi
 
 
 def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lru", seed: int = 0,
@@ -57,19 +90,39 @@ def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lr
     if policy not in POLICIES:
         from .errors import InputError
         raise InputError(f"--policy {policy}: unknown; use one of {', '.join(POLICIES)}")
-    pool = []
+    zero = machine.zero_frame
+    lru = policy == "lru"
+    keys: list[int] = []
+    refs: list[tuple[Mm, int]] = []
     for mm in (mms if mms is not None else machine.mms):
         for va, pte in mm.ptes.items():
             f = pte.frame
-            if f is None or f is machine.zero_frame or f.ksm or f.mapcount != 1 or f.pins:
+            if f is None or f is zero or f.ksm or f.mapcount != 1 or f.pins:
                 continue
-            key = pte.atime if policy == "lru" else pte.birth
-            pool.append((key, mm.pid, va, mm))
-    pool.sort(key=lambda t: (t[0], t[1], t[2]))
+            keys.append(pte.atime if lru else pte.birth)
+            refs.append((mm, va))
+    order = _order(keys, refs)
     if policy == "random":
-        random.Random(seed).shuffle(pool)
-    n = int(round(len(pool) * fraction))
-    return [(mm, va) for _k, _pid, va, mm in pool[:n]]
+        random.Random(seed).shuffle(order)       # the same permutation as shuffling the sorted pool
+    n = int(round(len(order) * fraction))
+    return [refs[i] for i in order[:n]]
+
+
+def _order(keys: list[int], refs: list[tuple[Mm, int]]) -> list[int]:
+    """Positions of the pool sorted by (key, pid, address). The machine's access clock gives
+    every PTE its own tick, so keys are distinct and a sort on the key alone is that order;
+    where two are equal (or do not fit 64 bits), the full tuple is sorted."""
+    if keys:
+        try:
+            k = np.array(keys, np.int64)
+        except OverflowError:
+            k = None
+        if k is not None:
+            o = np.argsort(k, kind="stable")
+            ks = k[o]
+            if len(ks) < 2 or bool((ks[1:] > ks[:-1]).all()):
+                return o.tolist()
+    return sorted(range(len(keys)), key=lambda i: (keys[i], refs[i][0].pid, refs[i][1]))
 
 
 class SwapDevice:
@@ -85,6 +138,8 @@ class SwapDevice:
         self.swap_map = [0] * nslots
         self._free: list[int] = []
         self._next = 0
+        #: slots given back only after the current swap-out (see put_slot_later)
+        self._later: list[int] | None = None
         self.pages_out = 0
         self.pages_in = 0
 
@@ -125,27 +180,93 @@ class SwapDevice:
         with no_gc():
             return self._swap_out(pairs)
 
+    def get_slots(self, k: int):
+        """``k`` slots as ``get_slot`` would give them one by one (lowest free first, then
+        fresh ones): a list, or a range when they are all fresh."""
+        out = []
+        free = self._free
+        while free and len(out) < k:
+            out.append(heapq.heappop(free))
+        r = k - len(out)
+        if self._next + r > self.nslots:
+            self._next = self.nslots
+            raise MemoryError("swap device full")
+        fresh = range(self._next, self._next + r)
+        self._next += r
+        if not out:
+            return fresh
+        out.extend(fresh)
+        return out
+
+    def put_slot_later(self, slot: int) -> None:
+        """Give back a slot the store refused, after the whole swap-out (as one backend call
+        for every page would: its slots are all taken before any is given back)."""
+        if self._later is None:
+            self.put_slot(slot)
+        else:
+            self._later.append(slot)
+
     def _swap_out(self, pairs) -> int:
-        pairs = [(mm, va) for mm, va in pairs if self.eligible(mm, va)]
-        if not pairs:
+        """The eligible pages, in batches of :data:`SWAP_BATCH` (one batch when events are
+        listened to, so they come in the order of one backend call). Each batch's bytes go to
+        the backend as one (k, 4096) array: rows of the page set itself where the frames are
+        unwritten views of consecutive pages (no copy), else gathered; the page set's pages
+        read are released from memory after each batch."""
+        m = self.machine
+        zero = m.zero_frame
+        sel = []
+        for mm, va in pairs:
+            pte = mm.ptes.get(va)
+            if pte is None:
+                continue
+            f = pte.frame
+            if f is None or f is zero or f.ksm or f.mapcount != 1 or f.pins:
+                continue
+            sel.append((mm, va, pte, f))
+        if not sel:
             return 0
-        frames = [mm.ptes[va].frame for mm, va in pairs]
-        slots = self.backend.swap_out_pages([f.data for f in frames], [(mm.pid, va) for mm, va in pairs], self)
+        bus = m.bus
+        batch = len(sel) if bus.enabled else SWAP_BATCH
         done = 0
-        bus = self.machine.bus
-        for (mm, va), f, slot in zip(pairs, frames, slots):
+        self._later = []
+        try:
+            for b in range(0, len(sel), batch):
+                done += self._swap_out_batch(sel[b:b + batch], bus)
+        finally:
+            later, self._later = self._later, None
+            for slot in later:
+                self.put_slot(slot)
+        self.pages_out += done
+        return done
+
+    def _swap_out_batch(self, sel, bus) -> int:
+        m = self.machine
+        datas, src, lo, hi = _gather([t[3] for t in sel])
+        try:
+            slots = self.backend.swap_out_pages(datas, [(mm.pid, va) for mm, va, _p, _f in sel], self)
+        finally:
+            del datas
+            if src is not None:
+                src.release(lo, hi + 1)
+        swap_map = self.swap_map
+        freed = 0
+        done = 0
+        listening = bus.enabled
+        for (mm, va, pte, f), slot in zip(sel, slots):
             if slot is None:
                 continue                                   # the store refused (mem_limit)
-            pte = mm.ptes[va]
-            self.swap_map[slot] += 1
+            swap_map[slot] += 1
             pte.frame = None
             pte.swp = slot
             pte.writable = True
-            self.machine._put_frame(f)
+            f.mapcount -= 1                                # Machine._put_frame, inline
+            if f.mapcount == 0:
+                f.freed = True
+                freed += 1
             done += 1
-            if bus.enabled:
-                bus.emit(SwappedOut(mm.pid, va, slot, self.swap_map[slot] > 1))
-        self.pages_out += done
+            if listening:
+                bus.emit(SwappedOut(mm.pid, va, slot, swap_map[slot] > 1))
+        m.frames_allocated -= freed
         return done
 
     def swapin(self, mm: Mm, va: int) -> None:

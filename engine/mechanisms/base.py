@@ -24,8 +24,11 @@ attributes that describe it, and register it with :func:`register`.
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
+
+import numpy as np
 
 from ..compress import DEFAULT_COMPRESSOR
 from ..mm import Machine, Mm
@@ -34,6 +37,8 @@ from ..swap import SwapDevice, peek, select_candidates
 from ..zram import ZramDevice
 
 REGISTRY: dict[str, type["Mechanism"]] = {}
+#: pages compared per step of the read-back (then released from memory)
+VERIFY_CHUNK = 4096
 
 #: what a mechanism is, relative to the patent's priority date (2014-10-27)
 KINDS = ("prior-art", "design", "claimed", "baseline")
@@ -75,6 +80,51 @@ class Workload:
             by_pid = {mm.pid: mm for mm in mms}
             where = [(by_pid[p], va) for p, va in zip(self.manifest.pid, self.manifest.vaddr)]
         return mms, where
+
+
+class ExpectedPages(MutableMapping):
+    """What each placed page must read back as, keyed ``(pid, vaddr)``: its page of the page
+    set, unless the workload has written it since (``written`` holds only those pages, as
+    bytes). Nothing is copied: a lookup reads the page set."""
+
+    def __init__(self, pages: PageSet, where: list):
+        self.pages = pages
+        self.where = where
+        self.written: dict[tuple[int, int], bytes] = {}
+        self._index: dict | None = None          # (pid, vaddr) -> page index, built on first lookup
+
+    def _page_of(self, key) -> int:
+        if self._index is None:
+            self._index = {(mm.pid, va): i for i, (mm, va) in enumerate(self.where)}
+        return self._index[key]
+
+    def __getitem__(self, key) -> bytes:
+        w = self.written.get(key)
+        if w is not None:
+            return w
+        return self.pages.page_bytes(self._page_of(key))
+
+    def __setitem__(self, key, value) -> None:
+        self._page_of(key)                       # only placed pages
+        if len(value) != PAGE_SIZE:
+            raise ValueError(f"expected page of {PAGE_SIZE} bytes, got {len(value)}")
+        self.written[key] = bytes(value)
+
+    def __delitem__(self, key) -> None:
+        raise TypeError("every placed page has an expected content")
+
+    def __iter__(self):
+        return ((mm.pid, va) for mm, va in self.where)
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+    def __contains__(self, key) -> bool:
+        try:
+            self._page_of(key)
+        except (KeyError, TypeError):
+            return False
+        return True
 
 
 @dataclass
@@ -159,12 +209,15 @@ class Mechanism(ABC):
 
     # -- running -------------------------------------------------------------------------
     def setup(self, workload: Workload, bus=None):
-        """Place the workload and attach the store; return (machine, mms, where)."""
+        """Place the workload and attach the store; return (machine, mms, where).
+
+        What each page must read back as is the page set itself plus the workload's own
+        writes since (``expected_``, :class:`ExpectedPages`): no copy of the pages is kept."""
         self.machine = machine = Machine(bus=bus)
         mms, where = workload.place(machine)
         self.attach(machine, max(16, len(workload.pages)))
         self.where_ = where
-        self.expected_ = {(mm.pid, va): bytes(workload.pages.page(i)) for i, (mm, va) in enumerate(where)}
+        self.expected_ = ExpectedPages(workload.pages, where)
         return machine, mms, where
 
     def run(self, workload: Workload, bus=None) -> "Mechanism":
@@ -173,6 +226,7 @@ class Mechanism(ABC):
         cands = select_candidates(machine, workload.swap_fraction, workload.policy, workload.seed, mms)
         if cands:
             machine.swap.swap_out(cands)
+        del cands
         self.trigger()
         if workload.compact:
             self.compact()
@@ -189,16 +243,46 @@ class Mechanism(ABC):
         self.work_ = self.work.as_dict()
         self.verified_readback_ = self.verify()
 
+    #: what :meth:`release` drops: the model of memory and everything that refers into it
+    RELEASED: ClassVar[tuple] = ("machine", "device", "swapdev", "where_", "expected_", "ksmd", "backend",
+                                 "slot_page", "decisions_", "_pending", "_batch")
+
     def release(self) -> None:
-        """Drop the machine and the store once the results are taken (``result()`` still works)."""
-        for attr in ("machine", "device", "swapdev", "where_", "expected_"):
+        """Drop the machine and the store once the results are taken (``result()`` still works),
+        and collect them: the model holds reference cycles (an mm and its machine, a swap
+        device and its backend, KSM's stable nodes and their frames), which only the cycle
+        collector frees."""
+        import gc
+        for attr in self.RELEASED:
             self.__dict__.pop(attr, None)
+        gc.collect()
 
     def verify(self) -> bool:
+        """Every page, read through the chain without changing anything (``peek``), equals
+        what was last written there: its page of the page set, or the workload's own writes.
+        The pages are compared in page-set order, a chunk at a time, and each chunk of a
+        memory-mapped page set is released once compared, so the check never holds the
+        input, or a copy of it, as a whole."""
         m = self.machine
-        for (mm, va) in self.where_:
-            if peek(m, mm, va) != self.expected_[(mm.pid, va)]:
-                return False
+        exp = self.expected_
+        pages, written = exp.pages, exp.written
+        where = self.where_
+        n = len(where)
+        for first in range(0, n, VERIFY_CHUNK):
+            try:
+                for i in range(first, min(n, first + VERIFY_CHUNK)):
+                    mm, va = where[i]
+                    want = written.get((mm.pid, va)) if written else None
+                    if want is None:
+                        pte = mm.ptes.get(va)
+                        f = pte.frame if pte is not None else None
+                        if f is not None and f._data is None and f._src is pages and f._idx == i:
+                            continue                       # mapped to its own page, unwritten: equal
+                        want = pages.page_bytes(i)
+                    if peek(m, mm, va) != want:
+                        return False
+            finally:
+                pages.release(first, first + VERIFY_CHUNK)
         return True
 
     def write(self, mm: Mm, va: int, data: bytes) -> None:
@@ -241,11 +325,19 @@ class ZramLevelMechanism(Mechanism):
 
     # swap backend protocol
     def swap_out_pages(self, datas, ctxs, swapdev) -> list:
-        slots = [swapdev.get_slot() for _ in datas]
-        self.device.write_pages(list(datas), indexes=slots)
+        """Store the pages (a (k, 4096) array, or a sequence of 4 KiB buffers) into fresh
+        slots with one ``write_pages``; a slot the store refused (``mem_limit``) is None and
+        is given back once the whole swap-out is over."""
+        k = datas.shape[0] if isinstance(datas, np.ndarray) else len(datas)
+        slots = swapdev.get_slots(k) if hasattr(swapdev, "get_slots") else [swapdev.get_slot() for _ in range(k)]
+        self.device.write_pages(datas if isinstance(datas, np.ndarray) else list(datas), indexes=slots)
+        failed = self.device.last_failed
+        if not failed:
+            return slots
         out: list = list(slots)
-        for j in self.device.last_failed:
-            swapdev.put_slot(slots[j])
+        give_back = getattr(swapdev, "put_slot_later", swapdev.put_slot)
+        for j in failed:
+            give_back(out[j])
             out[j] = None
         return out
 
