@@ -216,11 +216,12 @@ class StableNode:
 
 
 class MmSlot:
-    __slots__ = ("mm", "next")
+    __slots__ = ("mm", "next", "fid")
 
     def __init__(self, mm: Mm):
         self.mm = mm
         self.next: RmapItem | None = None           # head of the address-sorted rmap list
+        self.fid = -1                               # its row in the compiled path's arrays
 
 
 _HEAD = object()     # ksm_mm_head
@@ -232,7 +233,7 @@ class Ksmd:
     def __init__(self, machine: Machine, *, pages_to_scan: int = 100, sleep_millisecs: int = 20,
                  max_page_sharing: int = 256, use_zero_pages: bool = False, smart_scan: bool = True,
                  merge_across_nodes: int = 1, stable_node_chains_prune_millisecs: int = 2000,
-                 tree_key=None):
+                 tree_key=None, compiled: bool = True):
         if machine.ksm is not None:
             raise ValueError("this machine already has a ksmd")
         machine.ksm = self
@@ -255,7 +256,7 @@ class Ksmd:
         # global state
         self.slots: list[MmSlot] = []
         self._slot_of: dict[int, MmSlot] = {}
-        self.stable = RBTree()
+        self._stable = RBTree()
         self.unstable: dict[int, list[RmapItem]] = {}
         # ksm_scan cursor
         self._cur = _HEAD
@@ -276,6 +277,32 @@ class Ksmd:
         # work done (for the mechanism measures)
         self.pages_hashed = 0
         self.compares = 0
+        # the compiled full scan (engine._ksm_fast) where it applies; the Python path otherwise
+        self.compiled = compiled
+        self._fast = None
+
+    @property
+    def stable(self) -> RBTree:
+        """The stable tree (as objects: taken back from the compiled path's arrays if needed)."""
+        self._objects()
+        return self._stable
+
+    def _objects(self) -> None:
+        """Make the rmap_items and the stable tree objects again if the compiled path holds them."""
+        if self._fast is not None and self._fast.active:
+            self._fast.to_objects(self)
+
+    def _fast_ok(self) -> bool:
+        """Whether the next full scan may run compiled: a whole scan of a plain Ksmd, nobody
+        listening for events, the unstable index on the page's own content hash."""
+        return (self.compiled and type(self) is Ksmd and self._cur is _HEAD and not self.bus.enabled
+                and self._tree_key is Frame.content_hash)
+
+    def stable_node_count(self) -> int:
+        """Stable nodes in the tree: chains, their dups and plain nodes."""
+        if self._fast is not None and self._fast.active:
+            return self._fast.stable_node_count()
+        return sum(1 + (len(node.dups) if node.is_chain else 0) for node in self._stable)
 
     # ==== registration (madvise / prctl) ====================================================
     @staticmethod
@@ -374,7 +401,9 @@ class Ksmd:
                 mm._clear_pte(vma, addr)
         mm.exiting = True
         slot = self._slot_of.get(id(mm))
-        if slot is not None and slot.next is None and slot is not self._cur:
+        has_items = slot is not None and (slot.next is not None or
+                                          (self._fast is not None and self._fast.active and self._fast.has_items(slot)))
+        if slot is not None and not has_items and slot is not self._cur:
             self._drop_slot(slot)
 
     def zero_page_unmapped(self, mm: Mm) -> None:
@@ -389,6 +418,7 @@ class Ksmd:
         if value != self.run:
             self.run = value
             if value & 2:
+                self._objects()
                 self._unmerge_and_remove_all()
 
     def set_max_page_sharing(self, value: int) -> None:
@@ -398,6 +428,7 @@ class Ksmd:
             return
         if self.pages_shared:
             raise OSError(16, "EBUSY: max_page_sharing changes only while pages_shared is 0")
+        self._objects()
         self._remove_all_stable_nodes()
         self.max_page_sharing = value
 
@@ -433,6 +464,7 @@ class Ksmd:
         if not (self.run & 1) or not self.slots:
             return False
         n = self.pages_to_scan if n is None else n
+        self._objects()
         with no_gc():
             done = self._do_scan(n)
         self.now_ms += self.sleep_millisecs
@@ -453,6 +485,14 @@ class Ksmd:
     def full_scan(self) -> None:
         """Run batches until the current full scan completes."""
         if not (self.run & 1) or not self.slots:
+            return
+        if self._fast_ok():
+            if self._fast is None:
+                from ._ksm_fast import KsmArrays
+                self._fast = KsmArrays()
+            with no_gc():
+                self._fast.scan(self)
+            self.seqnr += 1
             return
         start = self.seqnr
         while self.seqnr == start and self.slots:
@@ -618,10 +658,10 @@ class Ksmd:
             node.chain = None
             self.stable_node_dups -= 1
         else:
-            self.stable.erase(node)
+            self._stable.erase(node)
 
     def _free_chain(self, chain: StableNode) -> None:
-        self.stable.erase(chain)
+        self._stable.erase(chain)
         self.stable_node_chains -= 1
 
     def _dup_any(self, node: StableNode) -> StableNode | None:
@@ -657,7 +697,7 @@ class Ksmd:
         if found is not None:
             if len(node.dups) == 1:
                 # only one dup left: collapse the chain into a plain node
-                self.stable.replace(node, found)
+                self._stable.replace(node, found)
                 found.chain = None
                 node.dups = []
                 self.stable_node_chains -= 1
@@ -678,7 +718,7 @@ class Ksmd:
         data = page.data
         while True:
             parent, left = None, False
-            n = self.stable.root
+            n = self._stable.root
             restart = False
             while n is not None:
                 dup, n, tree_frame = self._chain(n, prune)
@@ -715,14 +755,14 @@ class Ksmd:
         node, _dup, parent, left = self._walk(kframe, prune=False)
         new = StableNode(kframe)
         if node is None:
-            self.stable.link(new, parent, left)
+            self._stable.link(new, parent, left)
         else:
             if not node.is_chain:
                 chain = StableNode(None)
                 chain.rmap_hlist_len = STABLE_NODE_CHAIN
                 chain.dups = [node]
                 chain.prune_time = self.now_ms
-                self.stable.replace(node, chain)
+                self._stable.replace(node, chain)
                 node.chain = chain
                 self.stable_node_chains += 1
                 self.stable_node_dups += 1
@@ -910,8 +950,8 @@ class Ksmd:
 
     def _remove_all_stable_nodes(self) -> None:
         """Take the root away until the tree is empty; stop at a node still in use (EBUSY)."""
-        while self.stable.root is not None:
-            node = self.stable.root
+        while self._stable.root is not None:
+            node = self._stable.root
             if node.is_chain:
                 busy = False
                 for dup in list(node.dups):

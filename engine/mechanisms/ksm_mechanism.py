@@ -55,7 +55,7 @@ class KsmMechanism(ZramLevelMechanism):
             self.ksmd.full_scan()
 
     def stable_nodes(self) -> int:
-        return sum(1 + (len(node.dups) if node.is_chain else 0) for node in self.ksmd.stable)
+        return self.ksmd.stable_node_count()
 
     def saved_bytes(self) -> int:
         return (self.ksmd.pages_sharing + self.ksmd.ksm_zero_pages) * PAGE_SIZE

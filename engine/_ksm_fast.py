@@ -1,0 +1,1410 @@
+"""Compiled ksmd scan: ``ksm_do_scan`` over compact, array-backed state (numba).
+
+This is the fast path of :class:`engine.ksm.Ksmd` for a whole full scan when nobody listens on
+the event bus, the unstable index uses the page's own content hash and the daemon is a plain
+``Ksmd`` (not a subclass such as the 2.6.32 model). It follows the Python model step by step
+(``_scan_get_next``, ``_get_next_rmap_item``, ``_should_skip``, ``_cmp_and_merge_page``, the
+stable-tree walk with its chain handling, ``_unstable_search_insert``, the merges and the
+counters), so every counter, every rmap_item, the stable tree's exact shape and every PTE
+come out the same. Tests hold the two paths against each other.
+
+State, while the fast path owns it (:class:`KsmArrays`):
+
+* **rmap_items**: one row per item (``I``): the next item of its mm's address-sorted list,
+  its slot, address, oldchecksum, age, remaining_skips, the unstable flag with its seqnr low
+  byte and content key, the stable node it hangs on, its links in that node's hlist and in
+  the unstable index's bucket, and its page's index in the current scan's visit list.
+* **stable nodes** (``N``): one row per KSM page (a dup when it belongs to a chain) or chain:
+  the kpfn's frame row, red-black links and colour (``lib/rbtree.c``'s rebalancing, as
+  :mod:`engine.rbtree`), ``rmap_hlist_len`` (``STABLE_NODE_CHAIN`` for a chain), the hlist,
+  the chain's dups list (head first) and ``chain_prune_time``.
+* **frames** (``F``): one row per page frame the scan has seen or a stable node names: PageKsm,
+  the stable node it belongs to, mapcount, pins, freed, its XXH64 and its 4096 bytes (one
+  ``uint8`` row of a single array, compared 8 bytes at a time; the order is ``memcmp``'s).
+* the unstable tree is an open-addressing index from the content hash to a bucket of items,
+  built afresh for each full scan, exactly as the Python model's index (a match still needs
+  all 4096 bytes equal).
+
+The memory model itself (``Mm``, ``Pte``, ``Frame``) stays in objects. Before each full scan
+the Python side lists the pages the walk will visit (mm, address, frame) and refreshes the
+frame rows; the compiled scan then records every change it makes to PTEs and frames
+(write-protect and mark PageKsm, ``replace_page``, the KSM zero page, ``break_cow``) in order,
+and the Python side replays them through :class:`engine.mm.Machine`, so the objects end as the
+Python path leaves them. Nothing else runs during a full scan, so the order is the same.
+The rmap_items and stable nodes become objects again (exactly) whenever anything other than a
+whole full scan needs them (:meth:`KsmArrays.to_objects`).
+
+Content changes of a frame are found through ``Frame._hash``: every write clears it
+(``Frame.write``), and a row whose frame's hash differs from the hash of the bytes it holds is
+copied again. The Python model relies on the same invariant for its cached checksums.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+from numba import njit
+
+PAGE_SIZE = 4096
+WORDS = PAGE_SIZE // 8
+PREFIX = 16                     # words of each page also kept in a compact array
+STABLE_NODE_CHAIN = -1024
+ZERO_CHECKSUM = 0x32D8BBDB
+SEQNR_MASK = 0xFF
+
+# rmap_item columns
+(I_NEXT, I_SLOT, I_ADDR, I_OLDCK, I_AGE, I_SKIPS, I_UNST, I_SEQ, I_HEAD, I_UKEY, I_HNEXT, I_HPREV,
+ I_UNEXT, I_UPREV, I_INTREE, I_VIS, I_UBKT) = range(17)
+I_COLS = 17
+# stable node columns
+(N_FRAME, N_LEFT, N_RIGHT, N_PARENT, N_RED, N_HLEN, N_HFIRST, N_HLAST, N_HCOUNT, N_CHAIN, N_DFIRST,
+ N_DLAST, N_DCOUNT, N_DNEXT, N_DPREV, N_PRUNE, N_LIVE) = range(17)
+N_COLS = 17
+# frame columns
+F_KSM, F_NODE, F_MAPCOUNT, F_PINS, F_FREED, F_HASH = range(6)
+F_COLS = 6
+# per-slot columns
+S_HEAD, S_RMAP, S_MERGING, S_ZERO = range(4)
+S_COLS = 4
+# counters and scalars
+(C_SCANNED, C_SHARED, C_SHARING, C_UNSHARED, C_SKIPPED, C_RMAP, C_CHAINS, C_DUPS, C_ZERO, C_HASHED,
+ C_COMPARES, C_NOW, C_SEQNR, C_ROOT, C_GEN, C_NACT, C_IFREE, C_INEXT, C_NFREE, C_NNEXT) = range(20)
+C_COLS = 20
+# parameters
+P_PAGES_TO_SCAN, P_SLEEP, P_MAXSHARE, P_USE_ZERO, P_SMART, P_PRUNE_MS = range(6)
+P_COLS = 6
+# recorded changes to the memory model, replayed in order by the Python side
+A_KSM_WP, A_REPLACE, A_BREAK_COW, A_ZERO = 1, 2, 3, 4
+# a visit's frame after the scan changed it to something without a row
+V_NEW = -2        # the private copy made by break_cow
+V_ZERO = -3       # the shared zero page (use_zero_pages)
+
+
+# ---- page contents -------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _first_diff(wa, wb, start):
+    """Index of the first 8-byte word from ``start`` where two pages differ (WORDS if none),
+    64 bytes a step."""
+    z = np.uint64(0)
+    i = start
+    while i < WORDS:
+        if ((wa[i] ^ wb[i]) | (wa[i + 1] ^ wb[i + 1]) | (wa[i + 2] ^ wb[i + 2]) | (wa[i + 3] ^ wb[i + 3])
+                | (wa[i + 4] ^ wb[i + 4]) | (wa[i + 5] ^ wb[i + 5]) | (wa[i + 6] ^ wb[i + 6])
+                | (wa[i + 7] ^ wb[i + 7])) != z:
+            for w in range(i, i + 8):
+                if wa[w] != wb[w]:
+                    return w
+        i += 8
+    return WORDS
+
+
+@njit(cache=True, nogil=True)
+def _word_order(x, y):
+    """memcmp order of two different little-endian 8-byte words: -1 or 1."""
+    m = np.uint64(0xFF)
+    for k in range(8):
+        sh = np.uint64(8 * k)
+        bx = (x >> sh) & m
+        by = (y >> sh) & m
+        if bx != by:
+            return -1 if bx < by else 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def page_cmp(W, PW, a, b):
+    """``memcmp`` of frame rows a and b: -1, 0 or 1. The first PREFIX words come from the
+    compact copy ``PW`` (the stable tree's pages' prefixes stay in cache), the rest from
+    the pages."""
+    pa = PW[a]
+    pb = PW[b]
+    for i in range(PREFIX):
+        if pa[i] != pb[i]:
+            return _word_order(pa[i], pb[i])
+    wa = W[a]
+    wb = W[b]
+    w = _first_diff(wa, wb, PREFIX)
+    if w == WORDS:
+        return 0
+    return _word_order(wa[w], wb[w])
+
+
+@njit(cache=True, nogil=True)
+def page_eq(W, a, b):
+    return _first_diff(W[a], W[b], 0) == WORDS
+
+
+@njit(cache=True, nogil=True)
+def page_is_zero(W, a):
+    wa = W[a]
+    z = np.uint64(0)
+    for i in range(WORDS):
+        if wa[i] != z:
+            return False
+    return True
+
+
+# ---- red-black tree over node rows (lib/rbtree.c, as engine.rbtree) ------------------------
+@njit(cache=True, nogil=True)
+def _change_child(N, C, old, new, parent):
+    if parent == -1:
+        C[C_ROOT] = new
+    elif N[parent, N_LEFT] == old:
+        N[parent, N_LEFT] = new
+    else:
+        N[parent, N_RIGHT] = new
+
+
+@njit(cache=True, nogil=True)
+def _rotate_set_parents(N, C, old, new, red):
+    parent = N[old, N_PARENT]
+    N[new, N_PARENT] = parent
+    N[new, N_RED] = N[old, N_RED]
+    N[old, N_PARENT] = new
+    N[old, N_RED] = red
+    _change_child(N, C, old, new, parent)
+
+
+@njit(cache=True, nogil=True)
+def rb_link(N, C, node, parent, left):
+    N[node, N_LEFT] = -1
+    N[node, N_RIGHT] = -1
+    N[node, N_PARENT] = parent
+    N[node, N_RED] = 1
+    if parent == -1:
+        C[C_ROOT] = node
+    elif left:
+        N[parent, N_LEFT] = node
+    else:
+        N[parent, N_RIGHT] = node
+    _insert_color(N, C, node)
+
+
+@njit(cache=True, nogil=True)
+def _insert_color(N, C, node):
+    parent = N[node, N_PARENT]
+    while True:
+        if parent == -1:
+            N[node, N_RED] = 0
+            return
+        if not N[parent, N_RED]:
+            return
+        gparent = N[parent, N_PARENT]
+        tmp = N[gparent, N_RIGHT]
+        if parent != tmp:
+            if tmp != -1 and N[tmp, N_RED]:
+                N[tmp, N_RED] = 0
+                N[parent, N_RED] = 0
+                node = gparent
+                parent = N[node, N_PARENT]
+                N[node, N_RED] = 1
+                continue
+            tmp = N[parent, N_RIGHT]
+            if node == tmp:
+                tmp = N[node, N_LEFT]
+                N[parent, N_RIGHT] = tmp
+                N[node, N_LEFT] = parent
+                if tmp != -1:
+                    N[tmp, N_PARENT] = parent
+                    N[tmp, N_RED] = 0
+                N[parent, N_PARENT] = node
+                N[parent, N_RED] = 1
+                parent = node
+                tmp = N[node, N_RIGHT]
+            N[gparent, N_LEFT] = tmp
+            N[parent, N_RIGHT] = gparent
+            if tmp != -1:
+                N[tmp, N_PARENT] = gparent
+                N[tmp, N_RED] = 0
+            _rotate_set_parents(N, C, gparent, parent, 1)
+            return
+        else:
+            tmp = N[gparent, N_LEFT]
+            if tmp != -1 and N[tmp, N_RED]:
+                N[tmp, N_RED] = 0
+                N[parent, N_RED] = 0
+                node = gparent
+                parent = N[node, N_PARENT]
+                N[node, N_RED] = 1
+                continue
+            tmp = N[parent, N_LEFT]
+            if node == tmp:
+                tmp = N[node, N_RIGHT]
+                N[parent, N_LEFT] = tmp
+                N[node, N_RIGHT] = parent
+                if tmp != -1:
+                    N[tmp, N_PARENT] = parent
+                    N[tmp, N_RED] = 0
+                N[parent, N_PARENT] = node
+                N[parent, N_RED] = 1
+                parent = node
+                tmp = N[node, N_LEFT]
+            N[gparent, N_RIGHT] = tmp
+            N[parent, N_LEFT] = gparent
+            if tmp != -1:
+                N[tmp, N_PARENT] = gparent
+                N[tmp, N_RED] = 0
+            _rotate_set_parents(N, C, gparent, parent, 1)
+            return
+
+
+@njit(cache=True, nogil=True)
+def rb_replace(N, C, victim, new):
+    parent = N[victim, N_PARENT]
+    left = N[victim, N_LEFT]
+    right = N[victim, N_RIGHT]
+    N[new, N_LEFT] = left
+    N[new, N_RIGHT] = right
+    N[new, N_PARENT] = parent
+    N[new, N_RED] = N[victim, N_RED]
+    if left != -1:
+        N[left, N_PARENT] = new
+    if right != -1:
+        N[right, N_PARENT] = new
+    _change_child(N, C, victim, new, parent)
+    N[victim, N_LEFT] = -1
+    N[victim, N_RIGHT] = -1
+    N[victim, N_PARENT] = -1
+
+
+@njit(cache=True, nogil=True)
+def rb_erase(N, C, node):
+    child = N[node, N_RIGHT]
+    tmp = N[node, N_LEFT]
+    rebalance = -1
+    if tmp == -1:
+        parent = N[node, N_PARENT]
+        _change_child(N, C, node, child, parent)
+        if child != -1:
+            N[child, N_PARENT] = parent
+            N[child, N_RED] = N[node, N_RED]
+        elif not N[node, N_RED]:
+            rebalance = parent
+    elif child == -1:
+        N[tmp, N_PARENT] = N[node, N_PARENT]
+        N[tmp, N_RED] = N[node, N_RED]
+        _change_child(N, C, node, tmp, N[node, N_PARENT])
+    else:
+        successor = child
+        parent = child
+        tmp = N[child, N_LEFT]
+        if tmp == -1:
+            parent = successor
+            child2 = N[successor, N_RIGHT]
+        else:
+            while tmp != -1:
+                parent = successor
+                successor = tmp
+                tmp = N[tmp, N_LEFT]
+            child2 = N[successor, N_RIGHT]
+            N[parent, N_LEFT] = child2
+            N[successor, N_RIGHT] = child
+            N[child, N_PARENT] = successor
+        tmp = N[node, N_LEFT]
+        N[successor, N_LEFT] = tmp
+        N[tmp, N_PARENT] = successor
+        grand = N[node, N_PARENT]
+        _change_child(N, C, node, successor, grand)
+        if child2 != -1:
+            N[child2, N_PARENT] = parent
+            N[child2, N_RED] = 0
+        elif not N[successor, N_RED]:
+            rebalance = parent
+        N[successor, N_PARENT] = grand
+        N[successor, N_RED] = N[node, N_RED]
+    N[node, N_LEFT] = -1
+    N[node, N_RIGHT] = -1
+    N[node, N_PARENT] = -1
+    if rebalance != -1:
+        _erase_color(N, C, rebalance)
+
+
+@njit(cache=True, nogil=True)
+def _erase_color(N, C, parent):
+    node = -1
+    while True:
+        sibling = N[parent, N_RIGHT]
+        if node != sibling:
+            if N[sibling, N_RED]:
+                tmp1 = N[sibling, N_LEFT]
+                N[parent, N_RIGHT] = tmp1
+                N[sibling, N_LEFT] = parent
+                N[tmp1, N_PARENT] = parent
+                N[tmp1, N_RED] = 0
+                _rotate_set_parents(N, C, parent, sibling, 1)
+                sibling = tmp1
+            tmp1 = N[sibling, N_RIGHT]
+            if tmp1 == -1 or not N[tmp1, N_RED]:
+                tmp2 = N[sibling, N_LEFT]
+                if tmp2 == -1 or not N[tmp2, N_RED]:
+                    N[sibling, N_RED] = 1
+                    if N[parent, N_RED]:
+                        N[parent, N_RED] = 0
+                    else:
+                        node = parent
+                        parent = N[node, N_PARENT]
+                        if parent != -1:
+                            continue
+                    return
+                tmp1 = N[tmp2, N_RIGHT]
+                N[sibling, N_LEFT] = tmp1
+                N[tmp2, N_RIGHT] = sibling
+                N[parent, N_RIGHT] = tmp2
+                if tmp1 != -1:
+                    N[tmp1, N_PARENT] = sibling
+                    N[tmp1, N_RED] = 0
+                tmp1 = sibling
+                sibling = tmp2
+            tmp2 = N[sibling, N_LEFT]
+            N[parent, N_RIGHT] = tmp2
+            N[sibling, N_LEFT] = parent
+            N[tmp1, N_PARENT] = sibling
+            N[tmp1, N_RED] = 0
+            if tmp2 != -1:
+                N[tmp2, N_PARENT] = parent
+            _rotate_set_parents(N, C, parent, sibling, 0)
+            return
+        else:
+            sibling = N[parent, N_LEFT]
+            if N[sibling, N_RED]:
+                tmp1 = N[sibling, N_RIGHT]
+                N[parent, N_LEFT] = tmp1
+                N[sibling, N_RIGHT] = parent
+                N[tmp1, N_PARENT] = parent
+                N[tmp1, N_RED] = 0
+                _rotate_set_parents(N, C, parent, sibling, 1)
+                sibling = tmp1
+            tmp1 = N[sibling, N_LEFT]
+            if tmp1 == -1 or not N[tmp1, N_RED]:
+                tmp2 = N[sibling, N_RIGHT]
+                if tmp2 == -1 or not N[tmp2, N_RED]:
+                    N[sibling, N_RED] = 1
+                    if N[parent, N_RED]:
+                        N[parent, N_RED] = 0
+                    else:
+                        node = parent
+                        parent = N[node, N_PARENT]
+                        if parent != -1:
+                            continue
+                    return
+                tmp1 = N[tmp2, N_LEFT]
+                N[sibling, N_RIGHT] = tmp1
+                N[tmp2, N_LEFT] = sibling
+                N[parent, N_LEFT] = tmp2
+                if tmp1 != -1:
+                    N[tmp1, N_PARENT] = sibling
+                    N[tmp1, N_RED] = 0
+                tmp1 = sibling
+                sibling = tmp2
+            tmp2 = N[sibling, N_RIGHT]
+            N[parent, N_LEFT] = tmp2
+            N[sibling, N_RIGHT] = parent
+            N[tmp1, N_PARENT] = sibling
+            N[tmp1, N_RED] = 0
+            if tmp2 != -1:
+                N[tmp2, N_PARENT] = parent
+            _rotate_set_parents(N, C, parent, sibling, 0)
+            return
+
+
+# ---- allocation ----------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _alloc_node(N, C):
+    n = C[C_NFREE]
+    if n != -1:
+        C[C_NFREE] = N[n, N_DNEXT]
+    else:
+        n = C[C_NNEXT]
+        C[C_NNEXT] = n + 1
+    N[n, N_FRAME] = -1
+    N[n, N_LEFT] = -1
+    N[n, N_RIGHT] = -1
+    N[n, N_PARENT] = -1
+    N[n, N_RED] = 0
+    N[n, N_HLEN] = 0
+    N[n, N_HFIRST] = -1
+    N[n, N_HLAST] = -1
+    N[n, N_HCOUNT] = 0
+    N[n, N_CHAIN] = -1
+    N[n, N_DFIRST] = -1
+    N[n, N_DLAST] = -1
+    N[n, N_DCOUNT] = 0
+    N[n, N_DNEXT] = -1
+    N[n, N_DPREV] = -1
+    N[n, N_PRUNE] = 0
+    N[n, N_LIVE] = 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _free_node(N, C, n):
+    N[n, N_LIVE] = 0
+    N[n, N_DNEXT] = C[C_NFREE]
+    C[C_NFREE] = n
+
+
+@njit(cache=True, nogil=True)
+def _alloc_item(I, C):
+    it = C[C_IFREE]
+    if it != -1:
+        C[C_IFREE] = I[it, I_NEXT]
+    else:
+        it = C[C_INEXT]
+        C[C_INEXT] = it + 1
+    for c in range(I_COLS):
+        I[it, c] = 0
+    I[it, I_NEXT] = -1
+    I[it, I_HEAD] = -1
+    I[it, I_HNEXT] = -1
+    I[it, I_HPREV] = -1
+    I[it, I_UNEXT] = -1
+    I[it, I_UPREV] = -1
+    I[it, I_INTREE] = -1
+    I[it, I_VIS] = -1
+    I[it, I_UBKT] = -1
+    return it
+
+
+@njit(cache=True, nogil=True)
+def _free_item(I, S, C, it):
+    C[C_RMAP] -= 1
+    S[I[it, I_SLOT], S_RMAP] -= 1
+    I[it, I_SLOT] = -1
+    I[it, I_NEXT] = C[C_IFREE]
+    C[C_IFREE] = it
+
+
+# ---- lists: a node's hlist (items), a chain's dups, an unstable bucket ------------------------
+@njit(cache=True, nogil=True)
+def _hlist_append(I, N, node, it):
+    last = N[node, N_HLAST]
+    I[it, I_HPREV] = last
+    I[it, I_HNEXT] = -1
+    if last == -1:
+        N[node, N_HFIRST] = it
+    else:
+        I[last, I_HNEXT] = it
+    N[node, N_HLAST] = it
+    N[node, N_HCOUNT] += 1
+
+
+@njit(cache=True, nogil=True)
+def _hlist_unlink(I, N, node, it):
+    p = I[it, I_HPREV]
+    q = I[it, I_HNEXT]
+    if p == -1:
+        N[node, N_HFIRST] = q
+    else:
+        I[p, I_HNEXT] = q
+    if q == -1:
+        N[node, N_HLAST] = p
+    else:
+        I[q, I_HPREV] = p
+    I[it, I_HPREV] = -1
+    I[it, I_HNEXT] = -1
+    N[node, N_HCOUNT] -= 1
+
+
+@njit(cache=True, nogil=True)
+def _dup_unlink(N, chain, dup):
+    p = N[dup, N_DPREV]
+    q = N[dup, N_DNEXT]
+    if p == -1:
+        N[chain, N_DFIRST] = q
+    else:
+        N[p, N_DNEXT] = q
+    if q == -1:
+        N[chain, N_DLAST] = p
+    else:
+        N[q, N_DPREV] = p
+    N[dup, N_DPREV] = -1
+    N[dup, N_DNEXT] = -1
+    N[chain, N_DCOUNT] -= 1
+
+
+@njit(cache=True, nogil=True)
+def _dup_push_front(N, chain, dup):
+    first = N[chain, N_DFIRST]
+    N[dup, N_DPREV] = -1
+    N[dup, N_DNEXT] = first
+    if first == -1:
+        N[chain, N_DLAST] = dup
+    else:
+        N[first, N_DPREV] = dup
+    N[chain, N_DFIRST] = dup
+    N[chain, N_DCOUNT] += 1
+
+
+@njit(cache=True, nogil=True)
+def _mix(key):
+    x = np.uint64(key)
+    x ^= x >> np.uint64(33)
+    x *= np.uint64(0xFF51AFD7ED558CCD)
+    x ^= x >> np.uint64(33)
+    return x
+
+
+@njit(cache=True, nogil=True)
+def _ht_slot(HK, HU, key, create):
+    """The index's slot for ``key``; -1 when absent and not ``create``."""
+    mask = np.uint64(HK.shape[0] - 1)
+    i = np.int64(_mix(key) & mask)
+    while HU[i]:
+        if HK[i] == key:
+            return i
+        i = (i + 1) & (HK.shape[0] - 1)
+    if not create:
+        return -1
+    HU[i] = 1
+    HK[i] = key
+    return i
+
+
+# ---- ksm.c ---------------------------------------------------------------------------------
+@njit(cache=True, nogil=True)
+def _candidate(N, P, node, offset):
+    if node == -1:
+        return False
+    h = N[node, N_HLEN]
+    return h > 0 and h + offset < P[P_MAXSHARE]
+
+
+@njit(cache=True, nogil=True)
+def _remove_node_from_stable_tree(I, N, F, S, C, node):
+    n = N[node, N_HCOUNT]
+    if n:
+        C[C_SHARING] -= n - 1
+        C[C_SHARED] -= 1
+        it = N[node, N_HFIRST]
+        while it != -1:
+            nxt = I[it, I_HNEXT]
+            S[I[it, I_SLOT], S_MERGING] -= 1
+            I[it, I_HEAD] = -1
+            I[it, I_HNEXT] = -1
+            I[it, I_HPREV] = -1
+            it = nxt
+    N[node, N_HLEN] -= n
+    N[node, N_HFIRST] = -1
+    N[node, N_HLAST] = -1
+    N[node, N_HCOUNT] = 0
+    chain = N[node, N_CHAIN]
+    if chain != -1:
+        _dup_unlink(N, chain, node)
+        N[node, N_CHAIN] = -1
+        C[C_DUPS] -= 1
+    else:
+        rb_erase(N, C, node)
+    _free_node(N, C, node)
+
+
+@njit(cache=True, nogil=True)
+def _get_folio(I, N, F, S, C, node):
+    f = N[node, N_FRAME]
+    if F[f, F_FREED] or F[f, F_NODE] != node:
+        _remove_node_from_stable_tree(I, N, F, S, C, node)
+        return -1
+    return f
+
+
+@njit(cache=True, nogil=True)
+def _free_chain(N, C, chain):
+    rb_erase(N, C, chain)
+    C[C_CHAINS] -= 1
+    _free_node(N, C, chain)
+
+
+@njit(cache=True, nogil=True)
+def _dup_any(N, C, node):
+    if N[node, N_HLEN] != STABLE_NODE_CHAIN:
+        return node
+    if N[node, N_DCOUNT] == 0:
+        _free_chain(N, C, node)
+        return -1
+    return N[node, N_DFIRST]
+
+
+@njit(cache=True, nogil=True)
+def _chain(I, N, F, S, C, P, node, prune):
+    """``__stable_node_chain``: (dup or -1, node after a possible collapse, frame or -1)."""
+    if N[node, N_HLEN] != STABLE_NODE_CHAIN:
+        if _candidate(N, P, node, 0):
+            return node, node, _get_folio(I, N, F, S, C, node)
+        return -1, node, -1
+    if not prune or C[C_NOW] < N[node, N_PRUNE] + P[P_PRUNE_MS]:
+        prune = False
+    else:
+        N[node, N_PRUNE] = C[C_NOW]
+    found = -1
+    found_len = 0
+    tree_frame = -1
+    dup = N[node, N_DFIRST]
+    while dup != -1:
+        nxt = N[dup, N_DNEXT]
+        f = _get_folio(I, N, F, S, C, dup)
+        if f != -1:
+            if found == -1 or (_candidate(N, P, dup, 0) and (not _candidate(N, P, found, 0)
+                                                            or N[dup, N_HLEN] > found_len)):
+                found = dup
+                found_len = N[dup, N_HLEN]
+                tree_frame = f
+                if not prune and _candidate(N, P, found, 0):
+                    break
+        dup = nxt
+    if found != -1:
+        if N[node, N_DCOUNT] == 1:
+            rb_replace(N, C, node, found)
+            N[found, N_CHAIN] = -1
+            N[found, N_DNEXT] = -1
+            N[found, N_DPREV] = -1
+            N[node, N_DFIRST] = -1
+            N[node, N_DLAST] = -1
+            N[node, N_DCOUNT] = 0
+            C[C_CHAINS] -= 1
+            C[C_DUPS] -= 1
+            _free_node(N, C, node)
+            node = found
+        elif N[node, N_DFIRST] != found and _candidate(N, P, found, 1):
+            _dup_unlink(N, node, found)
+            _dup_push_front(N, node, found)
+    return found, node, tree_frame
+
+
+@njit(cache=True, nogil=True)
+def _walk(I, N, F, S, C, P, W, PW, page, prune):
+    """The stable-tree walk of ``stable_tree_search`` / ``stable_tree_insert``: (node, dup,
+    -1, 0) on a match, else (-1, -1, parent, left) where a new node would be linked."""
+    while True:
+        parent = -1
+        left = False
+        n = C[C_ROOT]
+        restart = False
+        while n != -1:
+            dup, n, tree_frame = _chain(I, N, F, S, C, P, n, prune)
+            if dup == -1:
+                anyn = _dup_any(N, C, n)
+                if anyn == -1:
+                    restart = True
+                    break
+                tree_frame = _get_folio(I, N, F, S, C, anyn)
+            if tree_frame == -1:
+                restart = True
+                break
+            C[C_COMPARES] += 1
+            c = page_cmp(W, PW, page, tree_frame)
+            parent = n
+            if c < 0:
+                left = True
+                n = N[n, N_LEFT]
+            elif c > 0:
+                left = False
+                n = N[n, N_RIGHT]
+            else:
+                return parent, dup, -1, False
+        if not restart:
+            return -1, -1, parent, left
+
+
+@njit(cache=True, nogil=True)
+def _stable_tree_search(I, N, F, S, C, P, W, PW, page):
+    if F[page, F_KSM] and F[page, F_NODE] != -1:
+        return page
+    node, dup, _p, _l = _walk(I, N, F, S, C, P, W, PW, page, True)
+    if node == -1 or dup == -1 or not _candidate(N, P, dup, 0):
+        return -1
+    return _get_folio(I, N, F, S, C, dup)
+
+
+@njit(cache=True, nogil=True)
+def _stable_tree_insert(I, N, F, S, C, P, W, PW, kframe):
+    node, _dup, parent, left = _walk(I, N, F, S, C, P, W, PW, kframe, False)
+    new = _alloc_node(N, C)
+    N[new, N_FRAME] = kframe
+    if node == -1:
+        rb_link(N, C, new, parent, left)
+    else:
+        if N[node, N_HLEN] != STABLE_NODE_CHAIN:
+            chain = _alloc_node(N, C)
+            N[chain, N_HLEN] = STABLE_NODE_CHAIN
+            N[chain, N_PRUNE] = C[C_NOW]
+            rb_replace(N, C, node, chain)
+            _dup_push_front(N, chain, node)
+            N[node, N_CHAIN] = chain
+            C[C_CHAINS] += 1
+            C[C_DUPS] += 1
+            node = chain
+        _dup_push_front(N, node, new)
+        N[new, N_CHAIN] = node
+        C[C_DUPS] += 1
+    F[kframe, F_NODE] = new
+    return new
+
+
+@njit(cache=True, nogil=True)
+def _stable_tree_append(I, N, S, C, it, node):
+    N[node, N_HLEN] += 1
+    I[it, I_HEAD] = node
+    _hlist_append(I, N, node, it)
+    if N[node, N_HCOUNT] > 1:
+        C[C_SHARING] += 1
+    else:
+        C[C_SHARED] += 1
+    S[I[it, I_SLOT], S_MERGING] += 1
+
+
+@njit(cache=True, nogil=True)
+def _remove_from_tree(I, N, F, S, C, HF, HL, it):
+    node = I[it, I_HEAD]
+    if node != -1:
+        if _get_folio(I, N, F, S, C, node) == -1:
+            return
+        _hlist_unlink(I, N, node, it)
+        if N[node, N_HCOUNT] > 0:
+            C[C_SHARING] -= 1
+        else:
+            C[C_SHARED] -= 1
+        S[I[it, I_SLOT], S_MERGING] -= 1
+        N[node, N_HLEN] -= 1
+        I[it, I_HEAD] = -1
+    elif I[it, I_UNST]:
+        if I[it, I_INTREE] == C[C_GEN]:
+            b = I[it, I_UBKT]
+            p = I[it, I_UPREV]
+            q = I[it, I_UNEXT]
+            if p == -1:
+                HF[b] = q
+            else:
+                I[p, I_UNEXT] = q
+            if q == -1:
+                HL[b] = p
+            else:
+                I[q, I_UPREV] = p
+            I[it, I_UPREV] = -1
+            I[it, I_UNEXT] = -1
+            I[it, I_INTREE] = -1
+        C[C_UNSHARED] -= 1
+        I[it, I_UNST] = 0
+
+
+@njit(cache=True, nogil=True)
+def _act(ACT, C, kind, j, arg):
+    k = C[C_NACT]
+    ACT[k, 0] = kind
+    ACT[k, 1] = j
+    ACT[k, 2] = arg
+    C[C_NACT] = k + 1
+
+
+@njit(cache=True, nogil=True)
+def _put_frame(F, f):
+    F[f, F_MAPCOUNT] -= 1
+    if F[f, F_MAPCOUNT] == 0:
+        F[f, F_FREED] = 1
+
+
+@njit(cache=True, nogil=True)
+def _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
+    """``try_to_merge_with_ksm_page`` + ``try_to_merge_one_page`` (the VMA and PTE checks
+    hold inside a scan: nothing else changes the mapping meanwhile)."""
+    j = I[it, I_VIS]
+    if page != kpage:
+        if F[page, F_PINS] != 0:
+            return False
+        if kpage == -1:
+            F[page, F_KSM] = 1
+            _act(ACT, C, A_KSM_WP, j, 0)
+        else:
+            C[C_COMPARES] += 1
+            if not page_eq(W, page, kpage):
+                return False
+            _act(ACT, C, A_REPLACE, j, kpage)
+            F[kpage, F_MAPCOUNT] += 1
+            VF[j] = kpage
+            _put_frame(F, page)
+    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key):
+    b = _ht_slot(HK, HU, key, False)
+    if b != -1:
+        t = HF[b]
+        while t != -1:
+            tp = VF[I[t, I_VIS]]
+            if tp < 0:
+                return -1, -1
+            if tp == page:
+                return -1, -1
+            C[C_COMPARES] += 1
+            if page_eq(W, tp, page):
+                return t, tp
+            t = I[t, I_UNEXT]
+    else:
+        b = _ht_slot(HK, HU, key, True)
+        HF[b] = -1
+        HL[b] = -1
+    I[it, I_UNST] = 1
+    I[it, I_SEQ] = C[C_SEQNR] & SEQNR_MASK
+    I[it, I_UKEY] = key
+    I[it, I_INTREE] = C[C_GEN]
+    I[it, I_UBKT] = b
+    last = HL[b]
+    I[it, I_UPREV] = last
+    I[it, I_UNEXT] = -1
+    if last == -1:
+        HF[b] = it
+    else:
+        I[last, I_UNEXT] = it
+    HL[b] = it
+    C[C_UNSHARED] += 1
+    return -1, -1
+
+
+@njit(cache=True, nogil=True)
+def _cmp_and_merge_page(I, N, F, S, C, P, W, PW, VF, ACT, HK, HU, HF, HL, it):
+    j = I[it, I_VIS]
+    page = VF[j]
+    node = F[page, F_NODE] if F[page, F_KSM] else -1
+    key = F[page, F_HASH]
+    if node != -1:
+        if I[it, I_HEAD] == node:
+            return
+    else:
+        _remove_from_tree(I, N, F, S, C, HF, HL, it)
+        C[C_HASHED] += 1
+        checksum = key & 0xFFFFFFFF
+        if I[it, I_OLDCK] != checksum:
+            I[it, I_OLDCK] = checksum
+            return
+        if P[P_USE_ZERO] and checksum == ZERO_CHECKSUM:
+            # merge_with_ksm_zero_page (the VMA check holds inside a scan)
+            C[C_COMPARES] += 1
+            if page_is_zero(W, page):
+                _act(ACT, C, A_ZERO, j, 0)
+                _put_frame(F, page)
+                VF[j] = V_ZERO
+                C[C_ZERO] += 1
+                S[I[it, I_SLOT], S_ZERO] += 1
+                return
+    kpage = _stable_tree_search(I, N, F, S, C, P, W, PW, page)
+    if kpage == page and I[it, I_HEAD] == node:
+        return
+    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    if kpage != -1:
+        if _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
+            _stable_tree_append(I, N, S, C, it, F[kpage, F_NODE])
+        return
+    t, tree_page = _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key)
+    if t == -1:
+        return
+    if not _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, -1):
+        return
+    if not _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, t, tree_page, page):
+        # break_cow: the page made KSM above gets a private copy again
+        _act(ACT, C, A_BREAK_COW, j, 0)
+        _put_frame(F, page)
+        VF[j] = V_NEW
+        return
+    snode = _stable_tree_insert(I, N, F, S, C, P, W, PW, page)
+    _stable_tree_append(I, N, S, C, t, snode)
+    _stable_tree_append(I, N, S, C, it, snode)
+
+
+@njit(cache=True, nogil=True)
+def _should_skip(I, N, F, S, C, HF, HL, it, frame):
+    if F[frame, F_KSM]:
+        return False
+    age = I[it, I_AGE]
+    if age != 255:
+        I[it, I_AGE] = age + 1
+    if age < 3:
+        return False
+    if not I[it, I_SKIPS]:
+        I[it, I_SKIPS] = 1 if age <= 3 else 2 if age <= 5 else 4 if age <= 8 else 8
+        return False
+    C[C_SKIPPED] += 1
+    I[it, I_SKIPS] -= 1
+    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _first(I, S, fid, prev):
+    return S[fid, S_HEAD] if prev == -1 else I[prev, I_NEXT]
+
+
+@njit(cache=True, nogil=True)
+def _set_next(I, S, fid, prev, it):
+    if prev == -1:
+        S[fid, S_HEAD] = it
+    else:
+        I[prev, I_NEXT] = it
+
+
+@njit(cache=True, nogil=True)
+def full_scan(I, N, F, S, C, P, W, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
+    """One full scan over the visit list (``SL``: per slot in order, its row and the range
+    of its pages in ``VA``/``VF``): the page walk with its rmap_item list, smart scan and
+    ``cmp_and_merge_page`` for each page; ``now`` advances by ``sleep_millisecs`` after
+    every ``pages_to_scan`` pages, as the batches of ``ksm_do_scan`` do."""
+    cnt = 0
+    for s in range(SL.shape[0]):
+        fid = SL[s, 0]
+        prev = -1
+        for j in range(SL[s, 1], SL[s, 2]):
+            addr = VA[j]
+            # get_next_rmap_item: free the items of vanished pages, reuse or link one
+            it = _first(I, S, fid, prev)
+            found = -1
+            while it != -1:
+                a = I[it, I_ADDR]
+                if a == addr:
+                    found = it
+                    break
+                if a > addr:
+                    break
+                nxt = I[it, I_NEXT]
+                _set_next(I, S, fid, prev, nxt)
+                _remove_from_tree(I, N, F, S, C, HF, HL, it)
+                _free_item(I, S, C, it)
+                it = nxt
+            if found == -1:
+                found = _alloc_item(I, C)
+                I[found, I_SLOT] = fid
+                I[found, I_ADDR] = addr
+                I[found, I_NEXT] = _first(I, S, fid, prev)
+                _set_next(I, S, fid, prev, found)
+                C[C_RMAP] += 1
+                S[fid, S_RMAP] += 1
+            prev = found
+            I[found, I_VIS] = j
+            if P[P_SMART] and _should_skip(I, N, F, S, C, HF, HL, found, VF[j]):
+                continue
+            _cmp_and_merge_page(I, N, F, S, C, P, W, PW, VF, ACT, HK, HU, HF, HL, found)
+            C[C_SCANNED] += 1
+            cnt += 1
+            if cnt == P[P_PAGES_TO_SCAN]:
+                cnt = 0
+                C[C_NOW] += P[P_SLEEP]
+        # remove_trailing_rmap_items
+        it = _first(I, S, fid, prev)
+        _set_next(I, S, fid, prev, -1)
+        while it != -1:
+            nxt = I[it, I_NEXT]
+            _remove_from_tree(I, N, F, S, C, HF, HL, it)
+            _free_item(I, S, C, it)
+            it = nxt
+    C[C_NOW] += P[P_SLEEP]          # the batch in which the scan ends
+
+
+# ==== the Python side: state in arrays, the visit list, the replay, conversions ==============
+class _NoFrame:
+    """What a free frame row holds: counts as freed, never visited."""
+    __slots__ = ()
+    pfn = -1
+    mapcount = 0
+    pins = 0
+    freed = True
+    ksm = False
+    _hash = None
+    stable_node = None
+
+
+_NOFRAME = _NoFrame()
+_get_hash = operator.attrgetter("_hash")
+_get_ksm = operator.attrgetter("ksm")
+_get_mapcount = operator.attrgetter("mapcount")
+_get_pins = operator.attrgetter("pins")
+_get_frame = operator.attrgetter("frame")
+_HASH_UNSET = np.int64(-0x7FFFFFFFFFFFFFFF)     # a frame row whose bytes are not loaded yet
+
+
+def _grow(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
+    if a.shape[0] >= rows:
+        return a
+    n = max(rows, 2 * a.shape[0], 64)
+    b = np.full((n,) + a.shape[1:], fill, a.dtype)
+    b[:a.shape[0]] = a
+    return b
+
+
+def _frame_bytes(f):
+    buf = getattr(f, "buffer", None)
+    return np.frombuffer(buf() if buf is not None else f.data, np.uint8, PAGE_SIZE)
+
+
+class KsmArrays:
+    """A :class:`~engine.ksm.Ksmd`'s rmap_items and stable tree in arrays, and the frames the
+    scan reads. ``active`` while the arrays (not the objects) hold the daemon's state."""
+
+    def __init__(self):
+        self.active = False
+        self.I = np.zeros((0, I_COLS), np.int64)
+        self.N = np.zeros((0, N_COLS), np.int64)
+        self.F = np.zeros((0, F_COLS), np.int64)
+        self.data = np.zeros((0, PAGE_SIZE), np.uint8)
+        self.PW = np.zeros((0, PREFIX), np.uint64)
+        self.S = np.zeros((0, S_COLS), np.int64)
+        self.C = np.zeros(C_COLS, np.int64)
+        self.P = np.zeros(P_COLS, np.int64)
+        self.fobj: list = []          # frame row -> Frame (or _NOFRAME)
+        self.frow: dict = {}          # pfn -> frame row
+        self.ffree: list = []         # free frame rows
+        self.nfid = 0
+        self.C[C_IFREE] = self.C[C_NFREE] = -1
+        # the last scan's visit list, reused while the same frames are visited unchanged
+        self._last_frames = self._last_hs = self._last_va = None
+        self._last_rows = self._last_va_a = None
+
+    # -- frame rows ------------------------------------------------------------------------
+    def _new_row(self, f) -> int:
+        if self.ffree:
+            r = self.ffree.pop()
+            self.fobj[r] = f
+        else:
+            r = len(self.fobj)
+            self.fobj.append(f)
+            self.F = _grow(self.F, r + 1)
+            if self.data.shape[0] <= r:
+                self.data = _grow(self.data, r + 1)
+                self.PW = _grow(self.PW, r + 1)
+        self.frow[f.pfn] = r
+        self.F[r, F_NODE] = -1
+        self.F[r, F_HASH] = _HASH_UNSET
+        return r
+
+    def _load(self, r: int, f, h: int) -> None:
+        self.data[r] = _frame_bytes(f)
+        self.PW[r] = self.data[r, :8 * PREFIX].view(np.uint64)
+        self.F[r, F_HASH] = np.uint64(h).view(np.int64)
+
+    def _row_of(self, f) -> int:
+        r = self.frow.get(f.pfn)
+        if r is None or self.fobj[r] is not f:
+            r = self._new_row(f)
+        h = f.content_hash()
+        if self.F[r, F_HASH] != np.uint64(h).view(np.int64):
+            self._load(r, f, h)
+        return r
+
+    def _recycle_rows(self) -> None:
+        """Free the rows of freed frames that no live stable node names."""
+        n = len(self.fobj)
+        if not n:
+            return
+        fobj = self.fobj
+        freed = np.fromiter((f.freed and f is not _NOFRAME for f in fobj), bool, n)
+        if not freed.any():
+            return
+        nn = int(self.C[C_NNEXT])
+        live = self.N[:nn, N_LIVE] == 1
+        refs = self.N[:nn, N_FRAME][live]
+        freed[refs[refs >= 0]] = False
+        for r in np.flatnonzero(freed).tolist():
+            del self.frow[fobj[r].pfn]
+            fobj[r] = _NOFRAME
+            self.F[r, F_NODE] = -1
+            self.F[r, F_HASH] = _HASH_UNSET
+            self.ffree.append(r)
+
+    def _fid(self, slot) -> int:
+        if slot.fid < 0:
+            slot.fid = self.nfid
+            self.nfid += 1
+            self.S = _grow(self.S, self.nfid)
+            self.S[slot.fid, S_HEAD] = -1
+        return slot.fid
+
+    # -- objects -> arrays -----------------------------------------------------------------
+    def from_objects(self, k) -> None:
+        """Take the daemon's rmap_items and stable tree into the arrays (between full scans)."""
+        C = self.C
+        C[C_INEXT] = C[C_NNEXT] = 0
+        C[C_IFREE] = C[C_NFREE] = -1
+        nodes = []
+        nid = {}
+        for node in k._stable:
+            nid[id(node)] = len(nodes)
+            nodes.append(node)
+            if node.dups:
+                for d in node.dups:
+                    nid[id(d)] = len(nodes)
+                    nodes.append(d)
+        items = []
+        iid = {}
+        for slot in k.slots:
+            self._fid(slot)
+            it = slot.next
+            while it is not None:
+                iid[id(it)] = len(items)
+                items.append((slot, it))
+                it = it.next
+        for slot, it in items:
+            h = it.head
+            if h is not None and id(h) not in nid:        # a node outside the tree (defensive)
+                nid[id(h)] = len(nodes)
+                nodes.append(h)
+        self.N = N = _grow(np.zeros((0, N_COLS), np.int64), len(nodes) + 64)
+        self.I = I = _grow(np.zeros((0, I_COLS), np.int64), len(items) + 64)
+
+        def ix(o, m):
+            return -1 if o is None else m[id(o)]
+
+        for x, node in enumerate(nodes):
+            N[x, N_FRAME] = -1 if node.frame is None else self._row_of(node.frame)
+            N[x, N_LEFT] = ix(node.rb_left, nid)
+            N[x, N_RIGHT] = ix(node.rb_right, nid)
+            N[x, N_PARENT] = ix(node.rb_parent, nid)
+            N[x, N_RED] = 1 if node.rb_red else 0
+            N[x, N_HLEN] = node.rmap_hlist_len
+            N[x, N_CHAIN] = ix(node.chain, nid)
+            N[x, N_PRUNE] = node.prune_time
+            N[x, N_LIVE] = 1
+            N[x, N_DNEXT] = N[x, N_DPREV] = -1
+            N[x, N_DFIRST] = N[x, N_DLAST] = -1
+            N[x, N_HFIRST] = N[x, N_HLAST] = -1
+        for x, node in enumerate(nodes):
+            if node.dups:
+                ids = [nid[id(d)] for d in node.dups]
+                N[x, N_DFIRST], N[x, N_DLAST], N[x, N_DCOUNT] = ids[0], ids[-1], len(ids)
+                for a, b in zip(ids, ids[1:]):
+                    N[a, N_DNEXT] = b
+                    N[b, N_DPREV] = a
+            hl = [iid[id(i)] for i in node.hlist]
+            N[x, N_HCOUNT] = len(hl)
+            if hl:
+                N[x, N_HFIRST], N[x, N_HLAST] = hl[0], hl[-1]
+        for x, (slot, it) in enumerate(items):
+            I[x, I_NEXT] = ix(it.next, iid)
+            I[x, I_SLOT] = slot.fid
+            I[x, I_ADDR] = it.address
+            I[x, I_OLDCK] = it.oldchecksum
+            I[x, I_AGE] = it.age
+            I[x, I_SKIPS] = it.remaining_skips
+            I[x, I_UNST] = 1 if it.unstable else 0
+            I[x, I_SEQ] = it.seq
+            I[x, I_HEAD] = ix(it.head, nid)
+            I[x, I_UKEY] = np.uint64(it.ukey).view(np.int64)
+            I[x, I_HNEXT] = I[x, I_HPREV] = -1
+            I[x, I_UNEXT] = I[x, I_UPREV] = I[x, I_INTREE] = I[x, I_VIS] = I[x, I_UBKT] = -1
+        for x, node in enumerate(nodes):
+            hl = [iid[id(i)] for i in node.hlist]
+            for a, b in zip(hl, hl[1:]):
+                I[a, I_HNEXT] = b
+                I[b, I_HPREV] = a
+        for slot in k.slots:
+            self.S[slot.fid, S_HEAD] = ix(slot.next, iid)
+            slot.next = None
+        C[C_INEXT] = len(items)
+        C[C_NNEXT] = len(nodes)
+        C[C_ROOT] = ix(k._stable.root, nid)
+        for r, f in enumerate(self.fobj):
+            if f is not _NOFRAME:
+                self.F[r, F_NODE] = nid.get(id(f.stable_node), -1) if f.stable_node is not None else -1
+        k._stable.root = None
+        k.unstable = {}
+        self.active = True
+
+    # -- arrays -> objects -----------------------------------------------------------------
+    def to_objects(self, k) -> None:
+        """Give the daemon its rmap_items and stable tree back as objects, exactly."""
+        from .ksm import RmapItem, StableNode
+        I, N, F, C = self.I, self.N, self.F, self.C
+        nn = int(C[C_NNEXT])
+        nobj = {}
+        for x in range(nn):
+            if N[x, N_LIVE]:
+                fr = int(N[x, N_FRAME])
+                nobj[x] = StableNode(self.fobj[fr] if fr >= 0 else None)
+        for x, node in nobj.items():
+            row = N[x].tolist()
+            node.rb_left = nobj.get(row[N_LEFT])
+            node.rb_right = nobj.get(row[N_RIGHT])
+            node.rb_parent = nobj.get(row[N_PARENT])
+            node.rb_red = bool(row[N_RED])
+            node.rmap_hlist_len = row[N_HLEN]
+            node.chain = nobj.get(row[N_CHAIN])
+            node.prune_time = row[N_PRUNE]
+            if row[N_HLEN] == STABLE_NODE_CHAIN:
+                dups = []
+                d = row[N_DFIRST]
+                while d != -1:
+                    dups.append(nobj[d])
+                    d = int(N[d, N_DNEXT])
+                node.dups = dups
+        iobj = {}
+        for slot in k.slots:
+            prev = slot
+            x = int(self.S[slot.fid, S_HEAD]) if slot.fid >= 0 else -1
+            while x != -1:
+                row = I[x].tolist()
+                it = RmapItem(slot.mm, row[I_ADDR])
+                it.oldchecksum = row[I_OLDCK]
+                it.age = row[I_AGE]
+                it.remaining_skips = row[I_SKIPS]
+                it.unstable = bool(row[I_UNST])
+                it.seq = row[I_SEQ]
+                it.head = nobj.get(row[I_HEAD])
+                it.ukey = int(np.int64(row[I_UKEY]).view(np.uint64))
+                iobj[x] = it
+                prev.next = it
+                prev = it
+                x = row[I_NEXT]
+            prev.next = None
+            if slot.fid >= 0:
+                self.S[slot.fid, S_HEAD] = -1
+        for x, node in nobj.items():
+            hl = {}
+            i = int(N[x, N_HFIRST])
+            while i != -1:
+                hl[iobj[i]] = None
+                i = int(I[i, I_HNEXT])
+            node.hlist = hl
+        k._stable.root = nobj.get(int(C[C_ROOT]))
+        for r, f in enumerate(self.fobj):
+            if f is _NOFRAME:
+                continue
+            x = int(F[r, F_NODE])
+            f.stable_node = nobj[x] if x in nobj and N[x, N_FRAME] == r else None
+        k.unstable = {}
+        self.active = False
+
+    def has_items(self, slot) -> bool:
+        return slot.fid >= 0 and self.S[slot.fid, S_HEAD] != -1
+
+    def stable_node_count(self) -> int:
+        """Stable nodes in the tree: chains and their dups, and plain nodes."""
+        nn = int(self.C[C_NNEXT])
+        return int((self.N[:nn, N_LIVE] == 1).sum())
+
+    # -- one full scan ---------------------------------------------------------------------
+    def scan(self, k) -> None:
+        """One full scan of ``k`` (the cursor is at the head of the mm list)."""
+        from .mm import VM_MERGEABLE
+        if not self.active:
+            self.from_objects(k)
+        m = k.machine
+        zero = m.zero_frame
+        sl = []
+        va = []
+        vmm = []
+        frames = []
+        drops = []
+        for slot in k.slots:
+            fid = self._fid(slot)
+            mm = slot.mm
+            lo = len(va)
+            if mm.exiting:
+                drops.append(slot)
+            else:
+                address = 0
+                ptes = mm.ptes
+                for vma in mm.vmas:
+                    if not vma.flags & VM_MERGEABLE:
+                        continue
+                    if address < vma.start:
+                        address = vma.start
+                    if not vma.anon_vma:
+                        address = vma.end
+                        continue
+                    addrs = vma._addrs
+                    fs = list(map(_get_frame, map(ptes.__getitem__, addrs)))
+                    if None not in fs and zero not in fs:
+                        va.extend(addrs)
+                        frames.extend(fs)
+                    else:
+                        sel = [i for i, f in enumerate(fs) if f is not None and f is not zero]
+                        va.extend([addrs[i] for i in sel])
+                        frames.extend([fs[i] for i in sel])
+                    address = vma.end
+                if address == 0:
+                    drops.append(slot)
+            vmm.append((mm, lo, len(va)))
+            sl.append((fid, lo, len(va)))
+        npages = len(va)
+        # frame rows: free those of freed frames now and then, give new frames a row, reload
+        # the bytes of frames written since (their hash changed); skipped when the scan visits
+        # the same frames with the same hashes as the last one
+        if len(self.fobj) - len(self.ffree) > 2 * npages + int(self.C[C_NNEXT]) + 1024:
+            self._recycle_rows()
+        hs = list(map(_get_hash, frames))
+        if frames == self._last_frames and hs == self._last_hs and va == self._last_va:
+            rows_a, va_a = self._last_rows, self._last_va_a
+        else:
+            frow = self.frow
+            rows = [frow.get(f.pfn, -1) for f in frames]
+            for i in [i for i, r in enumerate(rows) if r < 0]:
+                rows[i] = self._new_row(frames[i])
+            for i in [i for i, h in enumerate(hs) if h is None]:
+                hs[i] = frames[i].content_hash()
+            rows_a = np.array(rows, np.int64)
+            h64 = np.array(hs, np.uint64).view(np.int64)
+            for i in np.flatnonzero(self.F[rows_a, F_HASH] != h64).tolist():
+                self._load(rows[i], frames[i], hs[i])
+            va_a = np.array(va, np.int64)
+            self._last_frames, self._last_hs, self._last_va = frames, hs, va
+            self._last_rows, self._last_va_a = rows_a, va_a
+        F = self.F
+        fobj = self.fobj
+        if npages:
+            F[rows_a, F_KSM] = np.array(list(map(_get_ksm, frames)), np.int64)
+            F[rows_a, F_MAPCOUNT] = np.array(list(map(_get_mapcount, frames)), np.int64)
+            F[rows_a, F_PINS] = np.array(list(map(_get_pins, frames)), np.int64)
+            F[rows_a, F_FREED] = 0
+        nn = int(self.C[C_NNEXT])
+        for r in self.N[:nn, N_FRAME][(self.N[:nn, N_LIVE] == 1) & (self.N[:nn, N_FRAME] >= 0)].tolist():
+            f = fobj[r]
+            F[r, F_KSM], F[r, F_MAPCOUNT], F[r, F_PINS], F[r, F_FREED] = f.ksm, f.mapcount, f.pins, f.freed
+        # capacity for whatever this scan can add
+        self.I = _grow(self.I, int(self.C[C_INEXT]) + npages + 1)
+        self.N = _grow(self.N, int(self.C[C_NNEXT]) + 2 * npages + 2)
+        act = np.zeros((2 * npages + 2, 3), np.int64)
+        hcap = 1 << max(4, (2 * npages + 2).bit_length())
+        HK = np.zeros(hcap, np.int64)
+        HU = np.zeros(hcap, np.uint8)
+        HF = np.full(hcap, -1, np.int64)
+        HL = np.full(hcap, -1, np.int64)
+        # counters in, the scan, counters out
+        C, S, P = self.C, self.S, self.P
+        (C[C_SCANNED], C[C_SHARED], C[C_SHARING], C[C_UNSHARED], C[C_SKIPPED], C[C_RMAP], C[C_CHAINS],
+         C[C_DUPS], C[C_ZERO], C[C_HASHED], C[C_COMPARES], C[C_NOW], C[C_SEQNR]) = (
+            k.pages_scanned, k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_skipped, k.rmap_items,
+            k.stable_node_chains, k.stable_node_dups, k.ksm_zero_pages, k.pages_hashed, k.compares, k.now_ms,
+            k.seqnr)
+        C[C_GEN] += 1
+        C[C_NACT] = 0
+        P[:] = (k.pages_to_scan, k.sleep_millisecs, k.max_page_sharing, int(k.use_zero_pages),
+                int(k.smart_scan), k.stable_node_chains_prune_millisecs)
+        for slot in k.slots:
+            mm = slot.mm
+            S[slot.fid, S_RMAP:] = (mm.ksm_rmap_items, mm.ksm_merging_pages, mm.ksm_zero_pages)
+        VF = rows_a.copy()
+        full_scan(self.I, self.N, F, S, C, P, self.data.view(np.uint64), self.PW,
+                  np.array(sl, np.int64).reshape(-1, 3), va_a, VF, act, HK, HU, HF, HL)
+        (k.pages_scanned, k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_skipped, k.rmap_items,
+         k.stable_node_chains, k.stable_node_dups, k.ksm_zero_pages, k.pages_hashed, k.compares,
+         k.now_ms) = C[:C_SEQNR].tolist()
+        for slot in k.slots:
+            mm = slot.mm
+            mm.ksm_rmap_items, mm.ksm_merging_pages, mm.ksm_zero_pages = S[slot.fid, S_RMAP:].tolist()
+        # replay the changes to the memory model, in order
+        nact = int(C[C_NACT])
+        if nact:
+            owner = np.empty(npages, np.int64)
+            for x, (_mm, lo, hi) in enumerate(vmm):
+                owner[lo:hi] = x
+            for kind, j, arg in act[:nact].tolist():
+                mm = vmm[owner[j]][0]
+                a = va[j]
+                if kind == A_KSM_WP:
+                    pte = mm.ptes[a]
+                    pte.frame.ksm = True
+                    pte.writable = False
+                elif kind == A_REPLACE:
+                    m.replace_page(mm, a, fobj[arg], writable=False)
+                elif kind == A_BREAK_COW:
+                    m.unshare(mm, a)
+                else:
+                    m.replace_page(mm, a, zero, writable=False, ksm_zero=True)
+        for slot in drops:
+            k._drop_slot(slot)
