@@ -165,6 +165,8 @@ class ZramDevice:
     #: attributes absent while the compiled path holds the state in arrays (touching one
     #: converts back to the object form)
     _ARRAY_STATE = ("handle", "size")
+    #: the pool classes (exact) whose methods this class's compiled path reproduces
+    _FAST_POOLS = (ZsPool,)
 
     def __init__(self, disksize: int, algo: str | Compressor = DEFAULT_COMPRESSOR, mem_limit: int = 0,
                  bus: EventBus | None = None, detect_same_filled: bool = True):
@@ -230,7 +232,7 @@ class ZramDevice:
         base = next(c for c in cls.__mro__ if "_FAST_HOOKS" in c.__dict__)
         if cls is not base and any(getattr(cls, m) is not getattr(base, m) for m in base._FAST_HOOKS):
             return False
-        return type(self.pool) is ZsPool and type(self.comp) in _FAST_COMPRESSORS
+        return type(self.pool) in self._FAST_POOLS and type(self.comp) in _FAST_COMPRESSORS
 
     def _enter_fast(self, npages: int) -> bool:
         """Put the slot table and the pool into array form for a write of ``npages`` pages;

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64
+from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64, write64 as _write64
 
 HASH_LOG = 13
 MINMATCH = 4
@@ -203,3 +203,79 @@ def same_filled(pages, flags, fills):
         else:
             flags[i] = 0
             fills[i] = np.uint64(0)
+
+
+@njit(cache=True, nogil=True)
+def decompress_block(src, dst):
+    """Decode a raw LZ4 block (all of ``src``) into ``dst``; return the decoded length, or -1
+    for a malformed block (a read past ``src``, a write past ``dst``, an offset of 0 or one
+    reaching before the start of ``dst``).
+
+    The LZ4 block format: sequences of a token (literal count in the high nibble, match
+    length - 4 in the low one, a nibble of 15 continued by bytes of 255 and a final smaller
+    byte), the literals, a 2-byte little-endian offset and the match, copied from that far
+    back in the output (it may overlap what it writes). The last sequence has literals only.
+    ``src`` and ``dst`` must be C-contiguous (literals, and matches at least 8 bytes back, are
+    copied 8 bytes at a time)."""
+    n = src.shape[0]
+    on = dst.shape[0]
+    ip = 0
+    op = 0
+    while ip < n:
+        token = np.int64(src[np.uint64(ip)])
+        ip += 1
+        lit = token >> ML_BITS
+        if lit == RUN_MASK:
+            while True:
+                if ip >= n:
+                    return -1
+                b = np.int64(src[np.uint64(ip)])
+                ip += 1
+                lit += b
+                if b != 255:
+                    break
+        if ip + lit > n or op + lit > on:
+            return -1
+        _copy(dst, op, src, ip, lit)
+        ip += lit
+        op += lit
+        if ip >= n:                                   # the last sequence: literals only
+            break
+        if ip + 2 > n:
+            return -1
+        off = np.int64(src[np.uint64(ip)]) | (np.int64(src[np.uint64(ip + 1)]) << 8)
+        ip += 2
+        if off == 0 or off > op:
+            return -1
+        mlen = token & ML_MASK
+        if mlen == ML_MASK:
+            while True:
+                if ip >= n:
+                    return -1
+                b = np.int64(src[np.uint64(ip)])
+                ip += 1
+                mlen += b
+                if b != 255:
+                    break
+        mlen += MINMATCH
+        if op + mlen > on:
+            return -1
+        if op + mlen + 8 <= on:
+            # a match nearer than 8 bytes repeats a pattern of ``off`` bytes: copy its first
+            # ``step`` bytes (a multiple of ``off``, at least 8) one by one, then the rest 8
+            # bytes at a time from ``step`` back, which holds the same bytes and is never
+            # written by the same load/store pair
+            step = off if off >= 8 else off * ((8 + off - 1) // off)
+            j = 0
+            if off < 8:
+                while j < step and j < mlen:
+                    dst[np.uint64(op + j)] = dst[np.uint64(op + j - off)]
+                    j += 1
+            while j < mlen:
+                _write64(dst, op + j, _read64(dst, op + j - step))
+                j += 8
+        else:
+            for j in range(mlen):                     # near the end of dst: byte by byte
+                dst[np.uint64(op + j)] = dst[np.uint64(op + j - off)]
+        op += mlen
+    return op

@@ -16,15 +16,21 @@ every freed slot).
 """
 from __future__ import annotations
 
-from ..compress import DEFAULT_COMPRESSOR
+import numpy as np
+
+from .. import hashes
+from ..compress import DEFAULT_COMPRESSOR, KernelLZ4
+from ..errors import PagemergeError
 from ..hashes import get_hash, hash_rows
 from ..pages import PAGE_SIZE
-from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice
+from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice, _FastBuffers
+from ..zsmalloc import HANDLE_BASE
 from . import events as dev
-from .base import ZramLevelMechanism, register
+from .base import Work, ZramLevelMechanism, register
 
 ZRAM_ENTRY_SIZE = 48        # struct zram_entry {rb_node 24, len 4, checksum 4, refcount 8, handle 8}
 BUCKET_SIZE = 16            # spinlock + rb_root per hash bucket
+_M32 = 0xFFFFFFFF
 
 
 class ZramEntry:
@@ -38,12 +44,26 @@ class ZramEntry:
 
 
 class ZramDedupDevice(ZramDevice):
-    """A zram device whose slots point at refcounted ``zram_entry`` objects."""
+    """A zram device whose slots point at refcounted ``zram_entry`` objects.
+
+    Two paths with the same results: the Python one below (the reference; it runs while
+    someone listens for events, or with ``compiled = False``) and the compiled one of
+    ``engine._dedup_fast`` (hash in the worker threads, lookup, compare, share or store in
+    machine code), which keeps the entries and the hash index in arrays while it owns them;
+    touching ``handle``, ``size`` or ``index`` converts them back, exactly.
+    """
 
     mechanism = "zram_dedup"
+    #: the methods the compiled path stands in for (see ZramDevice._fast_eligible)
+    _FAST_HOOKS = ZramDevice._FAST_HOOKS + ("_share",)
+    _ARRAY_STATE = ZramDevice._ARRAY_STATE + ("index",)
 
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="jhash", compare="all",
                  accounting="consistent", work=None):
+        if compare not in ("all", "first"):
+            raise ValueError("compare is 'all' or 'first'")
+        if accounting not in ("consistent", "port"):
+            raise ValueError("accounting is 'consistent' or 'port'")
         super().__init__(disksize, algo, mem_limit, bus)
         self.hash_name, self.hash_fn = get_hash(hash)
         self.compare = compare
@@ -52,24 +72,45 @@ class ZramDedupDevice(ZramDevice):
         self.index: dict[int, list[ZramEntry]] = {}   # checksum -> entries, newest first
         self.entries = 0
         self.dup_data_size = 0
-        self.work = work
-        self._pending: list[int] = []      # checksums of the current batch, in store order
-
-    def _chunk_hook(self, chunk, same_flags) -> None:
-        rows = chunk[same_flags == 0]
-        self._pending = hash_rows(self.hash_name, self.hash_fn, rows)[::-1] if len(rows) else []
+        self.work = work if work is not None else Work()
+        #: the entry table, its free stack, the hash chains' heads and the dedup scalars while
+        #: the compiled path owns the state (engine._dedup_fast); None in object form
+        self._dd = None
+        self._seen = None                  # the filter of the speculative compression
+        self._W = None
 
     @property
     def meta_data_size(self) -> int:
         return self.entries * ZRAM_ENTRY_SIZE
 
+    def pages_merged(self) -> int:
+        """Slots that share an entry with an earlier one: the sum of (refcount - 1)."""
+        if self._dd is not None:
+            from .._dedup_fast import DD_NEXT, E_REF
+            E, _, _, DD = self._dd
+            ref = E[:DD[DD_NEXT], E_REF]
+            return int(np.maximum(ref - 1, 0).sum())
+        return sum(e.refcount - 1 for lst in self.index.values() for e in lst)
+
+    # -- the Python path (the reference) ------------------------------------------------------
     def write_page(self, index: int, page) -> bool:
-        self._pending = []
+        """Store one page: the same-filled test, then the checksum of the uncompressed page and
+        the lookup (``store_page``), which compresses and allocates only when no stored page
+        is identical."""
         return super().write_page(index, page)
 
-    def _store_nonsame(self, index, page, block, cached) -> bool:
+    def prepare_batch(self, chunk, same_flags):
+        """The checksum of every page of the batch that is not same-filled."""
+        out = [None] * chunk.shape[0]
+        rows = np.flatnonzero(same_flags == 0)
+        if len(rows):
+            for r, c in zip(rows.tolist(), hash_rows(self.hash_name, self.hash_fn, chunk[rows])):
+                out[r] = c
+        return out
+
+    def store_page(self, index, page, block, cached, prepared=None) -> bool:
         w = self.work
-        checksum = (self._pending.pop() if self._pending else self.hash_fn(page)) & 0xFFFFFFFF
+        checksum = (prepared if prepared is not None else self.hash_fn(page)) & _M32
         w.pages_hashed += 1
         w.bytes_hashed += PAGE_SIZE
         listening = self.bus.enabled
@@ -100,6 +141,9 @@ class ZramDedupDevice(ZramDevice):
             self.index.setdefault(checksum, []).insert(0, entry)
             self.entries += 1
         return ok
+
+    def _store_nonsame(self, index, page, block, cached) -> bool:
+        return self.store_page(index, page, block, cached)
 
     def _share(self, index: int, entry: ZramEntry) -> bool:
         entry.refcount += 1
@@ -147,6 +191,9 @@ class ZramDedupDevice(ZramDevice):
         self.size[index] = 0
 
     def read_page(self, index: int) -> bytes:
+        self._check_index(index)
+        if self._slots is not None and self.pool._arrays is not None and not self.bus.enabled:
+            return self._read_page_fast(index, self.flags[index])
         entry = self.handle[index]
         if isinstance(entry, ZramEntry):
             data = self.pool.read(entry.handle, entry.len)
@@ -161,6 +208,179 @@ class ZramDedupDevice(ZramDevice):
         d["dup_data_size"] = self.dup_data_size
         d["meta_data_size"] = self.meta_data_size
         return d
+
+    # -- the compiled path (engine._dedup_fast) -----------------------------------------------
+    def _hash_kind(self) -> int:
+        from .. import _dedup_fast as DF
+        fn = self.hash_fn
+        if fn is hashes.jhash:
+            return DF.HASH_JHASH
+        if fn is hashes.xxhash32 or fn is hashes.xxhash64:       # both stored as the low 32 bits
+            return DF.HASH_XXH
+        if fn is hashes.weak:
+            return DF.HASH_ZERO
+        return DF.HASH_GIVEN                                      # any other function: in Python
+
+    def _slots_to_arrays(self):
+        from .. import _dedup_fast as DF
+        n = self.num_pages
+        E = np.empty((n + 1, DF.E_COLS), np.int64)
+        EF = np.empty(n + 1, np.int64)
+        BH = np.full(DF.bucket_count(n), -1, np.int64)
+        DD = np.zeros(DF.DD_COLS, np.int64)
+        eid: dict[int, int] = {}
+        rows = []
+        for lst in self.index.values():
+            for entry in reversed(lst):                              # oldest first
+                eid[id(entry)] = len(rows)
+                rows.append(((entry.handle - HANDLE_BASE) >> 3, entry.len, entry.checksum, entry.refcount))
+        m = len(rows)
+        if m:
+            E[:m, :4] = np.array(rows, np.int64)
+        DF.load_chains(E, BH, np.arange(m, dtype=np.int64))
+        DD[DF.DD_DUP], DD[DF.DD_ENTRIES], DD[DF.DD_NEXT] = self.dup_data_size, self.entries, m
+        zh = np.array([eid[id(h)] if isinstance(h, ZramEntry) else h for h in self.handle], np.uint64)
+        self._dd = (E, EF, BH, DD)
+        return zh, np.array(self.size, np.int64)
+
+    def _slots_from_arrays(self, slots) -> None:
+        from .. import _dedup_fast as DF
+        zh, zsz = slots
+        E, _, BH, DD = self._dd
+        self._dd = None
+        order = np.empty(int(DD[DF.DD_NEXT]), np.int64)
+        m = DF.entries_in_chain_order(E, BH, order)
+        objs: dict[int, ZramEntry] = {}
+        index: dict[int, list[ZramEntry]] = {}
+        for e, (hid, length, checksum, ref) in zip(order[:m].tolist(), E[order[:m], :4].tolist()):
+            entry = ZramEntry(HANDLE_BASE + (hid << 3), length, checksum)
+            entry.refcount = ref
+            objs[e] = entry
+            index.setdefault(checksum, []).append(entry)             # chain order: newest first
+        handle = zh.tolist()
+        fl = np.frombuffer(self.flags, np.uint8)
+        for i in np.flatnonzero((zsz != 0) & ((fl & ZRAM_SAME) == 0)).tolist():
+            handle[i] = objs[handle[i]]
+        self.handle = handle
+        self.size = zsz.tolist()
+        self.index = index
+        self.entries = int(DD[DF.DD_ENTRIES])
+        self.dup_data_size = int(DD[DF.DD_DUP])
+
+    def _fast_sync(self, D) -> None:
+        super()._fast_sync(D)
+        if self._dd is not None:
+            from .. import _dedup_fast as DF
+            DD = self._dd[3]
+            self.entries = int(DD[DF.DD_ENTRIES])
+            self.dup_data_size = int(DD[DF.DD_DUP])
+        W = self._W
+        if W is not None and W.any():
+            w = self.work
+            w.pages_hashed += int(W[0])
+            w.bytes_hashed += int(W[1])
+            w.compares += int(W[2])
+            w.bytes_compared += int(W[3])
+            w.compressions += int(W[4])
+            w.decompressions += int(W[5])
+            W[:] = 0
+
+    def _fast_buffers(self, k, width, gathering) -> _FastBuffers:
+        b = super()._fast_buffers(k, width, gathering)
+        b.csums = np.zeros(k, np.int64)
+        b.comped = np.zeros(k, np.uint8)
+        return b
+
+    def _fast_gathered(self, chunk, b) -> None:
+        from .. import _dedup_fast as DF
+        if self._hash_kind() == DF.HASH_GIVEN:
+            fn = self.hash_fn
+            b.csums[:chunk.shape[0]] = [fn(r) & _M32 for r in chunk]
+
+    def _fast_params(self):
+        comp = self.comp
+        lz4 = isinstance(comp, KernelLZ4)
+        return lz4, int(comp.acceleration if lz4 else comp.rle)
+
+    def _fast_prepare_task(self):
+        from .. import _dedup_fast as DF
+        if self._seen is None:
+            self._seen = np.zeros(DF.SEEN_SIZE, np.uint8)
+        seen = self._seen
+        lz4, param = self._fast_params()
+        detect = bool(self.detect_same_filled)
+        kind = self._hash_kind()
+        prepare = DF.prepare
+
+        def task(chunk, lo, hi, b):
+            prepare(chunk, lo, hi, b.sflags, b.fills, b.out, b.lengths, b.csums, b.comped, detect, lz4, param, kind,
+                    seen)
+        return task
+
+    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+        from .. import _dedup_fast as DF
+        from .._zram_fast import PAGE_SIZE as _P
+        from ..compress import _lz4_kernel, _lzo_kernel
+        k = chunk.shape[0]
+        zh, zsz = self._slots
+        zf = np.frombuffer(self.flags, np.uint8)
+        pa = self.pool._arrays
+        E, EF, BH, DD = self._dd
+        if self._W is None:
+            self._W = np.zeros(DF.W_COLS, np.int64)
+        W = self._W
+        lz4, param = self._fast_params()
+        compare_all = self.compare == "all"
+        port = self.accounting == "port"
+        scratch = np.empty(_P, np.uint8)
+        dpage = np.empty(_P, np.uint8)
+        table = np.empty(1 << _lz4_kernel.HASH_LOG, np.uint16)
+        dct = np.empty(_lzo_kernel.D_SIZE, np.uint16)
+        ahead = int(np.count_nonzero(b.comped[:k]))
+        runs = int(DD[DF.DD_RUNS])
+
+        def step(j):
+            return DF.store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, b.csums, b.comped, idx, start,
+                                  j, io_end, use_io, zf, zh, zsz, D, failed_out, skipped_out, E, EF, BH, DD, W,
+                                  compare_all, port, lz4, param, scratch, dpage, table, dct)
+        try:
+            self._fast_run(step, k, idx, start)
+        finally:
+            self.comp.compressions += ahead + int(DD[DF.DD_RUNS]) - runs      # what actually ran
+
+    def _fast_failed(self, status, row) -> None:
+        raise PagemergeError(f"{self.algorithm}: a stored object did not decompress to a page")
+
+    def _read_page_fast(self, index: int, fl: int) -> bytes:
+        from .._zram_fast import read_object
+        from .._dedup_fast import E_HID
+        zh, zsz = self._slots
+        if fl & ZRAM_SAME:
+            return int(zh[index]).to_bytes(8, "little") * 512
+        size = int(zsz[index])
+        if size == 0:
+            return bytes(PAGE_SIZE)
+        dst = np.empty(size, np.uint8)
+        read_object(self.pool._arrays.tup(), int(self._dd[0][int(zh[index]), E_HID]), size, dst)
+        data = dst.tobytes()
+        if size == PAGE_SIZE:
+            return data
+        self.work_decompressions += 1
+        return self.comp.decompress(data, PAGE_SIZE)
+
+    def _free_slots_fast(self, indexes) -> bool:
+        if self._slots is None or self.pool._arrays is None or not self._fast_eligible():
+            return False
+        from .. import _dedup_fast as DF
+        zh, zsz = self._slots
+        E, EF, BH, DD = self._dd
+        D = self._fast_counters()
+        try:
+            DF.free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D, E, EF, BH, DD,
+                          np.asarray(indexes, np.int64).reshape(-1), self.accounting == "port")
+        finally:
+            self._fast_sync(D)
+        return True
 
 
 @register
@@ -196,4 +416,4 @@ class ZramDedup(ZramLevelMechanism):
         return self.device.meta_data_size + self.device.hash_size * BUCKET_SIZE
 
     def pages_merged(self) -> int:
-        return sum(e.refcount - 1 for lst in self.device.index.values() for e in lst)
+        return self.device.pages_merged()
