@@ -109,6 +109,13 @@ class Frame:
         return self._data is None
 
     @property
+    def source(self):
+        """``(page_set, index)`` while the frame is an unwritten view of page ``index`` of
+        ``page_set`` (its bytes are ``page_set.array[index]``: compiled code can read them
+        there, with no copy), else None (the frame holds its own bytes: :meth:`buffer`)."""
+        return (self._src, self._idx) if self._data is None else None
+
+    @property
     def refcount(self) -> int:
         """Page references: one per mapping plus pins (the kernel's page_count)."""
         return self.mapcount + self.pins

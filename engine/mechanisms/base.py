@@ -31,6 +31,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from ..compress import DEFAULT_COMPRESSOR
+from ..errors import PagemergeError
 from ..mm import Machine, Mm
 from ..pages import PAGE_SIZE, PageSet
 from ..swap import SwapDevice, peek, select_candidates
@@ -279,7 +280,11 @@ class Mechanism(ABC):
                         if f is not None and f._data is None and f._src is pages and f._idx == i:
                             continue                       # mapped to its own page, unwritten: equal
                         want = pages.page_bytes(i)
-                    if peek(m, mm, va) != want:
+                    try:
+                        got = peek(m, mm, va)
+                    except PagemergeError:                 # e.g. a corrupt compressed block
+                        return False
+                    if got != want:
                         return False
             finally:
                 pages.release(first, first + VERIFY_CHUNK)
