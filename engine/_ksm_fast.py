@@ -61,8 +61,8 @@ I_COLS = 17
  N_DLAST, N_DCOUNT, N_DNEXT, N_DPREV, N_PRUNE, N_LIVE) = range(17)
 N_COLS = 17
 # frame columns
-F_KSM, F_NODE, F_MAPCOUNT, F_PINS, F_FREED, F_HASH = range(6)
-F_COLS = 6
+F_KSM, F_NODE, F_MAPCOUNT, F_PINS, F_FREED, F_HASH, F_SRC, F_DROW = range(8)
+F_COLS = 8
 # per-slot columns
 S_HEAD, S_RMAP, S_MERGING, S_ZERO = range(4)
 S_COLS = 4
@@ -112,7 +112,13 @@ def _word_order(x, y):
 
 
 @njit(cache=True, nogil=True)
-def page_cmp(W, PW, a, b):
+def _words(W, WS, F, a):
+    """Frame row a's bytes as 512 words: its own copy, or its page of the source page set."""
+    return WS[F[a, F_DROW]] if F[a, F_SRC] else W[F[a, F_DROW]]
+
+
+@njit(cache=True, nogil=True)
+def page_cmp(W, WS, PW, F, a, b):
     """``memcmp`` of frame rows a and b: -1, 0 or 1. The first PREFIX words come from the
     compact copy ``PW`` (the stable tree's pages' prefixes stay in cache), the rest from
     the pages."""
@@ -121,8 +127,8 @@ def page_cmp(W, PW, a, b):
     for i in range(PREFIX):
         if pa[i] != pb[i]:
             return _word_order(pa[i], pb[i])
-    wa = W[a]
-    wb = W[b]
+    wa = _words(W, WS, F, a)
+    wb = _words(W, WS, F, b)
     w = _first_diff(wa, wb, PREFIX)
     if w == WORDS:
         return 0
@@ -130,13 +136,13 @@ def page_cmp(W, PW, a, b):
 
 
 @njit(cache=True, nogil=True)
-def page_eq(W, a, b):
-    return _first_diff(W[a], W[b], 0) == WORDS
+def page_eq(W, WS, F, a, b):
+    return _first_diff(_words(W, WS, F, a), _words(W, WS, F, b), 0) == WORDS
 
 
 @njit(cache=True, nogil=True)
-def page_is_zero(W, a):
-    wa = W[a]
+def page_is_zero(W, WS, F, a):
+    wa = _words(W, WS, F, a)
     z = np.uint64(0)
     for i in range(WORDS):
         if wa[i] != z:
@@ -670,7 +676,7 @@ def _chain(I, N, F, S, C, P, node, prune):
 
 
 @njit(cache=True, nogil=True)
-def _walk(I, N, F, S, C, P, W, PW, page, prune):
+def _walk(I, N, F, S, C, P, W, WS, PW, page, prune):
     """The stable-tree walk of ``stable_tree_search`` / ``stable_tree_insert``: (node, dup,
     -1, 0) on a match, else (-1, -1, parent, left) where a new node would be linked."""
     while True:
@@ -690,7 +696,7 @@ def _walk(I, N, F, S, C, P, W, PW, page, prune):
                 restart = True
                 break
             C[C_COMPARES] += 1
-            c = page_cmp(W, PW, page, tree_frame)
+            c = page_cmp(W, WS, PW, F, page, tree_frame)
             parent = n
             if c < 0:
                 left = True
@@ -705,18 +711,18 @@ def _walk(I, N, F, S, C, P, W, PW, page, prune):
 
 
 @njit(cache=True, nogil=True)
-def _stable_tree_search(I, N, F, S, C, P, W, PW, page):
+def _stable_tree_search(I, N, F, S, C, P, W, WS, PW, page):
     if F[page, F_KSM] and F[page, F_NODE] != -1:
         return page
-    node, dup, _p, _l = _walk(I, N, F, S, C, P, W, PW, page, True)
+    node, dup, _p, _l = _walk(I, N, F, S, C, P, W, WS, PW, page, True)
     if node == -1 or dup == -1 or not _candidate(N, P, dup, 0):
         return -1
     return _get_folio(I, N, F, S, C, dup)
 
 
 @njit(cache=True, nogil=True)
-def _stable_tree_insert(I, N, F, S, C, P, W, PW, kframe):
-    node, _dup, parent, left = _walk(I, N, F, S, C, P, W, PW, kframe, False)
+def _stable_tree_insert(I, N, F, S, C, P, W, WS, PW, kframe):
+    node, _dup, parent, left = _walk(I, N, F, S, C, P, W, WS, PW, kframe, False)
     new = _alloc_node(N, C)
     N[new, N_FRAME] = kframe
     if node == -1:
@@ -802,7 +808,7 @@ def _put_frame(F, f):
 
 
 @njit(cache=True, nogil=True)
-def _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
+def _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, kpage):
     """``try_to_merge_with_ksm_page`` + ``try_to_merge_one_page`` (the VMA and PTE checks
     hold inside a scan: nothing else changes the mapping meanwhile)."""
     j = I[it, I_VIS]
@@ -814,7 +820,7 @@ def _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
             _act(ACT, C, A_KSM_WP, j, 0)
         else:
             C[C_COMPARES] += 1
-            if not page_eq(W, page, kpage):
+            if not page_eq(W, WS, F, page, kpage):
                 return False
             _act(ACT, C, A_REPLACE, j, kpage)
             F[kpage, F_MAPCOUNT] += 1
@@ -825,7 +831,7 @@ def _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
 
 
 @njit(cache=True, nogil=True)
-def _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key):
+def _unstable_search_insert(I, F, C, VF, W, WS, HK, HU, HF, HL, it, page, key):
     b = _ht_slot(HK, HU, key, False)
     if b != -1:
         t = HF[b]
@@ -836,7 +842,7 @@ def _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key):
             if tp == page:
                 return -1, -1
             C[C_COMPARES] += 1
-            if page_eq(W, tp, page):
+            if page_eq(W, WS, F, tp, page):
                 return t, tp
             t = I[t, I_UNEXT]
     else:
@@ -861,7 +867,7 @@ def _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key):
 
 
 @njit(cache=True, nogil=True)
-def _cmp_and_merge_page(I, N, F, S, C, P, W, PW, VF, ACT, HK, HU, HF, HL, it):
+def _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, it):
     j = I[it, I_VIS]
     page = VF[j]
     node = F[page, F_NODE] if F[page, F_KSM] else -1
@@ -879,33 +885,33 @@ def _cmp_and_merge_page(I, N, F, S, C, P, W, PW, VF, ACT, HK, HU, HF, HL, it):
         if P[P_USE_ZERO] and checksum == ZERO_CHECKSUM:
             # merge_with_ksm_zero_page (the VMA check holds inside a scan)
             C[C_COMPARES] += 1
-            if page_is_zero(W, page):
+            if page_is_zero(W, WS, F, page):
                 _act(ACT, C, A_ZERO, j, 0)
                 _put_frame(F, page)
                 VF[j] = V_ZERO
                 C[C_ZERO] += 1
                 S[I[it, I_SLOT], S_ZERO] += 1
                 return
-    kpage = _stable_tree_search(I, N, F, S, C, P, W, PW, page)
+    kpage = _stable_tree_search(I, N, F, S, C, P, W, WS, PW, page)
     if kpage == page and I[it, I_HEAD] == node:
         return
     _remove_from_tree(I, N, F, S, C, HF, HL, it)
     if kpage != -1:
-        if _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, kpage):
+        if _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, kpage):
             _stable_tree_append(I, N, S, C, it, F[kpage, F_NODE])
         return
-    t, tree_page = _unstable_search_insert(I, C, VF, W, HK, HU, HF, HL, it, page, key)
+    t, tree_page = _unstable_search_insert(I, F, C, VF, W, WS, HK, HU, HF, HL, it, page, key)
     if t == -1:
         return
-    if not _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, it, page, -1):
+    if not _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, -1):
         return
-    if not _merge_one_page(I, N, F, S, C, W, VF, ACT, HF, HL, t, tree_page, page):
+    if not _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, t, tree_page, page):
         # break_cow: the page made KSM above gets a private copy again
         _act(ACT, C, A_BREAK_COW, j, 0)
         _put_frame(F, page)
         VF[j] = V_NEW
         return
-    snode = _stable_tree_insert(I, N, F, S, C, P, W, PW, page)
+    snode = _stable_tree_insert(I, N, F, S, C, P, W, WS, PW, page)
     _stable_tree_append(I, N, S, C, t, snode)
     _stable_tree_append(I, N, S, C, it, snode)
 
@@ -942,7 +948,7 @@ def _set_next(I, S, fid, prev, it):
 
 
 @njit(cache=True, nogil=True)
-def full_scan(I, N, F, S, C, P, W, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
+def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
     """One full scan over the visit list (``SL``: per slot in order, its row and the range
     of its pages in ``VA``/``VF``): the page walk with its rmap_item list, smart scan and
     ``cmp_and_merge_page`` for each page; ``now`` advances by ``sleep_millisecs`` after
@@ -980,7 +986,7 @@ def full_scan(I, N, F, S, C, P, W, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
             I[found, I_VIS] = j
             if P[P_SMART] and _should_skip(I, N, F, S, C, HF, HL, found, VF[j]):
                 continue
-            _cmp_and_merge_page(I, N, F, S, C, P, W, PW, VF, ACT, HK, HU, HF, HL, found)
+            _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, found)
             C[C_SCANNED] += 1
             cnt += 1
             if cnt == P[P_PAGES_TO_SCAN]:
@@ -1017,6 +1023,7 @@ _get_mapcount = operator.attrgetter("mapcount")
 _get_pins = operator.attrgetter("pins")
 _get_frame = operator.attrgetter("frame")
 _HASH_UNSET = np.int64(-0x7FFFFFFFFFFFFFFF)     # a frame row whose bytes are not loaded yet
+_NO_SOURCE = np.zeros((1, WORDS), np.uint64)
 
 
 def _grow(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
@@ -1047,6 +1054,9 @@ class KsmArrays:
         self.S = np.zeros((0, S_COLS), np.int64)
         self.C = np.zeros(C_COLS, np.int64)
         self.P = np.zeros(P_COLS, np.int64)
+        self.dfree: list = []         # free rows of ``data`` (frames' own copies)
+        self.dnext = 0
+        self.src_ps = None            # the page set whose pages view frames are read from in place
         self.fobj: list = []          # frame row -> Frame (or _NOFRAME)
         self.frow: dict = {}          # pfn -> frame row
         self.ffree: list = []         # free frame rows
@@ -1065,17 +1075,44 @@ class KsmArrays:
             r = len(self.fobj)
             self.fobj.append(f)
             self.F = _grow(self.F, r + 1)
-            if self.data.shape[0] <= r:
-                self.data = _grow(self.data, r + 1)
-                self.PW = _grow(self.PW, r + 1)
+            self.PW = _grow(self.PW, r + 1)
         self.frow[f.pfn] = r
         self.F[r, F_NODE] = -1
         self.F[r, F_HASH] = _HASH_UNSET
+        self.F[r, F_SRC] = 0
+        self.F[r, F_DROW] = -1
         return r
 
+    def _drop_copy(self, r: int) -> None:
+        if not self.F[r, F_SRC] and self.F[r, F_DROW] >= 0:
+            self.dfree.append(int(self.F[r, F_DROW]))
+        self.F[r, F_SRC] = 0
+        self.F[r, F_DROW] = -1
+
     def _load(self, r: int, f, h: int) -> None:
-        self.data[r] = _frame_bytes(f)
-        self.PW[r] = self.data[r, :8 * PREFIX].view(np.uint64)
+        """Point row r at frame f's bytes: the page of its page set while it is an unwritten
+        view of the page set the arrays read from (no copy), else a copy of its own."""
+        src = getattr(f, "source", None)
+        if src is not None and self.src_ps is None and getattr(src[0], "array", None) is not None:
+            self.src_ps = src[0]
+        if src is not None and src[0] is self.src_ps:
+            self._drop_copy(r)
+            self.F[r, F_SRC] = 1
+            self.F[r, F_DROW] = src[1]
+            self.PW[r] = self.src_ps.array[src[1], :8 * PREFIX].view(np.uint64)
+        else:
+            d = int(self.F[r, F_DROW])
+            if self.F[r, F_SRC] or d < 0:
+                self.F[r, F_SRC] = 0
+                if self.dfree:
+                    d = self.dfree.pop()
+                else:
+                    d = self.dnext
+                    self.dnext += 1
+                    self.data = _grow(self.data, d + 1)
+                self.F[r, F_DROW] = d
+            self.data[d] = _frame_bytes(f)
+            self.PW[r] = self.data[d, :8 * PREFIX].view(np.uint64)
         self.F[r, F_HASH] = np.uint64(h).view(np.int64)
 
     def _row_of(self, f) -> int:
@@ -1103,6 +1140,7 @@ class KsmArrays:
         for r in np.flatnonzero(freed).tolist():
             del self.frow[fobj[r].pfn]
             fobj[r] = _NOFRAME
+            self._drop_copy(r)
             self.F[r, F_NODE] = -1
             self.F[r, F_HASH] = _HASH_UNSET
             self.ffree.append(r)
@@ -1379,7 +1417,11 @@ class KsmArrays:
             mm = slot.mm
             S[slot.fid, S_RMAP:] = (mm.ksm_rmap_items, mm.ksm_merging_pages, mm.ksm_zero_pages)
         VF = rows_a.copy()
-        full_scan(self.I, self.N, F, S, C, P, self.data.view(np.uint64), self.PW,
+        src = None if self.src_ps is None else self.src_ps.array
+        if src is None and self.src_ps is not None and (F[:len(fobj), F_SRC] == 1).any():
+            raise RuntimeError("ksm: the page set the frames are views of was closed")
+        WS = _NO_SOURCE if src is None else src.view(np.uint64)
+        full_scan(self.I, self.N, F, S, C, P, self.data.view(np.uint64), WS, self.PW,
                   np.array(sl, np.int64).reshape(-1, 3), va_a, VF, act, HK, HU, HF, HL)
         (k.pages_scanned, k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_skipped, k.rmap_items,
          k.stable_node_chains, k.stable_node_dups, k.ksm_zero_pages, k.pages_hashed, k.compares,

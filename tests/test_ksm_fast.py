@@ -105,6 +105,24 @@ def test_the_compiled_path_runs():
     same(a, b)
 
 
+def test_page_set_views_are_read_in_place():
+    """Frames that are unwritten views of the page set are compared in place (no copy of
+    their bytes); a written frame gets a copy of its own, and the results stay the Python path's."""
+    pages = real_pages()[:200] + [b"v" * PAGE_SIZE] * 8
+    a, b = pair(pages)
+    scan_both(a, b, 2)
+    fa = a[1]._fast
+    if getattr(a[2][0].ptes[a[2][0].vmas[0].start].frame, "source", None) is None:
+        pytest.skip("frames here hold their own bytes (no Frame.source)")
+    assert fa.dnext == 0 and fa.src_ps is not None
+    for (m, k, mms) in (a, b):
+        for addr in sorted(mms[0].ptes)[:20]:
+            mms[0].write(addr + 100, b"written")
+    scan_both(a, b, 3)
+    assert 0 < fa.dnext <= 20 + 8
+    same(a, b)
+
+
 def real_pages():
     ps = PageSet.open(default_pages_path())
     return [bytes(ps.page(i)) for i in range(len(ps))]
