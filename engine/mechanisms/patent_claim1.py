@@ -59,10 +59,13 @@ page by page; ``result()`` names the construction the run used.
 """
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import NamedTuple
 
-from ..compress import DEFAULT_COMPRESSOR
-from ..hashes import get_hash
+import numpy as np
+
+from ..compress import DEFAULT_COMPRESSOR, KernelLZ4, KernelLZO, KernelLZORLE
+from ..hashes import HASHES, get_hash
 from ..pages import PAGE_SIZE
 from ..swap import SwapDevice
 from ..zram import ZRAM_HUGE, ZramDevice, is_same_filled
@@ -120,13 +123,75 @@ class Decision(NamedTuple):
     target: tuple | None = None
 
 
+_STORED = {0: Decision("small", "stored"), 1: Decision("large", "stored")}
+_SAME_FILLED = Decision("same-filled", "stored")
+
+
+class Decisions(MutableMapping):
+    """``(pid, va) -> Decision``: the last decision for each swapped page, in the order pages
+    were first decided (a dict's order). The compiled path hands in whole batches as arrays;
+    they become :class:`Decision` tuples only when the mapping is read."""
+
+    def __init__(self):
+        self._d: dict[tuple, Decision] = {}
+        self._batches: list = []
+
+    def add_batch(self, ctxs, act, big, ent, entries) -> None:
+        """A batch decided by the compiled path: per page its action (``_claim_fast.ACT_*``),
+        branch (1: larger) and entry (stored or found; ``entries[e].owner`` its owner)."""
+        self._batches.append((ctxs, act, big, ent, entries))
+
+    def _flush(self) -> None:
+        from .._claim_fast import ACT_SAME, ACT_SHARED
+        batches, self._batches = self._batches, []
+        d = self._d
+        for ctxs, act, big, ent, entries in batches:
+            for ctx, a, b, e in zip(ctxs, act.tolist(), big.tolist(), ent.tolist()):
+                if a == ACT_SHARED:
+                    d[ctx] = Decision("large" if b else "small", "shared", entries[e].owner)
+                elif a == ACT_SAME:
+                    d[ctx] = _SAME_FILLED
+                else:
+                    d[ctx] = _STORED[b]
+
+    def __getitem__(self, key):
+        if self._batches:
+            self._flush()
+        return self._d[key]
+
+    def __setitem__(self, key, value) -> None:
+        if self._batches:
+            self._flush()
+        self._d[key] = value
+
+    def __delitem__(self, key) -> None:
+        if self._batches:
+            self._flush()
+        del self._d[key]
+
+    def __iter__(self):
+        if self._batches:
+            self._flush()
+        return iter(self._d)
+
+    def __len__(self) -> int:
+        if self._batches:
+            self._flush()
+        return len(self._d)
+
+    def __repr__(self) -> str:
+        if self._batches:
+            self._flush()
+        return f"Decisions({self._d!r})"
+
+
 class StoredPage:
     """A page the method stored, as its index sees it: where it is, which hash keys it, and
     who maps it (swap_map of its slot, slots sharing its handle, or a resident frame)."""
 
-    __slots__ = ("slot", "handle", "size", "index", "key", "owner", "refs", "frame")
+    __slots__ = ("slot", "handle", "size", "index", "key", "owner", "refs", "frame", "eid")
 
-    def __init__(self, slot, handle, size, index, key, owner):
+    def __init__(self, slot, handle, size, index, key, owner, eid=-1):
         self.slot = slot
         self.handle = handle
         self.size = size
@@ -135,12 +200,59 @@ class StoredPage:
         self.owner = owner          # (pid, va) of the page that stored it
         self.refs = 1               # slots that point at its handle
         self.frame = None           # mapping=pte-frame: the resident frame its mappers share
+        self.eid = eid              # its row in the entry table (:class:`EntryTable`)
+
+
+class EntryTable:
+    """What the compiled path reads of each stored page, one row per :class:`StoredPage`
+    (``eid``), fixed when it is stored: its branch (1: larger), hash value, stored size and
+    zsmalloc handle id."""
+
+    def __init__(self, cap: int = 1024):
+        self.n = 0
+        self.big = np.empty(cap, np.uint8)
+        self.key = np.empty(cap, np.uint64)
+        self.size = np.empty(cap, np.int64)
+        self.hid = np.empty(cap, np.int64)
+
+    def _room(self, k: int) -> None:
+        if self.n + k > self.big.shape[0]:
+            cap = max(self.n + k, 2 * self.big.shape[0])
+            for name in ("big", "key", "size", "hid"):
+                a = getattr(self, name)
+                b = np.empty(cap, a.dtype)
+                b[:self.n] = a[:self.n]
+                setattr(self, name, b)
+
+    def add(self, big, key, size, handle) -> int:
+        from .._zram_fast import HANDLE_BASE
+        self._room(1)
+        e = self.n
+        self.big[e], self.key[e], self.size[e], self.hid[e] = big, key, size, (handle - HANDLE_BASE) >> 3
+        self.n += 1
+        return e
+
+    def add_many(self, big, key, size, handles) -> int:
+        """Rows for entries stored together (arrays; ``handles`` uint64); returns the first eid."""
+        from .._zram_fast import HANDLE_BASE
+        k = big.shape[0]
+        self._room(k)
+        e = self.n
+        self.big[e:e + k] = big
+        self.key[e:e + k] = key
+        self.size[e:e + k] = size
+        self.hid[e:e + k] = ((handles - np.uint64(HANDLE_BASE)) >> np.uint64(3)).astype(np.int64)
+        self.n += k
+        return e
 
 
 class ClaimStore(ZramDevice):
     """zram as the second memory space, with slots that may share one handle (mapping=slot-remap,
     as zram dedup points several slots at one ``zram_entry``). ``compr_data_size`` counts each
-    stored object once; a shared slot counts in ``orig_data_size`` and, if whole, ``huge_pages``."""
+    stored object once; a shared slot counts in ``orig_data_size`` and, if whole, ``huge_pages``.
+
+    It overrides none of zram's write path, so zram's compiled path stands in for it; the swap
+    layer releases a slot through :meth:`release_slot`, which keeps a handle other slots share."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -149,25 +261,44 @@ class ClaimStore(ZramDevice):
     def register(self, slot: int, sp: StoredPage) -> None:
         self.pages[slot] = sp
 
+    def _set_slot(self, index: int, handle: int, size: int) -> None:
+        """Set a slot's handle and size in the slot table's current form (lists, or the arrays
+        of zram's compiled path, which touching the lists would convert back)."""
+        slots = self.__dict__.get("_slots")
+        if slots is not None:
+            slots[0][index] = handle
+            slots[1][index] = size
+        else:
+            self.handle[index] = handle
+            self.size[index] = size
+
     def share_slot(self, slot: int, sp: StoredPage) -> None:
         """Point ``slot`` at ``sp``'s handle (no allocation, no compression)."""
         self._check_index(slot)
-        self._slot_free(slot, "overwrite")
+        self.release_slot(slot, notify=False)          # (a fresh slot holds nothing)
         sp.refs += 1
-        self.handle[slot] = sp.handle
-        self.size[slot] = sp.size
+        self._set_slot(slot, sp.handle, sp.size)
         if sp.size == PAGE_SIZE:
             self.flags[slot] = ZRAM_HUGE
             self.huge_pages += 1
         self.pages_stored += 1
         self.pages[slot] = sp
 
-    def _slot_free(self, index: int, reason: str) -> None:
+    def release_slot(self, index: int, notify: bool = True) -> None:
+        """The swap layer released ``index`` (``swap_slot_free_notify``, with ``notify``): its
+        reference to the handle goes; the object is freed with the last reference."""
         sp = self.pages.pop(index, None)
         if sp is None or sp.refs <= 1:
             if sp is not None:
                 sp.refs = 0
-            return super()._slot_free(index, reason)
+            if notify:
+                self.slot_free_notify(index)
+            else:
+                self._slot_free(index, "overwrite")
+            return
+        self._check_index(index)
+        if notify:
+            self.notify_free += 1
         sp.refs -= 1                                   # other slots still point at the handle
         if self.flags[index] & ZRAM_HUGE:
             self.huge_pages -= 1
@@ -176,8 +307,21 @@ class ClaimStore(ZramDevice):
                                            sp.refs, False))
         self.pages_stored -= 1
         self.flags[index] = 0
-        self.handle[index] = 0
-        self.size[index] = 0
+        self._set_slot(index, 0, 0)
+
+    # -- the compiled path (engine._claim_fast) ----------------------------------------------------
+    def fast_begin(self, npages: int):
+        """The slot table and pool in array form for a batch of ``npages`` pages, as zram's
+        compiled write path uses them: ``(pool arrays, flags, handles, sizes, counters)``; None
+        where that path may not stand in (a listener, a backend it does not run, a large pool
+        in object form for a small batch)."""
+        if not self._fast_eligible() or not self._enter_fast(npages):
+            return None
+        zh, zsz = self._slots
+        return self.pool._arrays, np.frombuffer(self.flags, np.uint8), zh, zsz, self._fast_counters()
+
+    def fast_end(self, D) -> None:
+        self._fast_sync(D)
 
 
 class _ClaimSwapDevice(SwapDevice):
@@ -262,7 +406,8 @@ class PatentClaim1(Mechanism):
         self.small: dict[int, list[StoredPage]] = {}      # second hash values -> stored compressed pages
         self.large: dict[int, list[StoredPage]] = {}      # third hash values -> stored uncompressed pages
         self.slot_page: dict[int, StoredPage] = {}         # slot -> the stored page it names
-        self.decisions_: dict[tuple, Decision] = {}        # (pid, va) -> the last decision for that page
+        self.decisions_ = Decisions()                      # (pid, va) -> the last decision for that page
+        self.entries = EntryTable()                        # the stored pages as the compiled path reads them
         self.shared_small_ = 0
         self.shared_large_ = 0
         self._pending: list[tuple[tuple, StoredPage]] = []
@@ -282,10 +427,231 @@ class PatentClaim1(Mechanism):
 
     # -- the swap backend ------------------------------------------------------------------------
     def swap_out_pages(self, datas, ctxs, swapdev: SwapDevice) -> list:
+        if self._fast_ok(len(datas)):
+            out = self._swap_out_fast(datas, ctxs, swapdev)
+            if out is not None:
+                return out
         # slot -> PTEs this batch gives it: the swap device raises swap_map for them only after
         # the batch, so a share event counts them here to report the true reference count
         self._batch: dict[int, int] = {}
         return [self._swap_out_one(bytes(d), ctx, swapdev) for d, ctx in zip(datas, ctxs)]
+
+    # -- the compiled path (engine._claim_fast) ------------------------------------------------------
+    #: use the compiled path where it can stand in (False: always the page-by-page Python path,
+    #: the reference the compiled one is tested against)
+    compiled = True
+    #: the fewest pages a swap-out must carry for the compiled path, and its batch size
+    fast_min_pages = 64
+    fast_batch = 2048
+
+    def _fast_ok(self, n: int) -> bool:
+        """The compiled path decides exactly as the Python one here: nobody listens for events,
+        one of the kernel's compressors, a hash it has compiled, no mem_limit (a refused store
+        would change what later pages find)."""
+        from .._claim_fast import HASH_KINDS
+        dev = self.device
+        return (self.compiled and n >= self.fast_min_pages and not dev.bus.enabled and not dev.pool.bus.enabled
+                and type(dev.comp) in (KernelLZ4, KernelLZO, KernelLZORLE) and dev.limit_pages == 0
+                and self.hash_name in HASH_KINDS and self.hash_fn is HASHES[self.hash_name])
+
+    def _swap_out_fast(self, datas, ctxs, swapdev: SwapDevice):
+        """Swap out ``datas`` in compiled batches: each batch is compressed and hashed on all
+        cores while the one before is decided and stored, in order. None (nothing done) where
+        zram's arrays may not be used."""
+        from .. import _claim_fast as C
+        from ..compress import _lz4_kernel, _lzo_kernel
+        n = len(datas)
+        if self.device.fast_begin(n) is None:
+            return None
+        comp = self.device.comp
+        if isinstance(comp, KernelLZ4):
+            use_lzo, param, width = False, comp.acceleration, _lz4_kernel.bound(PAGE_SIZE)
+        else:
+            use_lzo, param, width = True, int(comp.rle), _lzo_kernel.bound(PAGE_SIZE)
+        hkind = C.HASH_KINDS[self.hash_name]
+        first_of = C.COMPRESSED if self.hash_input == "compressed-bytes" else C.RAW
+        third_of = C.COMPRESSED if self.large_branch == "compressed" else C.RAW
+        settings = (bool(self.same_filled), use_lzo, param, int(self.predetermined_size), self.equal == "smaller",
+                    hkind, first_of, third_of)
+        batch = max(1, min(n, self.fast_batch))
+        starts = list(range(0, n, batch))
+        pool_ex = C.executor()
+        task = max(16, min(256, -(-batch // C.workers())))
+
+        def submit(bi):
+            lo = starts[bi]
+            rows = datas[lo:lo + batch]
+            k = len(rows)
+            if isinstance(rows, np.ndarray):            # rows of pages (the page set itself, or gathered)
+                pages = rows
+                if pages.dtype != np.uint8 or not pages.flags.c_contiguous or type(pages) is not np.ndarray:
+                    pages = np.ascontiguousarray(pages, dtype=np.uint8).view(np.ndarray)
+                pages = pages.reshape(k, PAGE_SIZE)
+            else:                                       # a list of page buffers
+                pages = np.frombuffer(b"".join(rows), np.uint8).reshape(k, PAGE_SIZE)
+            b = {"pages": pages, "sflags": np.empty(k, np.uint8), "fills": np.empty(k, np.uint64),
+                 "lengths": np.empty(k, np.int64), "out": np.empty((k, width), np.uint8),
+                 "big": np.empty(k, np.uint8), "hc": np.empty(k, np.uint64), "hr": np.empty(k, np.uint64)}
+            args = (b["sflags"], b["fills"], b["lengths"], b["out"], b["big"], b["hc"], b["hr"])
+            if len(starts) == 1 and k <= task:
+                C.prepare_claim(pages, 0, k, *settings, *args)
+                return b, []
+            return b, [pool_ex.submit(C.prepare_claim, pages, lo2, min(k, lo2 + task), *settings, *args)
+                       for lo2 in range(0, k, task)]
+
+        out: list = []
+        pending = submit(0)
+        try:
+            for bi, lo in enumerate(starts):
+                b, futs = pending
+                pending = None
+                for f in futs:
+                    f.result()
+                if bi + 1 < len(starts):
+                    pending = submit(bi + 1)
+                out += self._fast_batch(b, ctxs[lo:lo + len(b["pages"])], swapdev)
+        finally:
+            if pending is not None:
+                for f in pending[1]:
+                    f.exception()
+        return out
+
+    def _fast_batch(self, b, ctxs, swapdev: SwapDevice) -> list:
+        """Decide and store one prepared batch (see engine._claim_fast); return its slots."""
+        from .. import _claim_fast as C
+        from .._zram_fast import ST_GROW
+        dev = self.device
+        pages, sflags, lengths, big = b["pages"], b["sflags"], b["lengths"], b["big"]
+        k = pages.shape[0]
+        hc, hr = b["hc"], b["hr"]
+        first = hc if self.hash_input == "compressed-bytes" else hr
+        if self.large_branch == "compressed":
+            third = hc
+        else:
+            third = hr
+        probe = np.where(big != 0, first if self.large_branch == "literal" else third, first)
+        skey = np.where(big != 0, third, first)
+        # the index entries this batch may probe, in their lists' order
+        live = sflags == 0
+        old: list[StoredPage] = []
+        for index, sel in ((self.small, live & (big == 0)), (self.large, live & (big != 0))):
+            if index:
+                for key in np.unique(probe[sel]).tolist():
+                    lst = index.get(key)
+                    if lst:
+                        old.extend(lst)
+        n_old = len(old)
+        E = self.entries
+        eids = np.fromiter([sp.eid for sp in old], np.int64, n_old)
+        o_big, o_key, o_size, o_hid = E.big[eids], E.key[eids], E.size[eids], E.hid[eids]
+        o_frow = np.full(n_old, -1, np.int64)
+        o_stale = np.zeros(n_old, np.uint8)
+        framed = [e for e, sp in enumerate(old) if sp.frame is not None]
+        o_frames = np.empty((len(framed), PAGE_SIZE), np.uint8)
+        for r, e in enumerate(framed):
+            f = old[e].frame
+            o_frow[e] = r
+            o_stale[e] = f.freed
+            o_frames[r] = np.frombuffer(f.data, np.uint8)
+        got = dev.fast_begin(k)
+        if got is None:
+            raise AssertionError("zram's arrays were given up during a compiled swap-out")
+        pa, zf, zh, zsz, D = got
+        cap = n_old + k
+        act = np.empty(k, np.int8)
+        ent = np.empty(k, np.int64)
+        e_big = np.empty(cap, np.uint8)
+        e_key = np.empty(cap, np.uint64)
+        e_size = np.empty(cap, np.int64)
+        e_row = np.empty(cap, np.int64)
+        purged = np.empty(max(1, n_old), np.int64)
+        ne, compares, bcompared, npurged = C.decide(
+            pa.tup(), pages, b["out"], lengths, sflags, big, probe, skey, self.identity_mode == "full",
+            dev.huge_class_size, n_old, o_big, o_key, o_size, o_hid, o_frow, o_stale, o_frames,
+            act, ent, e_big, e_key, e_size, e_row, purged)
+        remap = self.mapping == "slot-remap"
+        shared = act == C.ACT_SHARED
+        need = np.ones(k, bool) if remap else ~shared    # slot-remap: a new slot for a shared page too
+        m = int(np.count_nonzero(need))
+        slot_of_page = np.full(k, -1, np.int64)
+        get_slots = getattr(swapdev, "get_slots", None)  # as get_slot would give them one by one
+        got_slots = get_slots(m) if get_slots is not None else [swapdev.get_slot() for _ in range(m)]
+        if isinstance(got_slots, range):
+            got_slots = np.arange(got_slots.start, got_slots.stop, dtype=np.int64)
+        slot_of_page[need] = got_slots
+        e_slot = np.full(ne, -1, np.int64)
+        e_slot[:n_old] = [-1 if sp.slot is None else sp.slot for sp in old]
+        new_rows = e_row[n_old:ne]
+        e_slot[n_old:ne] = slot_of_page[new_rows]
+        j = 0
+        try:
+            while True:
+                st, j = C.store_pages(pa.tup(), pages, b["out"], lengths, sflags, b["fills"], big, act, ent,
+                                      slot_of_page, e_slot, remap, j, zf, zh, zsz, D)
+                if st != ST_GROW:
+                    break
+                pa.grow(k - j)
+        finally:
+            dev.fast_end(D)
+        # the object model of what was decided: index entries, slots, counters, work
+        for e in purged[:npurged].tolist():
+            self._unindex(old[e])
+        new_slots = e_slot[n_old:ne]
+        hs = zh[new_slots]
+        e0 = E.add_many(e_big[n_old:ne], e_key[n_old:ne], e_size[n_old:ne], hs)
+        entries = old
+        small, large = self.small, self.large
+        for eid, slot, handle, size, bg, key, row in zip(range(e0, e0 + ne - n_old), new_slots.tolist(), hs.tolist(),
+                                                         e_size[n_old:ne].tolist(), e_big[n_old:ne].tolist(),
+                                                         e_key[n_old:ne].tolist(), new_rows.tolist()):
+            sp = StoredPage(slot, handle, size, "large" if bg else "small", key, ctxs[row], eid)
+            (large if bg else small).setdefault(key, []).append(sp)
+            entries.append(sp)
+        news = entries[n_old:]
+        self.slot_page.update(zip(new_slots.tolist(), news))
+        dev.pages.update(zip(new_slots.tolist(), news))
+        nshared_large = int(np.count_nonzero(shared & (big != 0)))
+        nshared = int(np.count_nonzero(shared))
+        self.shared_large_ += nshared_large
+        self.shared_small_ += nshared - nshared_large
+        result = slot_of_page
+        if nshared:
+            rows = np.flatnonzero(shared)
+            targets = ent[rows].tolist()
+            if self.mapping == "pte-swap-entry":
+                result = slot_of_page.copy()
+                result[rows] = e_slot[ent[rows]]
+            elif remap:
+                for row, e in zip(rows.tolist(), targets):
+                    sp = entries[e]
+                    sp.refs += 1
+                    slot = int(slot_of_page[row])
+                    self.slot_page[slot] = sp
+                    dev.pages[slot] = sp
+        result = result.tolist()
+        if nshared and self.mapping == "pte-frame":
+            for row, e in zip(rows.tolist(), targets):
+                result[row] = None                      # mapped to a resident frame once the batch is out
+                self._pending.append((ctxs[row], entries[e]))
+        # work, as the page-by-page path counts it
+        w = self.work
+        nlive = int(np.count_nonzero(live))
+        w.compressions += nlive
+        dev.comp.compressions += nlive
+        first_c = self.hash_input == "compressed-bytes"
+        third_c = self.large_branch == "compressed"
+        clens = int(lengths[live].sum())
+        w.pages_hashed += nlive
+        w.bytes_hashed += clens if first_c else nlive * PAGE_SIZE
+        if first_c != third_c:                          # the larger branch hashes the other input too
+            sel = live & (big != 0)
+            nbig = int(np.count_nonzero(sel))
+            w.pages_hashed += nbig
+            w.bytes_hashed += int(lengths[sel].sum()) if third_c else nbig * PAGE_SIZE
+        w.compares += compares
+        w.bytes_compared += bcompared
+        self.decisions_.add_batch(ctxs, act, big, ent, entries)
+        return result
 
     def _swap_out_one(self, page: bytes, ctx, swapdev: SwapDevice):
         w = self.work
@@ -347,7 +713,9 @@ class PatentClaim1(Mechanism):
             swapdev.put_slot(slot)
             self.decisions_[ctx] = Decision(where, "refused")
             return None
-        sp = StoredPage(slot, self.device.handle[slot], self.device.size[slot], where, store_key, ctx)
+        handle, size = self.device.handle[slot], self.device.size[slot]
+        sp = StoredPage(slot, handle, size, where, store_key, ctx,
+                        self.entries.add(where == "large", store_key, size, handle))
         index.setdefault(store_key, []).append(sp)
         self.slot_page[slot] = sp
         self.device.register(slot, sp)
@@ -430,7 +798,7 @@ class PatentClaim1(Mechanism):
 
     def slot_free_notify(self, slot: int) -> None:
         sp = self.slot_page.pop(slot, None)
-        self.device.slot_free_notify(slot)                 # drops one reference to the handle, or frees it
+        self.device.release_slot(slot)                     # drops one reference to the handle, or frees it
         if sp is not None:
             if sp.refs > 0:
                 if sp.slot == slot:                        # slot-remap: the handle lives on in another slot
