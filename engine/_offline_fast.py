@@ -7,7 +7,8 @@ These are the fast paths of ``engine.mechanisms.zram_merge.ZramMergeDevice`` and
 classes (the reference) step by step, so results, counters, work and every byte are identical.
 
 Merge (``merge_pass``): slots 0..N-1 in order, skipping empty and same-filled slots; the slot's
-compressed object is copied out of the zspage (``read_object``) and hashed (XXH64 by default);
+compressed object is hashed where it lies (copied out first when it spans two page frames),
+with XXH64 by default;
 the temporary table has N buckets, each a singly linked list of slot numbers (``bhead``,
 ``bnext``), newest first; a candidate with the same handle or another size is skipped; the
 others are compared byte for byte (the candidate's object is read in place: no object a bucket
@@ -35,7 +36,7 @@ from ._zram_fast import (C_HUGE, C_INUSE, C_OBJS, C_PPZ, C_SIZE, D_COMPR, D_HUGE
                          GROUP_EMPTY, GROUP_FULL, P_LIVE, P_NFREE_H, PAGE_SIZE, ZRAM_HUGE, ZRAM_SAME, Z_CLS, Z_FREE,
                          Z_HUGEH, Z_INUSE, Z_NEXT)
 from .compress._unaligned import read64
-from .hashes import _jhash, xxh64
+from .hashes import _jhash, xxh64_at
 
 ZRAM_MERGED = 8
 ZS_HANDLE_SIZE = 8
@@ -61,29 +62,45 @@ FS_COLS = 4
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _hash(kind, buf, n):
+def _hash(kind, buf, start, n):
+    """The hash of ``buf[start:start + n]``."""
     if kind == HASH_XXH64:
-        return xxh64(buf, n, np.uint64(0))
+        return xxh64_at(buf, start, n, np.uint64(0))
     if kind == HASH_XXH32:
-        return xxh64(buf, n, np.uint64(0)) & np.uint64(0xFFFFFFFF)
+        return xxh64_at(buf, start, n, np.uint64(0)) & np.uint64(0xFFFFFFFF)
     if kind == HASH_JHASH:
-        return np.uint64(_jhash(buf[:n], 0))
+        return np.uint64(_jhash(buf[start:start + n], 0))
     return np.uint64(0)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _equal(a, b, n):
-    """memcmp(a, b, n) == 0, 8 bytes at a time."""
+def _equal_at(a, pa, b, pb, n):
+    """memcmp(a + pa, b + pb, n) == 0, 8 bytes at a time."""
     p = 0
     while p + 8 <= n:
-        if read64(a, p) != read64(b, p):
+        if read64(a, pa + p) != read64(b, pb + p):
             return False
         p += 8
     while p < n:
-        if a[p] != b[p]:
+        if a[pa + p] != b[pb + p]:
             return False
         p += 1
     return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _object_bytes(pool, hid, n, scratch):
+    """Where the ``n`` payload bytes of object ``hid`` can be read: (array, start) -- the page
+    frame itself when the object lies in one, else a copy in ``scratch``."""
+    P, C, CR, CH, Z, ZP, ZF, H, HF, PF, A, A64 = pool
+    zs = H[hid, 0]
+    c = Z[zs, Z_CLS]
+    off = H[hid, 1] * C[c, C_SIZE] + (0 if C[c, C_HUGE] else ZS_HANDLE_SIZE)
+    o = off & 4095
+    if o + n <= PAGE_SIZE:
+        return A[ZP[zs, off >> 12]], o
+    F.read_object(pool, hid, n, scratch)
+    return scratch, 0
 
 
 # -- zram merge ---------------------------------------------------------------------------------
@@ -181,8 +198,8 @@ def merge_pass(pool, zflags, zhandle, zsize, D, M, MD, W, kind, bhead, bnext, cu
             continue
         handle = zhandle[index]
         hid = F._hid_of(handle)
-        F.read_object(pool, hid, size, cur)
-        b = np.int64(_hash(kind, cur, size) % nn)
+        buf, bs = _object_bytes(pool, hid, size, cur)
+        b = np.int64(_hash(kind, buf, bs, size) % nn)
         W[W_HASHED] += 1
         W[W_HASHED_BYTES] += size
         merged = False
@@ -196,8 +213,8 @@ def merge_pass(pool, zflags, zhandle, zsize, D, M, MD, W, kind, bhead, bnext, cu
             W[W_COMPARES] += 1
             W[W_COMPARED_BYTES] += size
             chid = F._hid_of(ch)
-            F.read_object(pool, chid, size, tmp)
-            if not _equal(cur, tmp, size):
+            cbuf, cbs = _object_bytes(pool, chid, size, tmp)
+            if not _equal_at(buf, bs, cbuf, cbs, size):
                 continue
             if M[hid, M_CNT] > 1:
                 continue                                # the current slot's handle is already shared
@@ -410,10 +427,11 @@ def fold_store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _window(pool, zs, idx, posted, RS, hdr, buf):
-    """The bytes the fold compares for the object at (zs, idx) into ``buf``; returns their
-    length. Huge: the whole slot. Posted: ``class.size`` bytes after the header (past the
-    zspage's end: zeros). Corrected: the payload (its ``zs_malloc`` length, ``RS``)."""
+def _window(pool, zs, idx, posted, RS, hdr, scratch):
+    """The bytes the fold compares for the object at (zs, idx): (array, start, length) -- in
+    its page frame where they lie in one, else copied into ``scratch``. Huge: the whole slot.
+    Posted: ``class.size`` bytes after the header (past the zspage's end: zeros). Corrected:
+    the payload (its ``zs_malloc`` length, ``RS``)."""
     P, C, CR, CH, Z, ZP, ZF, H, HF, PF, A, A64 = pool
     c = Z[zs, Z_CLS]
     size = C[c, C_SIZE]
@@ -427,18 +445,21 @@ def _window(pool, zs, idx, posted, RS, hdr, buf):
         off += ZS_HANDLE_SIZE
         n = RS[hdr]
     end = C[c, C_PPZ] * PAGE_SIZE
+    o = off & 4095
+    if o + n <= PAGE_SIZE and off + n <= end:
+        return A[ZP[zs, off >> 12]], o, n
     avail = min(n, end - off)
     done = 0
     while done < avail:
         f = ZP[zs, off >> 12]
         o = off & 4095
         m = min(avail - done, PAGE_SIZE - o)
-        buf[done:done + m] = A[f, o:o + m]
+        scratch[done:done + m] = A[f, o:o + m]
         done += m
         off += m
     for p in range(avail, n):
-        buf[p] = 0
-    return n
+        scratch[p] = 0
+    return scratch, 0, n
 
 
 @njit(cache=True, nogil=True)
@@ -476,8 +497,8 @@ def fold_pass(pool, FH, N, NF, FS, RS, classes, posted, kind, W, bhead, e_zs, e_
                 h = _header(pool, zs, idx)
                 if h < 0:
                     continue
-                n = _window(pool, zs, idx, posted, RS, h, cur)
-                b = np.int64(_hash(kind, cur, n) % nbu)
+                buf, bs, n = _window(pool, zs, idx, posted, RS, h, cur)
+                b = np.int64(_hash(kind, buf, bs, n) % nbu)
                 W[W_HASHED] += 1
                 W[W_HASHED_BYTES] += n
                 e = bhead[b]
@@ -486,15 +507,16 @@ def fold_pass(pool, FH, N, NF, FS, RS, classes, posted, kind, W, bhead, e_zs, e_
                     W[W_COMPARES] += 1
                     W[W_COMPARED_BYTES] += n
                     if e_len[e] == n:
-                        if snap:
-                            if read64(cur, n - 8) == np.uint64(e_word[e]):
-                                _window(pool, e_zs[e], e_idx[e], posted, RS, -1, tmp)
-                                if _equal(cur, tmp, n - 8):
+                        if snap:                            # the last 8 bytes as they were
+                            if read64(buf, bs + n - 8) == np.uint64(e_word[e]):
+                                cbuf, cbs, _ = _window(pool, e_zs[e], e_idx[e], posted, RS, -1, tmp)
+                                if _equal_at(buf, bs, cbuf, cbs, n - 8):
                                     hit = e
                                     break
                         else:
-                            _window(pool, e_zs[e], e_idx[e], posted, RS, _header(pool, e_zs[e], e_idx[e]), tmp)
-                            if _equal(cur, tmp, n):
+                            cbuf, cbs, _ = _window(pool, e_zs[e], e_idx[e], posted, RS,
+                                                   _header(pool, e_zs[e], e_idx[e]), tmp)
+                            if _equal_at(buf, bs, cbuf, cbs, n):
                                 hit = e
                                 break
                     e = e_next[e]
@@ -502,7 +524,7 @@ def fold_pass(pool, FH, N, NF, FS, RS, classes, posted, kind, W, bhead, e_zs, e_
                     e_zs[nent] = zs
                     e_idx[nent] = idx
                     e_len[nent] = n
-                    e_word[nent] = np.int64(read64(cur, n - 8)) if snap else 0
+                    e_word[nent] = np.int64(read64(buf, bs + n - 8)) if snap else 0
                     e_next[nent] = bhead[b]
                     bhead[b] = nent
                     nent += 1

@@ -105,13 +105,20 @@ def _xxh64_merge(acc, v):
 @njit(cache=True, nogil=True)
 def xxh64(buf, n, seed):
     """XXH64 of ``buf[:n]`` (a C-contiguous uint8 array) with ``seed`` (a uint64)."""
-    p = 0
+    return xxh64_at(buf, 0, n, seed)
+
+
+@njit(cache=True, nogil=True)
+def xxh64_at(buf, start, n, seed):
+    """XXH64 of ``buf[start:start + n]``."""
+    p = start
+    end = start + n
     if n >= 32:
         v1 = seed + _P1 + _P2
         v2 = seed + _P2
         v3 = seed
         v4 = seed - _P1
-        limit = n - 32
+        limit = end - 32
         while p <= limit:
             v1 = _xxh64_round(v1, read64(buf, p))
             v2 = _xxh64_round(v2, read64(buf, p + 8))
@@ -126,15 +133,15 @@ def xxh64(buf, n, seed):
     else:
         h = seed + _P5
     h += np.uint64(n)
-    while p + 8 <= n:
+    while p + 8 <= end:
         h ^= _xxh64_round(np.uint64(0), read64(buf, p))
         h = _rotl64(h, 27) * _P1 + _P4
         p += 8
-    if p + 4 <= n:
+    if p + 4 <= end:
         h ^= np.uint64(read32(buf, p)) * _P1
         h = _rotl64(h, 23) * _P2 + _P3
         p += 4
-    while p < n:
+    while p < end:
         h ^= np.uint64(buf[p]) * _P5
         h = _rotl64(h, 11) * _P1
         p += 1
