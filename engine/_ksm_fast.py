@@ -45,6 +45,8 @@ import operator
 import numpy as np
 from numba import njit
 
+from .hashes import xxh64_at
+
 PAGE_SIZE = 4096
 WORDS = PAGE_SIZE // 8
 PREFIX = 16                     # words of each page also kept in a compact array
@@ -148,6 +150,14 @@ def page_is_zero(W, WS, F, a):
         if wa[i] != z:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def xxh64_pages(flat, idx, out):
+    """XXH64 (seed 0) of pages ``idx`` of a page set's bytes ``flat``: the checksums of a
+    scan's new pages in one batch."""
+    for i in range(idx.shape[0]):
+        out[i] = xxh64_at(flat, idx[i] * PAGE_SIZE, PAGE_SIZE, np.uint64(0))
 
 
 # ---- red-black tree over node rows (lib/rbtree.c, as engine.rbtree) ------------------------
@@ -1083,6 +1093,71 @@ class KsmArrays:
         self.F[r, F_DROW] = -1
         return r
 
+    def _source_of(self, srcs: list):
+        """The page set frames are read from in place: the first one seen with its pages mapped."""
+        if self.src_ps is None:
+            for sv in srcs:
+                if sv is not None and getattr(sv[0], "array", None) is not None:
+                    self.src_ps = sv[0]
+                    break
+        return self.src_ps
+
+    def _hash_frames(self, fs: list) -> list:
+        """``Frame.content_hash()`` of each frame: those that are views of the source page set
+        hashed in one compiled batch (and the value cached on the frame, as content_hash
+        does), the others by the frame itself."""
+        srcs = [getattr(f, "source", None) for f in fs]
+        ps = self._source_of(srcs)
+        out = [None] * len(fs)
+        vi = [i for i, sv in enumerate(srcs) if sv is not None and sv[0] is ps]
+        if vi:
+            hv = np.empty(len(vi), np.uint64)
+            xxh64_pages(ps.array.reshape(-1), np.array([srcs[i][1] for i in vi], np.int64), hv)
+            for i, h in zip(vi, hv.tolist()):
+                out[i] = fs[i]._hash = h
+        for i, f in enumerate(fs):
+            if out[i] is None:
+                out[i] = f.content_hash()
+        return out
+
+    def _add_rows(self, fs: list, hs: list) -> list:
+        """Rows for new frames ``fs`` (hashes ``hs``), their bytes loaded: the views of the
+        source page set in one step, the others one by one."""
+        n = len(fs)
+        take = min(n, len(self.ffree))
+        rows = [self.ffree.pop() for _ in range(take)]
+        start = len(self.fobj)
+        rows.extend(range(start, start + n - take))
+        self.fobj.extend([_NOFRAME] * (n - take))
+        self.F = _grow(self.F, start + n - take)
+        self.PW = _grow(self.PW, start + n - take)
+        fobj, frow = self.fobj, self.frow
+        for r, f in zip(rows, fs):
+            fobj[r] = f
+            frow[f.pfn] = r
+        ra = np.array(rows, np.int64)
+        F = self.F
+        F[ra, F_NODE] = -1
+        F[ra, F_SRC] = 0
+        F[ra, F_DROW] = -1
+        F[ra, F_HASH] = _HASH_UNSET
+        srcs = [getattr(f, "source", None) for f in fs]
+        ps = self._source_of(srcs)
+        vi = [i for i, sv in enumerate(srcs) if sv is not None and sv[0] is ps]
+        if vi:
+            idx = np.array([srcs[i][1] for i in vi], np.int64)
+            rv = ra[vi]
+            F[rv, F_SRC] = 1
+            F[rv, F_DROW] = idx
+            self.PW[rv] = np.ascontiguousarray(ps.array[idx, :8 * PREFIX]).view(np.uint64)
+            F[rv, F_HASH] = np.array([hs[i] for i in vi], np.uint64).view(np.int64)
+        if len(vi) < n:
+            isview = set(vi)
+            for i in range(n):
+                if i not in isview:
+                    self._load(rows[i], fs[i], hs[i])
+        return rows
+
     def _drop_copy(self, r: int) -> None:
         if not self.F[r, F_SRC] and self.F[r, F_DROW] >= 0:
             self.dfree.append(int(self.F[r, F_DROW]))
@@ -1371,10 +1446,14 @@ class KsmArrays:
         else:
             frow = self.frow
             rows = [frow.get(f.pfn, -1) for f in frames]
-            for i in [i for i, r in enumerate(rows) if r < 0]:
-                rows[i] = self._new_row(frames[i])
-            for i in [i for i, h in enumerate(hs) if h is None]:
-                hs[i] = frames[i].content_hash()
+            nh = [i for i, h in enumerate(hs) if h is None]
+            if nh:
+                for i, h in zip(nh, self._hash_frames([frames[i] for i in nh])):
+                    hs[i] = h
+            missing = [i for i, r in enumerate(rows) if r < 0]
+            if missing:
+                for i, r in zip(missing, self._add_rows([frames[i] for i in missing], [hs[i] for i in missing])):
+                    rows[i] = r
             rows_a = np.array(rows, np.int64)
             h64 = np.array(hs, np.uint64).view(np.int64)
             for i in np.flatnonzero(self.F[rows_a, F_HASH] != h64).tolist():

@@ -314,3 +314,15 @@ def test_compiled_rbtree_matches_lib_rbtree():
             assert (ix(o.rb_left), ix(o.rb_right), ix(o.rb_parent), int(o.rb_red)) == \
                 (N[i, F.N_LEFT], N[i, F.N_RIGHT], N[i, F.N_PARENT], N[i, F.N_RED]), step
     t.check()
+
+
+def test_batch_checksums_are_xxh64():
+    """The compiled batch of checksums equals the xxhash package's XXH64 (and so
+    Frame.content_hash) on real pages."""
+    import xxhash
+    from engine._ksm_fast import xxh64_pages
+    ps = PageSet.open(default_pages_path())
+    idx = np.arange(len(ps), dtype=np.int64)[::-1].copy()
+    out = np.empty(len(idx), np.uint64)
+    xxh64_pages(ps.array.reshape(-1), idx, out)
+    assert out.tolist() == [xxhash.xxh64_intdigest(bytes(ps.page(int(i)))) for i in idx]
