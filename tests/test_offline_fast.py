@@ -192,18 +192,52 @@ def test_merge_into_a_slot_that_is_a_posted_survivor_and_handle_reuse(variant):
     assert out[0] == out[1]
 
 
-def test_listeners_get_the_python_path_with_its_events():
-    arr, (fast, ref) = _pair(ZramMergeDevice, "corrected")
-    counts = []
+@pytest.mark.parametrize("cls,step", [(ZramMergeDevice, "merge"), (ZramFoldDevice, "fold")])
+def test_listeners_get_the_python_path_with_its_events_then_compiled_again(cls, step):
+    """While someone listens, the offline step and the frees run in Python and emit their
+    events (the array form is converted back, trees included); after, the compiled paths
+    take over again from the object form."""
+    arr, (fast, ref) = _pair(cls, "corrected")
+    n = len(arr)
+    counts, res = [], []
     for dev in (fast, ref):
-        dev.write_pages(arr)
+        dev.write_pages(arr[: n // 2])
+        getattr(dev, step)()
         rec = Recorder()
         unsubscribe = dev.bus.subscribe(rec)
-        dev.merge()
-        dev.discard(list(range(0, 40)))
+        dev.write_pages(arr[n // 2:], indexes=range(n // 2, n))
+        getattr(dev, step)()
+        dev.discard(list(range(0, n, 7)))
         unsubscribe()
         counts.append(dict(rec.counts))
-    assert counts[0] == counts[1] and counts[0]["dedup.hash"] == _work(fast).pages_hashed
+        dev.write_pages(arr[: n // 3], indexes=range(n, n + n // 3))
+        r = [getattr(dev, step)()]
+        dev.discard(list(range(1, n + n // 3, 5)))
+        r.append([dev.read_page(i) for i in range(dev.num_pages)])
+        res.append(r)
+    assert counts[0] == counts[1] and counts[0]["dedup.hash"] > 0 and counts[0]["dedup.share"] > 0
+    assert res[0] == res[1]
+    assert fast._slots is not None and (fast._mtree is not None if step == "merge" else fast.pool._foldarr is not None)
+    assert _state(fast) == _state(ref)
+
+
+@pytest.mark.parametrize("cls,step", [(ZramMergeDevice, "merge"), (ZramFoldDevice, "fold")])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mem_limit_after_the_offline_step(cls, step, variant):
+    """Writes refused by mem_limit after a merge or fold (the rest of each refused I/O
+    skipped), overwrites of shared slots among them."""
+    arr, (fast, ref) = _pair(cls, variant)
+    n = len(arr)
+    out = []
+    for dev in (fast, ref):
+        dev.write_pages(arr)
+        r = [getattr(dev, step)()]
+        dev.set_mem_limit(dev.pool.total_pages() * PAGE_SIZE + 16 * PAGE_SIZE)
+        r.append(dev.write_pages(arr[::-1][: n // 2], indexes=list(range(n // 4, n // 4 + n // 2)), io_pages=8))
+        r += [list(dev.last_failed), list(dev.last_skipped)]
+        r.append([dev.read_page(i) for i in range(dev.num_pages)])
+        out.append(r)
+    assert out[0] == out[1] and out[0][1] > 0
     assert _state(fast) == _state(ref)
 
 
