@@ -91,17 +91,15 @@ def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lr
         from .errors import InputError
         raise InputError(f"--policy {policy}: unknown; use one of {', '.join(POLICIES)}")
     zero = machine.zero_frame
-    lru = policy == "lru"
     keys: list[int] = []
     refs: list[tuple[Mm, int]] = []
-    for mm in (mms if mms is not None else machine.mms):
-        for va, pte in mm.ptes.items():
-            f = pte.frame
-            if f is None or f is zero or f.ksm or f.mapcount != 1 or f.pins:
-                continue
-            keys.append(pte.atime if lru else pte.birth)
-            refs.append((mm, va))
-    order = _order(keys, refs)
+    with no_gc():
+        for mm in (mms if mms is not None else machine.mms):
+            sel = [(va, pte) for va, pte in mm.ptes.items()
+                   if (f := pte.frame) is not None and f is not zero and not f.ksm and f.mapcount == 1 and not f.pins]
+            keys += [pte.atime for _va, pte in sel] if policy == "lru" else [pte.birth for _va, pte in sel]
+            refs += [(mm, va) for va, _pte in sel]
+        order = _order(keys, refs)
     if policy == "random":
         random.Random(seed).shuffle(order)       # the same permutation as shuffling the sorted pool
     n = int(round(len(order) * fraction))
@@ -214,15 +212,9 @@ class SwapDevice:
         read are released from memory after each batch."""
         m = self.machine
         zero = m.zero_frame
-        sel = []
-        for mm, va in pairs:
-            pte = mm.ptes.get(va)
-            if pte is None:
-                continue
-            f = pte.frame
-            if f is None or f is zero or f.ksm or f.mapcount != 1 or f.pins:
-                continue
-            sel.append((mm, va, pte, f))
+        sel = [(mm, va, pte, f) for mm, va in pairs
+               if (pte := mm.ptes.get(va)) is not None and (f := pte.frame) is not None and f is not zero
+               and not f.ksm and f.mapcount == 1 and not f.pins]
         if not sel:
             return 0
         bus = m.bus
