@@ -116,6 +116,21 @@ def test_compiled_lz4_decompressor_reads_the_lz4_package_and_the_kernel_model():
     assert LZ4.decompress_block(far, dst) == -1
 
 
+def test_lzo_decoder_with_word_copies_gives_every_byte_back():
+    """The LZO decoder copies matches and literals 8 bytes at a time where the output has room:
+    every length, near matches (offsets 1..7) up to the very end of an exactly sized output."""
+    from engine.compress import _lzo_kernel as LZO
+    rng = np.random.default_rng(12)
+    for rle in (False, True):
+        for n in list(range(1, 120)) + [4096]:
+            for alphabet in (1, 2, 5, 256):
+                src = rng.integers(0, alphabet, n, dtype=np.uint8)
+                blk = np.empty(LZO.bound(n), np.uint8)
+                m = LZO.compress_block(src, blk, np.zeros(LZO.D_SIZE, np.uint16), rle)
+                back = np.empty(n, np.uint8)
+                assert LZO.decompress_block(blk[:m].copy(), back) == n and back.tobytes() == src.tobytes()
+
+
 # -- compiled against Python ------------------------------------------------------------------------
 
 def _workload(dev, real, rnd, io_pages, chunk_pages):

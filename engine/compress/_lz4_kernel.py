@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64, write64 as _write64
+from ._unaligned import (copy as _copy, copy_match as _copy_match, ctz64 as _ctz64, read32 as _read32,
+                         read64 as _read64, wild_copy as _wild_copy)
 
 HASH_LOG = 13
 MINMATCH = 4
@@ -215,8 +216,8 @@ def decompress_block(src, dst):
     length - 4 in the low one, a nibble of 15 continued by bytes of 255 and a final smaller
     byte), the literals, a 2-byte little-endian offset and the match, copied from that far
     back in the output (it may overlap what it writes). The last sequence has literals only.
-    ``src`` and ``dst`` must be C-contiguous (literals, and matches at least 8 bytes back, are
-    copied 8 bytes at a time)."""
+    ``src`` and ``dst`` must be C-contiguous (literals and matches are copied 8 bytes at a
+    time, see ``_unaligned.copy_match``/``wild_copy``)."""
     n = src.shape[0]
     on = dst.shape[0]
     ip = 0
@@ -236,7 +237,10 @@ def decompress_block(src, dst):
                     break
         if ip + lit > n or op + lit > on:
             return -1
-        _copy(dst, op, src, ip, lit)
+        if ip + lit + 8 <= n and op + lit + 8 <= on:
+            _wild_copy(dst, op, src, ip, lit)
+        else:
+            _copy(dst, op, src, ip, lit)
         ip += lit
         op += lit
         if ip >= n:                                   # the last sequence: literals only
@@ -261,19 +265,7 @@ def decompress_block(src, dst):
         if op + mlen > on:
             return -1
         if op + mlen + 8 <= on:
-            # a match nearer than 8 bytes repeats a pattern of ``off`` bytes: copy its first
-            # ``step`` bytes (a multiple of ``off``, at least 8) one by one, then the rest 8
-            # bytes at a time from ``step`` back, which holds the same bytes and is never
-            # written by the same load/store pair
-            step = off if off >= 8 else off * ((8 + off - 1) // off)
-            j = 0
-            if off < 8:
-                while j < step and j < mlen:
-                    dst[np.uint64(op + j)] = dst[np.uint64(op + j - off)]
-                    j += 1
-            while j < mlen:
-                _write64(dst, op + j, _read64(dst, op + j - step))
-                j += 8
+            _copy_match(dst, op, off, mlen)
         else:
             for j in range(mlen):                     # near the end of dst: byte by byte
                 dst[np.uint64(op + j)] = dst[np.uint64(op + j - off)]

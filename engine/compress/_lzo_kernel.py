@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._unaligned import copy as _copy, ctz64 as _ctz64, read32 as _read32, read64 as _read64
+from ._unaligned import copy as _copy, copy_match as _copy_match, ctz64 as _ctz64, read32 as _read32, read64 as _read64
 
 D_BITS = 13
 D_SIZE = 1 << D_BITS
@@ -288,7 +288,8 @@ def _count_zeros(src, ip, n):
 @njit(cache=True, nogil=True)
 def decompress_block(src, dst):
     """Decode an LZO1X block (either bitstream) into ``dst``; return the decoded length or a
-    negative LZO error code (input/output/look-behind overrun, input not consumed)."""
+    negative LZO error code (input/output/look-behind overrun, input not consumed). ``src``
+    and ``dst`` must be C-contiguous (literals and matches are copied 8 bytes at a time)."""
     n = src.shape[0]
     on = dst.shape[0]
     ip = 0
@@ -307,7 +308,7 @@ def decompress_block(src, dst):
             return E_INPUT_OVERRUN
         if op + t > on:
             return E_OUTPUT_OVERRUN
-        dst[op:op + t] = src[ip:ip + t]
+        _copy(dst, op, src, ip, t)
         op += t
         ip += t
         state = t if t < 4 else 4
@@ -332,7 +333,7 @@ def decompress_block(src, dst):
                     return E_INPUT_OVERRUN
                 if op + t > on:
                     return E_OUTPUT_OVERRUN
-                dst[op:op + t] = src[ip:ip + t]
+                _copy(dst, op, src, ip, t)
                 op += t
                 ip += t
                 state = 4
@@ -411,9 +412,12 @@ def decompress_block(src, dst):
                 return E_LOOKBEHIND_OVERRUN
             if op + length > on:
                 return E_OUTPUT_OVERRUN
-            m = op - off
-            for j in range(length):                   # overlapping copy, byte by byte
-                dst[op + j] = dst[m + j]
+            if op + length + 8 <= on:                 # 8 bytes at a time (see copy_match)
+                _copy_match(dst, op, off, length)
+            else:
+                m = op - off
+                for j in range(length):               # overlapping copy, byte by byte
+                    dst[op + j] = dst[m + j]
             op += length
         # the state bits: 0..3 literals follow directly
         if nxt:
@@ -421,7 +425,8 @@ def decompress_block(src, dst):
                 return E_INPUT_OVERRUN
             if op + nxt > on:
                 return E_OUTPUT_OVERRUN
-            dst[op:op + nxt] = src[ip:ip + nxt]
+            for j in range(nxt):
+                dst[np.uint64(op + j)] = src[np.uint64(ip + j)]
             op += nxt
             ip += nxt
         state = nxt

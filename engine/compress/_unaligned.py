@@ -78,3 +78,35 @@ def copy(dst, op, src, ip, n):
     while j < n:
         dst[np.uint64(op + j)] = src[np.uint64(ip + j)]
         j += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def copy_match(dst, op, off, n):
+    """``dst[op:op + n] = dst[op - off:op - off + n]`` byte by byte in effect, as a decoder's
+    match copy (``off`` >= 1; the source may overlap what is written). 8 bytes at a time from
+    ``step`` back, ``step`` being ``off`` or, for a nearer match, the smallest multiple of it of
+    at least 8, after the first ``step`` bytes one by one: those 8 bytes already hold what the
+    byte-by-byte copy would write. May write up to 7 bytes past ``op + n``: the caller keeps
+    ``op + n + 8 <= len(dst)``."""
+    step = off
+    j = 0
+    if off < 8:
+        step = off * ((8 + off - 1) // off)
+        while j < step and j < n:
+            dst[np.uint64(op + j)] = dst[np.uint64(op + j - off)]
+            j += 1
+    while j < n:
+        write64(dst, op + j, read64(dst, op + j - step))
+        j += 8
+
+
+@njit(cache=True, nogil=True, inline="always")
+def wild_copy(dst, op, src, ip, n):
+    """``dst[op:op + n] = src[ip:ip + n]`` in whole 8-byte words (distinct arrays): reads up to
+    7 bytes past ``ip + n`` and writes up to 7 past ``op + n``, so the caller keeps both inside
+    their arrays; the bytes written past ``op + n`` are overwritten later or not part of the
+    output."""
+    j = 0
+    while j < n:
+        write64(dst, op + j, read64(src, ip + j))
+        j += 8
