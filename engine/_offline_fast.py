@@ -33,8 +33,8 @@ from numba import njit
 
 from . import _zram_fast as F
 from ._zram_fast import (C_HUGE, C_INUSE, C_OBJS, C_PPZ, C_SIZE, D_COMPR, D_HUGE, D_STORED, D_WORKC, END_LINK,
-                         GROUP_EMPTY, GROUP_FULL, P_LIVE, P_NFREE_H, PAGE_SIZE, ZRAM_HUGE, ZRAM_SAME, Z_CLS, Z_FREE,
-                         Z_HUGEH, Z_INUSE, Z_NEXT)
+                         GROUP_EMPTY, GROUP_FULL, P_LIVE, P_NFREE_H, PAGE_SIZE, Z_CLS, Z_FREE, Z_HUGEH, Z_INUSE,
+                         Z_NEXT, ZRAM_HUGE, ZRAM_SAME)
 from .compress._unaligned import read64
 from .hashes import _jhash, xxh64_at
 
