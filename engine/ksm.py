@@ -35,6 +35,12 @@ the quiescent points where they are compared):
   ``stable_node_chains_prune_millisecs``). The scan-time advisor is not modelled
   (``advisor_mode`` none, the default).
 * One NUMA node: ``merge_across_nodes`` is accepted and has no effect.
+
+A whole full scan runs compiled (:mod:`engine._ksm_fast`) wherever nobody listens for events
+and the daemon is a plain :class:`Ksmd` with the default unstable index: the rmap_items and
+the stable tree then live in arrays, and are given back as objects, exactly, whenever anything
+else needs them (:meth:`Ksmd._objects`). The Python path here is the reference it is tested
+against (``compiled=False`` keeps a daemon on it).
 """
 from __future__ import annotations
 

@@ -326,3 +326,18 @@ def test_batch_checksums_are_xxh64():
     out = np.empty(len(idx), np.uint64)
     xxh64_pages(ps.array.reshape(-1), idx, out)
     assert out.tolist() == [xxhash.xxh64_intdigest(bytes(ps.page(int(i)))) for i in idx]
+
+
+@pytest.mark.parametrize("kw", [{"use_zero_pages": True, "cow": list(range(0, 762, 11))},
+                                {"max_page_sharing": 3, "smart_scan": 1,
+                                 "trace": [(1, 0, 0, b"volatile"), (2, 5, 100, b"x" * 8), (4, 7, 4000, b"\0" * 96)]}])
+def test_scenario_results_equal_the_python_path(monkeypatch, kw):
+    """KsmScenario on real pages (what the kernel fidelity tests compare with the live ksmd):
+    the same convergence points, writes, counters and ksm_stat with and without the compiled scan."""
+    from engine.scenario import KsmScenario
+    ps = PageSet.open(default_pages_path())
+    sc = KsmScenario(ps, **kw)
+    fast = sc.run_model()
+    monkeypatch.setattr(Ksmd, "_fast_ok", lambda self: False)
+    slow = sc.run_model()
+    assert fast == slow
