@@ -223,10 +223,13 @@ def test_switching_between_paths_mid_run():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["write", "scan", "unmerge", "merge", "zap", "pin", "batch"]),
                           st.integers(0, 15), st.integers(0, 3)), max_size=40),
-       st.booleans(), st.booleans(), st.integers(2, 4))
-def test_random_operations_agree(ops, zero, smart, mps):
+       st.booleans(), st.booleans(), st.integers(2, 4), st.sampled_from([10 ** 6, 1, 3, 7]))
+def test_random_operations_agree(ops, zero, smart, mps, pages_to_scan):
+    """Random writes, scans, Python-path batches, unmerge/merge, zaps and pins on both paths;
+    small batches advance the clock so that chains are pruned within a scan."""
     pages = [bytes([i % 3]) * PAGE_SIZE for i in range(16)]
-    a, b = pair(pages, nproc=2, use_zero_pages=zero, smart_scan=smart, max_page_sharing=mps)
+    a, b = pair(pages, nproc=2, use_zero_pages=zero, smart_scan=smart, max_page_sharing=mps,
+                pages_to_scan=pages_to_scan, sleep_millisecs=10, stable_node_chains_prune_millisecs=30)
     for op, i, v in ops:
         for (m, k, mms) in (a, b):
             mm = mms[i % len(mms)]
