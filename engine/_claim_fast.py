@@ -318,63 +318,43 @@ def decide(pool, pages, out, lengths, sflags, big, probe, skey, identity_full, h
 @njit(cache=True, nogil=True)
 def store_pages(pool, pages, out, lengths, sflags, fills, big, act, ent, slot_of_page, e_slot, remap, j0,
                 zflags, zhandle, zsize, D):
-    """Store the batch's pages in order, from row ``j0``: same-filled pages as their fill word,
-    stored pages as ``zram_write_page`` would (the larger branch whole, as
-    ``store_uncompressed``), and under ``remap`` each shared page as a new slot on the found
-    page's handle. Returns (status, row) as ``_zram_fast.store_batch`` (``ST_GROW``: grow the
-    pool's arrays and resume at that row, not yet touched)."""
-    P, CR = pool[0], pool[2]
+    """Store the batch's pages in order, from row ``j0``, with zram's own compiled steps
+    (``engine._zram_fast``): same-filled pages as their fill word, stored pages as
+    ``zram_write_page`` would (the larger branch whole, as ``store_uncompressed``), and under
+    ``remap`` each shared page as a new slot on the found page's handle. No ``mem_limit`` here
+    (the caller takes the Python path under one). Returns (status, row) as
+    ``_zram_fast.store_batch`` (``ST_GROW``: grow the pool's arrays and resume at that row, not
+    yet touched)."""
+    CR = pool[2]
     k = pages.shape[0]
+    none = np.zeros(1, np.int64)
     for j in range(j0, k):
         idx = slot_of_page[j]
         a = act[j]
         if a == ACT_SAME:
             F.slot_free(pool, zflags, zhandle, zsize, D, idx)
-            zflags[idx] = F.ZRAM_SAME
-            zhandle[idx] = fills[j]
-            D[F.D_SAME] += 1
-            D[F.D_STORED] += 1
+            F.slot_set_same(zflags, zhandle, D, idx, fills[j])
             continue
         if a == ACT_SHARED:
-            if not remap:
-                continue
-            src = e_slot[ent[j]]
-            if zflags[idx] or zsize[idx]:
+            if remap:                                   # share_slot: no allocation, counted once
+                src = e_slot[ent[j]]
+                n = zsize[src]
+                value = zhandle[src]
                 F.slot_free(pool, zflags, zhandle, zsize, D, idx)
-            zhandle[idx] = zhandle[src]
-            zsize[idx] = zsize[src]
-            if zsize[src] == PAGE_SIZE:
-                zflags[idx] = F.ZRAM_HUGE
-                D[F.D_HUGE] += 1
-            D[F.D_STORED] += 1
+                F.slot_set_object(zflags, zhandle, zsize, D, idx, value, n, n == PAGE_SIZE, False)
             continue
-        clen = lengths[j]
-        huge = big[j] != 0 or clen >= D[F.D_HUGECLS]
-        if huge:
-            clen = PAGE_SIZE
-        c = CR[clen]
-        if not F._room_for(pool, c):
+        if big[j]:                                      # store_uncompressed: the whole page
+            n, huge = PAGE_SIZE, True
+        else:
+            n, huge = F.object_size(D, lengths[j])
+        if not F._room_for(pool, CR[n]):
             return F.ST_GROW, j
         if not big[j]:
             D[F.D_WORKC] += 1                           # write_page's compression (not store_uncompressed)
-        hid = F.zs_malloc(pool, c)
-        if huge:
-            F._write_payload(pool, hid, pages[j], PAGE_SIZE)
-        else:
-            F._write_payload(pool, hid, out[j], clen)
-        alloced = P[F.P_PAGES]
-        if alloced > D[F.D_MAXUSED]:
-            D[F.D_MAXUSED] = alloced
+        hid = F.store_object(pool, D, pages[j] if huge else out[j], n, j, none, False, none)
         if zflags[idx] or zsize[idx]:
             F.slot_free(pool, zflags, zhandle, zsize, D, idx)
-        zhandle[idx] = np.uint64(F.HANDLE_BASE) + (np.uint64(hid) << np.uint64(3))
-        zsize[idx] = clen
-        if huge:
-            zflags[idx] = F.ZRAM_HUGE
-            D[F.D_HUGE] += 1
-            D[F.D_HUGE_SINCE] += 1
-        D[F.D_STORED] += 1
-        D[F.D_COMPR] += clen
+        F.slot_set_object(zflags, zhandle, zsize, D, idx, F.handle_of(hid), n, huge, True)
     return F.ST_DONE, k
 
 

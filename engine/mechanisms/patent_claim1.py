@@ -59,6 +59,7 @@ page by page; ``result()`` names the construction the run used.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import MutableMapping
 from typing import NamedTuple
 
@@ -476,9 +477,14 @@ class PatentClaim1(Mechanism):
         batch = max(1, min(n, self.fast_batch))
         starts = list(range(0, n, batch))
         pool_ex = C.executor()
-        task = max(16, min(256, -(-batch // C.workers())))
+        nworkers = C.workers()
+        task = max(16, min(256, -(-batch // nworkers)))
+        bufs = self._fast_buffers(batch, width)
 
         def submit(bi):
+            """Hand batch ``bi``'s preparation to the workers, in ranges of ``task`` pages that
+            each thread claims as it comes free; returns (buffers, futures, a claimer the
+            caller runs too, so it works rather than waits)."""
             lo = starts[bi]
             rows = datas[lo:lo + batch]
             k = len(rows)
@@ -489,32 +495,50 @@ class PatentClaim1(Mechanism):
                 pages = pages.reshape(k, PAGE_SIZE)
             else:                                       # a list of page buffers
                 pages = np.frombuffer(b"".join(rows), np.uint8).reshape(k, PAGE_SIZE)
-            b = {"pages": pages, "sflags": np.empty(k, np.uint8), "fills": np.empty(k, np.uint64),
-                 "lengths": np.empty(k, np.int64), "out": np.empty((k, width), np.uint8),
-                 "big": np.empty(k, np.uint8), "hc": np.empty(k, np.uint64), "hr": np.empty(k, np.uint64)}
+            b = {name: a[:k] for name, a in bufs[bi & 1].items()}
+            b["pages"] = pages
             args = (b["sflags"], b["fills"], b["lengths"], b["out"], b["big"], b["hc"], b["hr"])
-            if len(starts) == 1 and k <= task:
-                C.prepare_claim(pages, 0, k, *settings, *args)
-                return b, []
-            return b, [pool_ex.submit(C.prepare_claim, pages, lo2, min(k, lo2 + task), *settings, *args)
-                       for lo2 in range(0, k, task)]
+            ntasks = -(-k // task)
+            claim = itertools.count()
+
+            def work():
+                while True:
+                    t = next(claim)                     # atomic: each range is prepared once
+                    if t >= ntasks:
+                        return
+                    C.prepare_claim(pages, t * task, min(k, (t + 1) * task), *settings, *args)
+            if ntasks == 1:
+                return b, [], work
+            return b, [pool_ex.submit(work) for _ in range(min(nworkers, ntasks))], work
 
         out: list = []
         pending = submit(0)
         try:
             for bi, lo in enumerate(starts):
-                b, futs = pending
+                b, futs, work = pending
                 pending = None
+                work()
                 for f in futs:
                     f.result()
                 if bi + 1 < len(starts):
                     pending = submit(bi + 1)
                 out += self._fast_batch(b, ctxs[lo:lo + len(b["pages"])], swapdev)
         finally:
-            if pending is not None:
+            if pending is not None:                     # never leave a worker writing a buffer
                 for f in pending[1]:
                     f.exception()
         return out
+
+    def _fast_buffers(self, batch: int, width: int) -> list:
+        """Two sets of per-batch arrays (one prepared while the other is decided), kept for
+        the next swap-out."""
+        bufs = getattr(self, "_bufs", None)
+        if bufs is None or bufs[0]["out"].shape != (batch, width):
+            bufs = self._bufs = [{"sflags": np.empty(batch, np.uint8), "fills": np.empty(batch, np.uint64),
+                                  "lengths": np.empty(batch, np.int64), "out": np.empty((batch, width), np.uint8),
+                                  "big": np.empty(batch, np.uint8), "hc": np.empty(batch, np.uint64),
+                                  "hr": np.empty(batch, np.uint64)} for _ in range(2)]
+        return bufs
 
     def _fast_batch(self, b, ctxs, swapdev: SwapDevice) -> list:
         """Decide and store one prepared batch (see engine._claim_fast); return its slots."""
@@ -650,7 +674,7 @@ class PatentClaim1(Mechanism):
             w.bytes_hashed += int(lengths[sel].sum()) if third_c else nbig * PAGE_SIZE
         w.compares += compares
         w.bytes_compared += bcompared
-        self.decisions_.add_batch(ctxs, act, big, ent, entries)
+        self.decisions_.add_batch(ctxs, act, big.copy(), ent, entries)     # (big: a reused buffer)
         return result
 
     def _swap_out_one(self, page: bytes, ctx, swapdev: SwapDevice):
@@ -861,6 +885,7 @@ class PatentClaim1(Mechanism):
         return self.device.mm_stat()
 
     def finish(self) -> None:
+        self.__dict__.pop("_bufs", None)                  # the compiled path's batch buffers
         super().finish()
         self.accounting_ = self.accounting()
 
