@@ -73,7 +73,7 @@ def main():
     KsmScenario(PageSet.from_pages([b"*" * 4096] * 4)).run_model()
 
     def model(compiled: bool):
-        m, k, mms, _ = KsmScenario(ps).build_model()
+        _m, k, _mms, _ = KsmScenario(ps).build_model()
         k.compiled = compiled
         k.set_run(1)
         k.pages_to_scan = len(ps) + 64

@@ -4,7 +4,8 @@ ksm_stat, every rmap_item, the stable tree's exact shape (nodes, colours, chains
 and every PTE and frame the same."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.ksm import Ksmd
 from engine.mm import Machine
@@ -64,7 +65,7 @@ def pair(pages, nproc=1, **kw):
     out = []
     for compiled in (True, False):
         m = Machine()
-        kw2 = dict(pages_to_scan=10 ** 6, smart_scan=False)
+        kw2 = {"pages_to_scan": 10 ** 6, "smart_scan": False}
         kw2.update(kw)
         k = Ksmd(m, compiled=compiled, **kw2)
         mms = []
@@ -310,7 +311,7 @@ def test_compiled_rbtree_matches_lib_rbtree():
             keys[x] = key
         ident = {id(o): i for i, o in objs.items()}
 
-        def ix(o):
+        def ix(o, ident=ident):
             return -1 if o is None else ident[id(o)]
         assert ix(t.root) == C[F.C_ROOT]
         for i, o in objs.items():
@@ -323,6 +324,7 @@ def test_batch_checksums_are_xxh64():
     """The compiled batch of checksums equals the xxhash package's XXH64 (and so
     Frame.content_hash) on real pages."""
     import xxhash
+
     from engine._ksm_fast import xxh64_pages
     ps = PageSet.open(default_pages_path())
     idx = np.arange(len(ps), dtype=np.int64)[::-1].copy()
