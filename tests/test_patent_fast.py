@@ -56,6 +56,18 @@ def test_compiled_hashes_equal_the_library_and_engine_hashes():
         want = [fn(rows[i, :k].tobytes()) for i, k in enumerate(lengths)]
         assert out.tolist() == want, kind
     assert C.HASH_KINDS == {"xxhash64": C.H_XXH64, "xxhash32": C.H_XXH32, "jhash": C.H_JHASH, "weak": C.H_WEAK}
+    from engine.mechanisms.patent_claim1 import COMPILED_HASHES
+    assert set(COMPILED_HASHES) == set(C.HASH_KINDS)
+
+
+def test_a_custom_hash_function_takes_the_python_path():
+    def nhash(data):                                  # negative and large values: not a compiled kind
+        return -xxhash.xxh64_intdigest(data) - (1 << 70)
+    m = make("patent_claim1", hash=nhash)
+    m.fast_min_pages = 1
+    m._swap_out_fast = lambda *a: pytest.fail("compiled path with a custom hash")
+    m.run(Workload(page_set([TEXT, incompressible(2)] * 4)))
+    assert m.pages_merged_ == 6 and m.verified_readback_
 
 
 # ---- the pages ----------------------------------------------------------------------------------------

@@ -73,6 +73,8 @@ from ..zram import ZRAM_HUGE, ZramDevice, is_same_filled
 from . import events as dev
 from .base import Mechanism, register
 
+#: the hash functions the compiled path computes (engine._claim_fast.HASH_KINDS)
+COMPILED_HASHES = ("xxhash64", "xxhash32", "jhash", "weak")
 INDEX_ENTRY_SIZE = 40       # model assumption: rb_node 24 + hash 8 + page reference 8 per stored page
 REFCOUNT_SIZE = 8           # mapping=slot-remap: a reference count on each shared handle (as zram_entry's)
 
@@ -365,6 +367,8 @@ class PatentClaim1(Mechanism):
             if why:
                 raise ValueError(why)
         self.hash_name, self.hash_fn = get_hash(hash)
+        #: the hash is one engine._claim_fast computes (a custom function keeps the Python path)
+        self._compiled_hash = self.hash_name in COMPILED_HASHES and self.hash_fn is HASHES[self.hash_name]
         self.size_rule = "huge-threshold" if predetermined_size is None else predetermined_size
         self.predetermined_size = SIZE_NAMES.get(predetermined_size) if isinstance(predetermined_size, str) \
             else predetermined_size
@@ -449,11 +453,10 @@ class PatentClaim1(Mechanism):
         """The compiled path decides exactly as the Python one here: nobody listens for events,
         one of the kernel's compressors, a hash it has compiled, no mem_limit (a refused store
         would change what later pages find)."""
-        from .._claim_fast import HASH_KINDS
         dev = self.device
-        return (self.compiled and n >= self.fast_min_pages and not dev.bus.enabled and not dev.pool.bus.enabled
-                and type(dev.comp) in (KernelLZ4, KernelLZO, KernelLZORLE) and dev.limit_pages == 0
-                and self.hash_name in HASH_KINDS and self.hash_fn is HASHES[self.hash_name])
+        return (self.compiled and self._compiled_hash and n >= self.fast_min_pages and not dev.bus.enabled
+                and not dev.pool.bus.enabled and type(dev.comp) in (KernelLZ4, KernelLZO, KernelLZORLE)
+                and dev.limit_pages == 0)
 
     def _swap_out_fast(self, datas, ctxs, swapdev: SwapDevice):
         """Swap out ``datas`` in compiled batches: each batch is compressed and hashed on all
@@ -738,8 +741,8 @@ class PatentClaim1(Mechanism):
             self.decisions_[ctx] = Decision(where, "refused")
             return None
         handle, size = self.device.handle[slot], self.device.size[slot]
-        sp = StoredPage(slot, handle, size, where, store_key, ctx,
-                        self.entries.add(where == "large", store_key, size, handle))
+        eid = self.entries.add(where == "large", store_key, size, handle) if self._compiled_hash else -1
+        sp = StoredPage(slot, handle, size, where, store_key, ctx, eid)
         index.setdefault(store_key, []).append(sp)
         self.slot_page[slot] = sp
         self.device.register(slot, sp)
