@@ -431,6 +431,8 @@ def _alloc_node(N, C):
         C[C_NFREE] = N[n, N_DNEXT]
     else:
         n = C[C_NNEXT]
+        if n >= N.shape[0]:
+            raise RuntimeError("ksm: stable node rows exhausted")     # the caller's bound is wrong
         C[C_NNEXT] = n + 1
     N[n, N_FRAME] = -1
     N[n, N_LEFT] = -1
@@ -466,6 +468,8 @@ def _alloc_item(I, C):
         C[C_IFREE] = I[it, I_NEXT]
     else:
         it = C[C_INEXT]
+        if it >= I.shape[0]:
+            raise RuntimeError("ksm: rmap_item rows exhausted")
         C[C_INEXT] = it + 1
     for c in range(I_COLS):
         I[it, c] = 0
@@ -804,6 +808,8 @@ def _remove_from_tree(I, N, F, S, C, HF, HL, it):
 @njit(cache=True, nogil=True)
 def _act(ACT, C, kind, j, arg):
     k = C[C_NACT]
+    if k >= ACT.shape[0]:
+        raise RuntimeError("ksm: change log full")
     ACT[k, 0] = kind
     ACT[k, 1] = j
     ACT[k, 2] = arg
@@ -1036,11 +1042,14 @@ _HASH_UNSET = np.int64(-0x7FFFFFFFFFFFFFFF)     # a frame row whose bytes are no
 _NO_SOURCE = np.zeros((1, WORDS), np.uint64)
 
 
-def _grow(a: np.ndarray, rows: int, fill=0) -> np.ndarray:
+def _grow(a: np.ndarray, rows: int) -> np.ndarray:
+    """``a`` with room for ``rows`` rows (doubling). The new rows are zeros from ``np.zeros``,
+    so memory is committed only as rows are used: capacity reserved for a scan's worst case
+    costs nothing until it is needed."""
     if a.shape[0] >= rows:
         return a
     n = max(rows, 2 * a.shape[0], 64)
-    b = np.full((n,) + a.shape[1:], fill, a.dtype)
+    b = np.zeros((n,) + a.shape[1:], a.dtype)
     b[:a.shape[0]] = a
     return b
 
@@ -1474,7 +1483,9 @@ class KsmArrays:
             F[r, F_KSM], F[r, F_MAPCOUNT], F[r, F_PINS], F[r, F_FREED] = f.ksm, f.mapcount, f.pins, f.freed
         # capacity for whatever this scan can add
         self.I = _grow(self.I, int(self.C[C_INEXT]) + npages + 1)
-        self.N = _grow(self.N, int(self.C[C_NNEXT]) + 2 * npages + 2)
+        # a scan adds at most one stable node per page: a new KSM page needs an unstable-tree
+        # match of two pages that were in no tree this scan (and may bring one chain node)
+        self.N = _grow(self.N, int(self.C[C_NNEXT]) + npages + 2)
         act = np.zeros((2 * npages + 2, 3), np.int64)
         hcap = 1 << max(4, (2 * npages + 2).bit_length())
         HK = np.zeros(hcap, np.int64)
