@@ -1,8 +1,8 @@
 """Compiled ksmd scan: ``ksm_do_scan`` over compact, array-backed state (numba).
 
-This is the fast path of :class:`engine.ksm.Ksmd` for a whole full scan when nobody listens on
-the event bus, the unstable index uses the page's own content hash and the daemon is a plain
-``Ksmd`` (not a subclass such as the 2.6.32 model). It follows the Python model step by step
+This is the fast path of :class:`engine.ksm.Ksmd` for a whole full scan when the unstable
+index uses the page's own content hash and the daemon is a plain ``Ksmd`` (not a subclass such
+as the 2.6.32 model). It follows the Python model step by step
 (``_scan_get_next``, ``_get_next_rmap_item``, ``_should_skip``, ``_cmp_and_merge_page``, the
 stable-tree walk with its chain handling, ``_unstable_search_insert``, the merges and the
 counters), so every counter, every rmap_item, the stable tree's exact shape and every PTE
@@ -30,7 +30,10 @@ the Python side lists the pages the walk will visit (mm, address, frame) and ref
 frame rows; the compiled scan then records every change it makes to PTEs and frames
 (write-protect and mark PageKsm, ``replace_page``, the KSM zero page, ``break_cow``) in order,
 and the Python side replays them through :class:`engine.mm.Machine`, so the objects end as the
-Python path leaves them. Nothing else runs during a full scan, so the order is the same.
+Python path leaves them. Nothing else runs during a full scan, so the order is the same. When
+someone listens on the event bus, the scan's events go into the same log, and are emitted
+between the replayed changes in the Python path's order (a listener sees every event; the
+memory model it could read meanwhile is the replay's, the counters are the scan's final ones).
 The rmap_items and stable nodes become objects again (exactly) whenever anything other than a
 whole full scan needs them (:meth:`KsmArrays.to_objects`).
 
@@ -70,13 +73,17 @@ S_HEAD, S_RMAP, S_MERGING, S_ZERO = range(4)
 S_COLS = 4
 # counters and scalars
 (C_SCANNED, C_SHARED, C_SHARING, C_UNSHARED, C_SKIPPED, C_RMAP, C_CHAINS, C_DUPS, C_ZERO, C_HASHED,
- C_COMPARES, C_NOW, C_SEQNR, C_ROOT, C_GEN, C_NACT, C_IFREE, C_INEXT, C_NFREE, C_NNEXT) = range(20)
-C_COLS = 20
+ C_COMPARES, C_NOW, C_SEQNR, C_ROOT, C_GEN, C_NACT, C_IFREE, C_INEXT, C_NFREE, C_NNEXT, C_EVENTS) = range(21)
+C_COLS = 21
 # parameters
 P_PAGES_TO_SCAN, P_SLEEP, P_MAXSHARE, P_USE_ZERO, P_SMART, P_PRUNE_MS = range(6)
 P_COLS = 6
-# recorded changes to the memory model, replayed in order by the Python side
+# recorded changes to the memory model, replayed in order by the Python side, and (when
+# someone listens) the events of the scan, emitted in the same order: one log
 A_KSM_WP, A_REPLACE, A_BREAK_COW, A_ZERO = 1, 2, 3, 4
+(E_ITEM_NEW, E_ITEM_FREE, E_CHECKSUM, E_UNSTABLE, E_MERGE_STABLE, E_MERGE_UNSTABLE, E_ZERO, E_CHAIN, E_DUP,
+ E_STALE) = range(10, 20)
+ACT_COLS = 5
 # a visit's frame after the scan changed it to something without a row
 V_NEW = -2        # the private copy made by break_cow
 V_ZERO = -3       # the shared zero page (use_zero_pages)
@@ -486,7 +493,8 @@ def _alloc_item(I, C):
 
 
 @njit(cache=True, nogil=True)
-def _free_item(I, S, C, it):
+def _free_item(I, S, C, ACT, it):
+    _ev(ACT, C, E_ITEM_FREE, I[it, I_SLOT], I[it, I_ADDR], 0, 0)
     C[C_RMAP] -= 1
     S[I[it, I_SLOT], S_RMAP] -= 1
     I[it, I_SLOT] = -1
@@ -590,7 +598,7 @@ def _candidate(N, P, node, offset):
 
 
 @njit(cache=True, nogil=True)
-def _remove_node_from_stable_tree(I, N, F, S, C, node):
+def _remove_node_from_stable_tree(I, N, F, S, C, ACT, node):
     n = N[node, N_HCOUNT]
     if n:
         C[C_SHARING] -= n - 1
@@ -607,6 +615,7 @@ def _remove_node_from_stable_tree(I, N, F, S, C, node):
     N[node, N_HFIRST] = -1
     N[node, N_HLAST] = -1
     N[node, N_HCOUNT] = 0
+    _ev(ACT, C, E_STALE, N[node, N_FRAME], n, 0, 0)
     chain = N[node, N_CHAIN]
     if chain != -1:
         _dup_unlink(N, chain, node)
@@ -618,10 +627,10 @@ def _remove_node_from_stable_tree(I, N, F, S, C, node):
 
 
 @njit(cache=True, nogil=True)
-def _get_folio(I, N, F, S, C, node):
+def _get_folio(I, N, F, S, C, ACT, node):
     f = N[node, N_FRAME]
     if F[f, F_FREED] or F[f, F_NODE] != node:
-        _remove_node_from_stable_tree(I, N, F, S, C, node)
+        _remove_node_from_stable_tree(I, N, F, S, C, ACT, node)
         return -1
     return f
 
@@ -644,11 +653,11 @@ def _dup_any(N, C, node):
 
 
 @njit(cache=True, nogil=True)
-def _chain(I, N, F, S, C, P, node, prune):
+def _chain(I, N, F, S, C, P, ACT, node, prune):
     """``__stable_node_chain``: (dup or -1, node after a possible collapse, frame or -1)."""
     if N[node, N_HLEN] != STABLE_NODE_CHAIN:
         if _candidate(N, P, node, 0):
-            return node, node, _get_folio(I, N, F, S, C, node)
+            return node, node, _get_folio(I, N, F, S, C, ACT, node)
         return -1, node, -1
     if not prune or C[C_NOW] < N[node, N_PRUNE] + P[P_PRUNE_MS]:
         prune = False
@@ -660,7 +669,7 @@ def _chain(I, N, F, S, C, P, node, prune):
     dup = N[node, N_DFIRST]
     while dup != -1:
         nxt = N[dup, N_DNEXT]
-        f = _get_folio(I, N, F, S, C, dup)
+        f = _get_folio(I, N, F, S, C, ACT, dup)
         if f != -1:
             if found == -1 or (_candidate(N, P, dup, 0) and (not _candidate(N, P, found, 0)
                                                             or N[dup, N_HLEN] > found_len)):
@@ -690,7 +699,7 @@ def _chain(I, N, F, S, C, P, node, prune):
 
 
 @njit(cache=True, nogil=True)
-def _walk(I, N, F, S, C, P, W, WS, PW, page, prune):
+def _walk(I, N, F, S, C, P, ACT, W, WS, PW, page, prune):
     """The stable-tree walk of ``stable_tree_search`` / ``stable_tree_insert``: (node, dup,
     -1, 0) on a match, else (-1, -1, parent, left) where a new node would be linked."""
     while True:
@@ -699,13 +708,13 @@ def _walk(I, N, F, S, C, P, W, WS, PW, page, prune):
         n = C[C_ROOT]
         restart = False
         while n != -1:
-            dup, n, tree_frame = _chain(I, N, F, S, C, P, n, prune)
+            dup, n, tree_frame = _chain(I, N, F, S, C, P, ACT, n, prune)
             if dup == -1:
                 anyn = _dup_any(N, C, n)
                 if anyn == -1:
                     restart = True
                     break
-                tree_frame = _get_folio(I, N, F, S, C, anyn)
+                tree_frame = _get_folio(I, N, F, S, C, ACT, anyn)
             if tree_frame == -1:
                 restart = True
                 break
@@ -725,18 +734,18 @@ def _walk(I, N, F, S, C, P, W, WS, PW, page, prune):
 
 
 @njit(cache=True, nogil=True)
-def _stable_tree_search(I, N, F, S, C, P, W, WS, PW, page):
+def _stable_tree_search(I, N, F, S, C, P, ACT, W, WS, PW, page):
     if F[page, F_KSM] and F[page, F_NODE] != -1:
         return page
-    node, dup, _p, _l = _walk(I, N, F, S, C, P, W, WS, PW, page, True)
+    node, dup, _p, _l = _walk(I, N, F, S, C, P, ACT, W, WS, PW, page, True)
     if node == -1 or dup == -1 or not _candidate(N, P, dup, 0):
         return -1
-    return _get_folio(I, N, F, S, C, dup)
+    return _get_folio(I, N, F, S, C, ACT, dup)
 
 
 @njit(cache=True, nogil=True)
-def _stable_tree_insert(I, N, F, S, C, P, W, WS, PW, kframe):
-    node, _dup, parent, left = _walk(I, N, F, S, C, P, W, WS, PW, kframe, False)
+def _stable_tree_insert(I, N, F, S, C, P, ACT, W, WS, PW, kframe):
+    node, _dup, parent, left = _walk(I, N, F, S, C, P, ACT, W, WS, PW, kframe, False)
     new = _alloc_node(N, C)
     N[new, N_FRAME] = kframe
     if node == -1:
@@ -751,10 +760,12 @@ def _stable_tree_insert(I, N, F, S, C, P, W, WS, PW, kframe):
             N[node, N_CHAIN] = chain
             C[C_CHAINS] += 1
             C[C_DUPS] += 1
+            _ev(ACT, C, E_CHAIN, N[node, N_FRAME], 0, 0, 0)
             node = chain
         _dup_push_front(N, node, new)
         N[new, N_CHAIN] = node
         C[C_DUPS] += 1
+        _ev(ACT, C, E_DUP, kframe, N[node, N_DCOUNT], 0, 0)
     F[kframe, F_NODE] = new
     return new
 
@@ -772,10 +783,10 @@ def _stable_tree_append(I, N, S, C, it, node):
 
 
 @njit(cache=True, nogil=True)
-def _remove_from_tree(I, N, F, S, C, HF, HL, it):
+def _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it):
     node = I[it, I_HEAD]
     if node != -1:
-        if _get_folio(I, N, F, S, C, node) == -1:
+        if _get_folio(I, N, F, S, C, ACT, node) == -1:
             return
         _hlist_unlink(I, N, node, it)
         if N[node, N_HCOUNT] > 0:
@@ -806,14 +817,28 @@ def _remove_from_tree(I, N, F, S, C, HF, HL, it):
 
 
 @njit(cache=True, nogil=True)
-def _act(ACT, C, kind, j, arg):
+def _log(ACT, C, kind, a, b, c, d):
     k = C[C_NACT]
     if k >= ACT.shape[0]:
         raise RuntimeError("ksm: change log full")
     ACT[k, 0] = kind
-    ACT[k, 1] = j
-    ACT[k, 2] = arg
+    ACT[k, 1] = a
+    ACT[k, 2] = b
+    ACT[k, 3] = c
+    ACT[k, 4] = d
     C[C_NACT] = k + 1
+
+
+@njit(cache=True, nogil=True)
+def _act(ACT, C, kind, j, arg):
+    _log(ACT, C, kind, j, arg, 0, 0)
+
+
+@njit(cache=True, nogil=True)
+def _ev(ACT, C, kind, a, b, c, d):
+    """An event for the listeners (logged only while someone listens)."""
+    if C[C_EVENTS]:
+        _log(ACT, C, kind, a, b, c, d)
 
 
 @njit(cache=True, nogil=True)
@@ -842,12 +867,12 @@ def _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, kpage):
             F[kpage, F_MAPCOUNT] += 1
             VF[j] = kpage
             _put_frame(F, page)
-    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
     return True
 
 
 @njit(cache=True, nogil=True)
-def _unstable_search_insert(I, F, C, VF, W, WS, HK, HU, HF, HL, it, page, key):
+def _unstable_search_insert(I, F, C, ACT, VF, W, WS, HK, HU, HF, HL, it, page, key):
     b = _ht_slot(HK, HU, key, False)
     if b != -1:
         t = HF[b]
@@ -879,6 +904,7 @@ def _unstable_search_insert(I, F, C, VF, W, WS, HK, HU, HF, HL, it, page, key):
         I[last, I_UNEXT] = it
     HL[b] = it
     C[C_UNSHARED] += 1
+    _ev(ACT, C, E_UNSTABLE, I[it, I_VIS], 0, 0, 0)
     return -1, -1
 
 
@@ -892,10 +918,12 @@ def _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, it
         if I[it, I_HEAD] == node:
             return
     else:
-        _remove_from_tree(I, N, F, S, C, HF, HL, it)
+        _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
         C[C_HASHED] += 1
         checksum = key & 0xFFFFFFFF
-        if I[it, I_OLDCK] != checksum:
+        changed = I[it, I_OLDCK] != checksum
+        _ev(ACT, C, E_CHECKSUM, j, checksum, 1 if changed else 0, 0)
+        if changed:
             I[it, I_OLDCK] = checksum
             return
         if P[P_USE_ZERO] and checksum == ZERO_CHECKSUM:
@@ -907,16 +935,18 @@ def _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, it
                 VF[j] = V_ZERO
                 C[C_ZERO] += 1
                 S[I[it, I_SLOT], S_ZERO] += 1
+                _ev(ACT, C, E_ZERO, j, page, 0, 0)
                 return
-    kpage = _stable_tree_search(I, N, F, S, C, P, W, WS, PW, page)
+    kpage = _stable_tree_search(I, N, F, S, C, P, ACT, W, WS, PW, page)
     if kpage == page and I[it, I_HEAD] == node:
         return
-    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
     if kpage != -1:
         if _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, kpage):
             _stable_tree_append(I, N, S, C, it, F[kpage, F_NODE])
+            _ev(ACT, C, E_MERGE_STABLE, j, kpage, page, 0)
         return
-    t, tree_page = _unstable_search_insert(I, F, C, VF, W, WS, HK, HU, HF, HL, it, page, key)
+    t, tree_page = _unstable_search_insert(I, F, C, ACT, VF, W, WS, HK, HU, HF, HL, it, page, key)
     if t == -1:
         return
     if not _merge_one_page(I, N, F, S, C, W, WS, VF, ACT, HF, HL, it, page, -1):
@@ -927,13 +957,14 @@ def _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, it
         _put_frame(F, page)
         VF[j] = V_NEW
         return
-    snode = _stable_tree_insert(I, N, F, S, C, P, W, WS, PW, page)
+    snode = _stable_tree_insert(I, N, F, S, C, P, ACT, W, WS, PW, page)
     _stable_tree_append(I, N, S, C, t, snode)
     _stable_tree_append(I, N, S, C, it, snode)
+    _ev(ACT, C, E_MERGE_UNSTABLE, j, I[t, I_VIS], tree_page, page)
 
 
 @njit(cache=True, nogil=True)
-def _should_skip(I, N, F, S, C, HF, HL, it, frame):
+def _should_skip(I, N, F, S, C, ACT, HF, HL, it, frame):
     if F[frame, F_KSM]:
         return False
     age = I[it, I_AGE]
@@ -946,7 +977,7 @@ def _should_skip(I, N, F, S, C, HF, HL, it, frame):
         return False
     C[C_SKIPPED] += 1
     I[it, I_SKIPS] -= 1
-    _remove_from_tree(I, N, F, S, C, HF, HL, it)
+    _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
     return True
 
 
@@ -987,8 +1018,8 @@ def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
                     break
                 nxt = I[it, I_NEXT]
                 _set_next(I, S, fid, prev, nxt)
-                _remove_from_tree(I, N, F, S, C, HF, HL, it)
-                _free_item(I, S, C, it)
+                _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
+                _free_item(I, S, C, ACT, it)
                 it = nxt
             if found == -1:
                 found = _alloc_item(I, C)
@@ -998,9 +1029,10 @@ def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
                 _set_next(I, S, fid, prev, found)
                 C[C_RMAP] += 1
                 S[fid, S_RMAP] += 1
+                _ev(ACT, C, E_ITEM_NEW, j, 0, 0, 0)
             prev = found
             I[found, I_VIS] = j
-            if P[P_SMART] and _should_skip(I, N, F, S, C, HF, HL, found, VF[j]):
+            if P[P_SMART] and _should_skip(I, N, F, S, C, ACT, HF, HL, found, VF[j]):
                 continue
             _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, found)
             C[C_SCANNED] += 1
@@ -1013,8 +1045,8 @@ def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
         _set_next(I, S, fid, prev, -1)
         while it != -1:
             nxt = I[it, I_NEXT]
-            _remove_from_tree(I, N, F, S, C, HF, HL, it)
-            _free_item(I, S, C, it)
+            _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
+            _free_item(I, S, C, ACT, it)
             it = nxt
     C[C_NOW] += P[P_SLEEP]          # the batch in which the scan ends
 
@@ -1486,7 +1518,11 @@ class KsmArrays:
         # a scan adds at most one stable node per page: a new KSM page needs an unstable-tree
         # match of two pages that were in no tree this scan (and may bring one chain node)
         self.N = _grow(self.N, int(self.C[C_NNEXT]) + npages + 2)
-        act = np.zeros((2 * npages + 2, 3), np.int64)
+        events = bool(k.bus.enabled)
+        nlog = 2 * npages + 2
+        if events:          # at most 8 entries a page, plus the items freed and the nodes found stale
+            nlog = 10 * npages + int(self.C[C_INEXT]) + int(self.C[C_NNEXT]) + 16
+        act = np.zeros((nlog, ACT_COLS), np.int64)
         hcap = 1 << max(4, (2 * npages + 2).bit_length())
         HK = np.zeros(hcap, np.int64)
         HU = np.zeros(hcap, np.uint8)
@@ -1501,6 +1537,7 @@ class KsmArrays:
             k.seqnr)
         C[C_GEN] += 1
         C[C_NACT] = 0
+        C[C_EVENTS] = 1 if events else 0
         P[:] = (k.pages_to_scan, k.sleep_millisecs, k.max_page_sharing, int(k.use_zero_pages),
                 int(k.smart_scan), k.stable_node_chains_prune_millisecs)
         for slot in k.slots:
@@ -1519,24 +1556,54 @@ class KsmArrays:
         for slot in k.slots:
             mm = slot.mm
             mm.ksm_rmap_items, mm.ksm_merging_pages, mm.ksm_zero_pages = S[slot.fid, S_RMAP:].tolist()
-        # replay the changes to the memory model, in order
+        # replay the changes to the memory model in order, with the events between them
         nact = int(C[C_NACT])
         if nact:
             owner = np.empty(npages, np.int64)
             for x, (_mm, lo, hi) in enumerate(vmm):
                 owner[lo:hi] = x
-            for kind, j, arg in act[:nact].tolist():
-                mm = vmm[owner[j]][0]
-                a = va[j]
-                if kind == A_KSM_WP:
-                    pte = mm.ptes[a]
-                    pte.frame.ksm = True
-                    pte.writable = False
-                elif kind == A_REPLACE:
-                    m.replace_page(mm, a, fobj[arg], writable=False)
-                elif kind == A_BREAK_COW:
-                    m.unshare(mm, a)
+            if events:
+                from . import ksm as K
+                emit = k.bus.emit
+                pid_of = {slot.fid: slot.mm.pid for slot in k.slots}
+            for kind, j, arg, x, y in act[:nact].tolist():
+                if kind < E_ITEM_NEW:
+                    mm = vmm[owner[j]][0]
+                    a = va[j]
+                    if kind == A_KSM_WP:
+                        pte = mm.ptes[a]
+                        pte.frame.ksm = True
+                        pte.writable = False
+                    elif kind == A_REPLACE:
+                        m.replace_page(mm, a, fobj[arg], writable=False)
+                    elif kind == A_BREAK_COW:
+                        m.unshare(mm, a)
+                    else:
+                        m.replace_page(mm, a, zero, writable=False, ksm_zero=True)
+                elif kind == E_ITEM_FREE:
+                    emit(K.RmapItemFreed(pid_of[j], arg))
+                elif kind == E_STALE:
+                    emit(K.StableNodeStale(fobj[j].pfn, arg))
+                elif kind == E_CHAIN:
+                    emit(K.StableChainCreated(fobj[j].pfn))
+                elif kind == E_DUP:
+                    emit(K.StableDupCreated(fobj[j].pfn, arg))
                 else:
-                    m.replace_page(mm, a, zero, writable=False, ksm_zero=True)
+                    pid = vmm[owner[j]][0].pid
+                    a = va[j]
+                    if kind == E_ITEM_NEW:
+                        emit(K.RmapItemCreated(pid, a))
+                    elif kind == E_CHECKSUM:
+                        emit(K.ChecksumComputed(pid, a, arg, bool(x)))
+                    elif kind == E_UNSTABLE:
+                        emit(K.UnstableInsert(pid, a))
+                    elif kind == E_MERGE_STABLE:
+                        emit(K.PagesMerged(fobj[arg].pfn, "stable_hit", ((pid, a, fobj[x].pfn),), PAGE_SIZE))
+                    elif kind == E_MERGE_UNSTABLE:
+                        emit(K.PagesMerged(fobj[y].pfn, "unstable_match",
+                                           ((vmm[owner[arg]][0].pid, va[arg], fobj[x].pfn), (pid, a, fobj[y].pfn)),
+                                           PAGE_SIZE))
+                    else:
+                        emit(K.ZeroPageMerged(pid, a, fobj[arg].pfn))
         for slot in drops:
             k._drop_slot(slot)

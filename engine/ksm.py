@@ -36,8 +36,9 @@ the quiescent points where they are compared):
   (``advisor_mode`` none, the default).
 * One NUMA node: ``merge_across_nodes`` is accepted and has no effect.
 
-A whole full scan runs compiled (:mod:`engine._ksm_fast`) wherever nobody listens for events
-and the daemon is a plain :class:`Ksmd` with the default unstable index: the rmap_items and
+A whole full scan runs compiled (:mod:`engine._ksm_fast`) wherever the daemon is a plain
+:class:`Ksmd` with the default unstable index (listeners get the same events, in the same
+order, after the scan's compiled part has run): the rmap_items and
 the stable tree then live in arrays, and are given back as objects, exactly, whenever anything
 else needs them (:meth:`Ksmd._objects`). The Python path here is the reference it is tested
 against (``compiled=False`` keeps a daemon on it).
@@ -299,9 +300,9 @@ class Ksmd:
             self._fast.to_objects(self)
 
     def _fast_ok(self) -> bool:
-        """Whether the next full scan may run compiled: a whole scan of a plain Ksmd, nobody
-        listening for events, the unstable index on the page's own content hash."""
-        return (self.compiled and type(self) is Ksmd and self._cur is _HEAD and not self.bus.enabled
+        """Whether the next full scan may run compiled: a whole scan of a plain Ksmd with the
+        unstable index on the page's own content hash (listeners get the same events)."""
+        return (self.compiled and type(self) is Ksmd and self._cur is _HEAD
                 and self._tree_key is Frame.content_hash)
 
     def stable_node_count(self) -> int:
@@ -499,6 +500,8 @@ class Ksmd:
             with no_gc():
                 self._fast.scan(self)
             self.seqnr += 1
+            if self.bus.enabled:
+                self.bus.emit(FullScanDone(self.seqnr))
             return
         start = self.seqnr
         while self.seqnr == start and self.slots:

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.events import Recorder
 from engine.ksm import Ksmd
 from engine.mm import Machine
 from engine.pages import PAGE_SIZE, PageSet, default_pages_path
@@ -59,12 +60,16 @@ def state(m, k, mms):
     return out
 
 
-def pair(pages, nproc=1, **kw):
+def pair(pages, nproc=1, listen=False, **kw):
     """Two identical machines with the pages in ``nproc`` processes, made mergeable; the first
-    daemon compiled, the second the Python reference."""
+    daemon compiled, the second the Python reference. ``listen``: a Recorder on each bus
+    (``m.recorder``)."""
     out = []
     for compiled in (True, False):
         m = Machine()
+        if listen:
+            m.recorder = Recorder()
+            m.bus.subscribe(m.recorder)
         kw2 = {"pages_to_scan": 10 ** 6, "smart_scan": False}
         kw2.update(kw)
         k = Ksmd(m, compiled=compiled, **kw2)
@@ -224,12 +229,13 @@ def test_switching_between_paths_mid_run():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["write", "scan", "unmerge", "merge", "zap", "pin", "batch"]),
                           st.integers(0, 15), st.integers(0, 3)), max_size=40),
-       st.booleans(), st.booleans(), st.integers(2, 4), st.sampled_from([10 ** 6, 1, 3, 7]))
-def test_random_operations_agree(ops, zero, smart, mps, pages_to_scan):
+       st.booleans(), st.booleans(), st.integers(2, 4), st.sampled_from([10 ** 6, 1, 3, 7]), st.booleans())
+def test_random_operations_agree(ops, zero, smart, mps, pages_to_scan, listen):
     """Random writes, scans, Python-path batches, unmerge/merge, zaps and pins on both paths;
-    small batches advance the clock so that chains are pruned within a scan."""
+    small batches advance the clock so that chains are pruned within a scan. With listeners,
+    both buses get the same events in the same order."""
     pages = [bytes([i % 3]) * PAGE_SIZE for i in range(16)]
-    a, b = pair(pages, nproc=2, use_zero_pages=zero, smart_scan=smart, max_page_sharing=mps,
+    a, b = pair(pages, nproc=2, listen=listen, use_zero_pages=zero, smart_scan=smart, max_page_sharing=mps,
                 pages_to_scan=pages_to_scan, sleep_millisecs=10, stable_node_chains_prune_millisecs=30)
     for op, i, v in ops:
         for (m, k, mms) in (a, b):
@@ -256,6 +262,39 @@ def test_random_operations_agree(ops, zero, smart, mps, pages_to_scan):
                 k.do_scan(v + 1)
         assert a[1].counters() == b[1].counters()
     scan_both(a, b, 2)
+    same(a, b)
+    if listen:
+        assert a[0].recorder.events == b[0].recorder.events
+
+
+def test_events_are_the_python_paths():
+    """With listeners the compiled scan still runs, and emits every event of the Python path,
+    fields and order included (checksums, rmap_items created and freed, unstable inserts,
+    merges of both kinds with their repointed PTEs, chains, dups, stale nodes, zero pages,
+    the COW fault of a broken merge, full scans)."""
+    pages = real_pages()[:300] + [b"*" * PAGE_SIZE] * 30 + [bytes(PAGE_SIZE)] * 6
+    a, b = pair(pages, nproc=2, listen=True, max_page_sharing=4, use_zero_pages=True, pages_to_scan=50,
+                sleep_millisecs=300, stable_node_chains_prune_millisecs=1000)
+    for (m, k, mms) in (a, b):
+        mms[0].pin(sorted(mms[0].ptes)[0])
+    scan_both(a, b, 3)
+    for rnd in range(2):
+        for (m, k, mms) in (a, b):
+            for mm in mms:
+                for n, addr in enumerate(sorted(mm.ptes)):
+                    f = mm.ptes[addr].frame
+                    # round 0: every KSM page loses all its mappers (stale nodes); then some pages
+                    if f is not None and ((rnd == 0 and f.ksm) or (n + rnd) % 4 == 0):
+                        mm.write(addr, b"#" * (rnd + 1))
+        scan_both(a, b, 3)
+    assert a[1]._fast is not None and a[1]._fast.active
+    ea, eb = a[0].recorder.events, b[0].recorder.events
+    assert ea == eb
+    kinds = {e.kind for e in ea}
+    for kind in ("ksm.checksum", "ksm.rmap_item_created", "ksm.rmap_item_freed", "ksm.unstable_insert",
+                 "ksm.merge", "ksm.chain_created", "ksm.dup_created", "ksm.stable_node_stale",
+                 "ksm.zero_page_merge", "ksm.full_scan", "mm.cow_fault"):
+        assert kind in kinds, kind
     same(a, b)
 
 
