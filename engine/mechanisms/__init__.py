@@ -93,7 +93,8 @@ def simulate_all(workload: Workload, mechanisms=DEFAULT_ORDER, params: dict | No
     for m in mechs:
         m.run(wl, bus=bus)
         out["mechanisms"][m.name] = m.result()
-        m.release()
+        m.release()                     # the model and its store, collected (reference cycles included)
+        wl.pages.release()              # and any page of the input still resident
         if progress:
             progress(m.name)
     return out

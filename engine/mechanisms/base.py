@@ -224,6 +224,7 @@ class Mechanism(ABC):
     def run(self, workload: Workload, bus=None) -> "Mechanism":
         machine, mms, where = self.setup(workload, bus)
         self.prepare(machine, mms)
+        workload.pages.release()            # what the preparation read (KSM's scans) leaves memory
         cands = select_candidates(machine, workload.swap_fraction, workload.policy, workload.seed, mms)
         if cands:
             machine.swap.swap_out(cands)
