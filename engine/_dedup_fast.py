@@ -114,6 +114,11 @@ def jhash_bytes(k, n, initval):
             b = (b + v) & _M32
         else:
             c = (c + v) & _M32
+    return _jhash_final(a, b, c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _jhash_final(a, b, c):
     c ^= b; c = (c - _rol(b, 14)) & _M32
     a ^= c; a = (a - _rol(c, 11)) & _M32
     b ^= a; b = (b - _rol(a, 25)) & _M32
@@ -122,6 +127,60 @@ def jhash_bytes(k, n, initval):
     b ^= a; b = (b - _rol(a, 14)) & _M32
     c ^= b; c = (c - _rol(b, 24)) & _M32
     return c
+
+
+@njit(cache=True, nogil=True)
+def jhash_pages2(x, y):
+    """``jhash(x, 4096, 0)`` and ``jhash(y, 4096, 0)`` at once. jhash is one long chain of
+    dependent steps; two independent chains side by side let the core run both in about 1.4
+    times the time of one. 4096 bytes are 341 rounds of 12, then a tail of 4 (into ``a``)."""
+    a = b = c = (JHASH_INITVAL + PAGE_SIZE) & _M32
+    d = e = f = a
+    p = 0
+    for _ in range(341):
+        a = (a + np.int64(read32(x, p))) & _M32
+        b = (b + np.int64(read32(x, p + 4))) & _M32
+        c = (c + np.int64(read32(x, p + 8))) & _M32
+        d = (d + np.int64(read32(y, p))) & _M32
+        e = (e + np.int64(read32(y, p + 4))) & _M32
+        f = (f + np.int64(read32(y, p + 8))) & _M32
+        a = (a - c) & _M32; a ^= _rol(c, 4); c = (c + b) & _M32
+        d = (d - f) & _M32; d ^= _rol(f, 4); f = (f + e) & _M32
+        b = (b - a) & _M32; b ^= _rol(a, 6); a = (a + c) & _M32
+        e = (e - d) & _M32; e ^= _rol(d, 6); d = (d + f) & _M32
+        c = (c - b) & _M32; c ^= _rol(b, 8); b = (b + a) & _M32
+        f = (f - e) & _M32; f ^= _rol(e, 8); e = (e + d) & _M32
+        a = (a - c) & _M32; a ^= _rol(c, 16); c = (c + b) & _M32
+        d = (d - f) & _M32; d ^= _rol(f, 16); f = (f + e) & _M32
+        b = (b - a) & _M32; b ^= _rol(a, 19); a = (a + c) & _M32
+        e = (e - d) & _M32; e ^= _rol(d, 19); d = (d + f) & _M32
+        c = (c - b) & _M32; c ^= _rol(b, 4); b = (b + a) & _M32
+        f = (f - e) & _M32; f ^= _rol(e, 4); e = (e + d) & _M32
+        p += 12
+    a = (a + np.int64(read32(x, p))) & _M32
+    d = (d + np.int64(read32(y, p))) & _M32
+    return _jhash_final(a, b, c), _jhash_final(d, e, f)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _checksums(pages, lo, hi, skip, hash_kind, csums):
+    """The checksum of rows ``lo..hi`` whose ``skip`` is 0 (jhash two pages at a time)."""
+    if hash_kind == HASH_JHASH:
+        pend = -1
+        for i in range(lo, hi):
+            if skip[i]:
+                continue
+            if pend < 0:
+                pend = i
+            else:
+                csums[pend], csums[i] = jhash_pages2(pages[pend], pages[i])
+                pend = -1
+        if pend >= 0:
+            csums[pend] = jhash_bytes(pages[pend], PAGE_SIZE, 0)
+    else:
+        for i in range(lo, hi):
+            if not skip[i]:
+                csums[i] = _checksum(pages[i], hash_kind)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -135,9 +194,8 @@ def _checksum(page, hash_kind):
 
 @njit(cache=True, nogil=True)
 def checksum_rows(pages, hash_kind, out):
-    """The checksum of every row (for tests and for single pages)."""
-    for i in range(pages.shape[0]):
-        out[i] = _checksum(pages[i], hash_kind)
+    """The checksum of every row, as ``prepare`` computes them (for tests)."""
+    _checksums(pages, 0, pages.shape[0], np.zeros(pages.shape[0], np.uint8), hash_kind, out)
 
 
 # -- the parallel step -------------------------------------------------------------------------
@@ -155,13 +213,16 @@ def prepare(pages, lo, hi, sflags, fills, out, lengths, csums, comped, detect_sa
         if detect_same and F._same_filled_row(words[i]):
             sflags[i] = 1
             fills[i] = words[i, 0]
+        else:
+            sflags[i] = 0
+            fills[i] = 0
+    if hash_kind != HASH_GIVEN:
+        _checksums(pages, lo, hi, sflags, hash_kind, csums)
+    for i in range(lo, hi):
+        if sflags[i]:
             lengths[i] = 0
             comped[i] = 0
             continue
-        sflags[i] = 0
-        fills[i] = 0
-        if hash_kind != HASH_GIVEN:
-            csums[i] = _checksum(pages[i], hash_kind)
         s = csums[i] & (SEEN_SIZE - 1)
         if seen[s]:
             comped[i] = 0

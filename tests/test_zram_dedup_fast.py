@@ -79,9 +79,21 @@ def test_compiled_jhash_and_xxhash_equal_the_reference_functions():
         buf = rng.integers(0, 256, n + 8, dtype=np.uint8)
         assert DF.jhash_bytes(buf, n, 0) == jhash(buf[:n].tobytes()), n
     real = _real().array[:300]
+    for rows in (real, real[:299], real[:1]):                     # jhash two at a time, and an odd one
+        out = np.empty(len(rows), np.int64)
+        DF.checksum_rows(rows, DF.HASH_JHASH, out)
+        assert out.tolist() == [jhash(r.tobytes()) for r in rows]
+    # the parallel step: checksums of the pages that are not same-filled, paired across them
+    mixed = pagesets.mixed_pages().array[:301]
+    k = len(mixed)
+    sflags, fills, csums, comped = (np.empty(k, np.uint8), np.empty(k, np.uint64), np.zeros(k, np.int64),
+                                    np.empty(k, np.uint8))
+    out, lengths = np.empty((k, LZ4.bound(PAGE_SIZE)), np.uint8), np.empty(k, np.int64)
+    DF.prepare(mixed, 0, k, sflags, fills, out, lengths, csums, comped, True, True, 1, DF.HASH_JHASH,
+               np.zeros(DF.SEEN_SIZE, np.uint8))
+    assert 0 < sflags.sum() < k
+    assert [int(c) for c, f in zip(csums, sflags) if not f] == [jhash(r.tobytes()) for r, f in zip(mixed, sflags) if not f]
     out = np.empty(len(real), np.int64)
-    DF.checksum_rows(real, DF.HASH_JHASH, out)
-    assert out.tolist() == [jhash(r.tobytes()) for r in real]
     DF.checksum_rows(real, DF.HASH_XXH, out)
     assert out.tolist() == [xxhash.xxh64_intdigest(r.tobytes()) & 0xFFFFFFFF for r in real]
     assert out.tolist() == [xxhash32(r.tobytes()) for r in real]

@@ -13,6 +13,13 @@ Variants: ``compare="all"`` (the later series) or ``"first"`` (v1: only the firs
 an equal checksum); ``accounting="consistent"`` (``compr_data_size`` counts each stored
 object once) or ``"port"`` (a vendor port's drift: added once per new object, subtracted for
 every freed slot).
+
+Where nobody listens for events, the device runs a compiled write path with the same results
+(``engine._dedup_fast``): the checksums, and the compression of pages whose checksum was not
+seen before, in the worker threads; the lookup, the full compare of the decompressed object,
+the share or the store, page by page in order, in machine code over arrays. The work counters
+stay the kernel's: a page that turns out to be a duplicate was not compressed, whatever the
+model computed ahead. The Python path below is the reference it is tested against.
 """
 from __future__ import annotations
 
