@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -48,6 +49,27 @@ class SwappedIn(Event):
 POLICIES = ("lru", "fifo", "random")
 #: pages per backend call of a swap-out (32 MiB of page bytes at a time)
 SWAP_BATCH = 8192
+
+
+class _Contexts(Sequence):
+    """The ``(pid, vaddr)`` of each page of a batch, made only when a backend asks for them."""
+
+    __slots__ = ("_sel",)
+
+    def __init__(self, sel):
+        self._sel = sel
+
+    def __len__(self) -> int:
+        return len(self._sel)
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [(t[0].pid, t[1]) for t in self._sel[j]]
+        t = self._sel[j]
+        return (t[0].pid, t[1])
+
+    def __iter__(self):
+        return ((t[0].pid, t[1]) for t in self._sel)
 
 
 def _gather(frames) -> tuple[np.ndarray, object, int, int]:
@@ -235,7 +257,7 @@ class SwapDevice:
         m = self.machine
         datas, src, lo, hi = _gather([t[3] for t in sel])
         try:
-            slots = self.backend.swap_out_pages(datas, [(mm.pid, va) for mm, va, _p, _f in sel], self)
+            slots = self.backend.swap_out_pages(datas, _Contexts(sel), self)
         finally:
             del datas
             if src is not None:
