@@ -56,6 +56,14 @@ Claim 1 does not mention same-filled pages, so the store compresses every page
 (``same_filled=False``); ``True`` adds zram's same-filled shortcut in front. Each swapped
 page's decision is kept in ``decisions_`` (:class:`Decision`), so two readings can be compared
 page by page; ``result()`` names the construction the run used.
+
+``_swap_out_one`` is the method page by page, in Python: the reference. Where nobody listens
+for events, the hash is one it has compiled and no ``mem_limit`` is set, a swap-out of at
+least ``fast_min_pages`` pages takes the compiled path (:mod:`engine._claim_fast`) under every
+reading: batches compressed and hashed on all cores, decided in order against the two hash
+indexes as arrays, stored through zram's compiled steps into the pool's arrays. Its decisions,
+counters, work, slot table, pool and read-back are those of the Python path (tests/test_patent_fast.py);
+``compiled = False`` keeps the Python path.
 """
 from __future__ import annotations
 
