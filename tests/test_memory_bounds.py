@@ -23,7 +23,7 @@ import pytest
 from engine.mechanisms import Workload, make, simulate_all
 from engine.mm import Machine
 from engine.pages import PAGE_SIZE, PageSet, default_pages_path
-from engine.swap import peek
+from engine.swap import peek, select_candidates
 
 from .pagesets import random_pages, text_pages
 
@@ -92,6 +92,43 @@ def test_mechanism_write_is_recorded_and_read_back_after_swap_out():
     assert ps[3][16:26] != b"0123456789"
     m.finish()
     assert m.verified_readback_
+
+
+# ---- placement: interleaved processes get one VMA per run of their own pages ---------------
+def test_interleaved_manifest_maps_one_vma_per_run_of_each_process():
+    from engine.workloads.manifest import Manifest
+    n = 4000
+    base = 0x7F0000000000
+    pids = [1000 + (i % 3) for i in range(n)]                # three processes, pages interleaved
+    vaddr = [base + (i // 3) * PAGE_SIZE for i in range(n)]   # each one's pages consecutive
+    region = ["[anon]"] * n
+    vaddr[-3:] = [base + 0x100000000 + k * PAGE_SIZE for k in range(3)]   # one far page each
+    man = Manifest(pid=pids, vaddr=vaddr, region=region,
+                   processes=[{"pid": p, "comm": f"p{p}"} for p in (1000, 1001, 1002)])
+    ps = text_pages(n, distinct=7)
+    m = Machine()
+    mms = m.place_pages(ps, man)
+    assert [mm.pid for mm in mms] == [1000, 1001, 1002]
+    for mm in mms:
+        mine = sorted(va for p, va in zip(pids, vaddr) if p == mm.pid)
+        assert [(v.start, v.end) for v in mm.vmas] == [(mine[0], mine[-2] + PAGE_SIZE), (mine[-1], mine[-1] + PAGE_SIZE)]
+        assert sorted(mm.ptes) == mine and mm.vmas[0]._addrs + mm.vmas[1]._addrs == mine
+    # the access clock follows the manifest's order (LRU and FIFO candidates in that order)
+    order = [(mm.pid, va) for mm, va in select_candidates(m, 1.0, "lru")]
+    assert order == list(zip(pids, vaddr))
+    for i in (0, 1, 2, 1234, n - 1):
+        mm = mms[pids[i] - 1000]
+        assert mm.read(vaddr[i]) == ps[i]
+
+
+def test_a_region_change_or_a_gap_starts_a_new_vma():
+    from engine.workloads.manifest import Manifest
+    base = 0x10000000
+    man = Manifest(pid=[7, 7, 7, 7], vaddr=[base + 3 * PAGE_SIZE, base, base + PAGE_SIZE, base + 2 * PAGE_SIZE],
+                   region=["b", "a", "a", "b"], processes=[{"pid": 7, "comm": "x"}])
+    [mm] = Machine().place_pages(text_pages(4, distinct=4), man)
+    assert [(v.start, v.end, v.name) for v in mm.vmas] == [(base, base + 2 * PAGE_SIZE, "a"),
+                                                          (base + 2 * PAGE_SIZE, base + 4 * PAGE_SIZE, "b")]
 
 
 # ---- read-back detects a corrupt store ------------------------------------------------------
