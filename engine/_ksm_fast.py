@@ -73,8 +73,12 @@ S_HEAD, S_RMAP, S_MERGING, S_ZERO = range(4)
 S_COLS = 4
 # counters and scalars
 (C_SCANNED, C_SHARED, C_SHARING, C_UNSHARED, C_SKIPPED, C_RMAP, C_CHAINS, C_DUPS, C_ZERO, C_HASHED,
- C_COMPARES, C_NOW, C_SEQNR, C_ROOT, C_GEN, C_NACT, C_IFREE, C_INEXT, C_NFREE, C_NNEXT, C_EVENTS) = range(21)
-C_COLS = 21
+ C_COMPARES, C_NOW, C_SEQNR, C_ROOT, C_GEN, C_NACT, C_IFREE, C_INEXT, C_NFREE, C_NNEXT, C_EVENTS,
+ C_CUR_S, C_CUR_J, C_CUR_PREV, C_CUR_CNT) = range(25)
+C_COLS = 25
+#: visits per call of the compiled scan on a large page set; the page set's pages the scan read
+#: are released from the process between calls (they are read again from the file if needed)
+SEGMENT = 1 << 16
 # parameters
 P_PAGES_TO_SCAN, P_SLEEP, P_MAXSHARE, P_USE_ZERO, P_SMART, P_PRUNE_MS = range(6)
 P_COLS = 6
@@ -995,16 +999,28 @@ def _set_next(I, S, fid, prev, it):
 
 
 @njit(cache=True, nogil=True)
-def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
+def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL, j_stop):
     """One full scan over the visit list (``SL``: per slot in order, its row and the range
     of its pages in ``VA``/``VF``): the page walk with its rmap_item list, smart scan and
     ``cmp_and_merge_page`` for each page; ``now`` advances by ``sleep_millisecs`` after
-    every ``pages_to_scan`` pages, as the batches of ``ksm_do_scan`` do."""
-    cnt = 0
-    for s in range(SL.shape[0]):
+    every ``pages_to_scan`` pages, as the batches of ``ksm_do_scan`` do.
+
+    The scan stops before visit ``j_stop`` (the cursor kept in ``C``) and goes on from there
+    at the next call; returns True once the scan is complete."""
+    s = C[C_CUR_S]
+    j = C[C_CUR_J]
+    prev = C[C_CUR_PREV]
+    cnt = C[C_CUR_CNT]
+    while s < SL.shape[0]:
         fid = SL[s, 0]
-        prev = -1
-        for j in range(SL[s, 1], SL[s, 2]):
+        hi = SL[s, 2]
+        while j < hi:
+            if j >= j_stop:
+                C[C_CUR_S] = s
+                C[C_CUR_J] = j
+                C[C_CUR_PREV] = prev
+                C[C_CUR_CNT] = cnt
+                return False
             addr = VA[j]
             # get_next_rmap_item: free the items of vanished pages, reuse or link one
             it = _first(I, S, fid, prev)
@@ -1032,14 +1048,14 @@ def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
                 _ev(ACT, C, E_ITEM_NEW, j, 0, 0, 0)
             prev = found
             I[found, I_VIS] = j
-            if P[P_SMART] and _should_skip(I, N, F, S, C, ACT, HF, HL, found, VF[j]):
-                continue
-            _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, found)
-            C[C_SCANNED] += 1
-            cnt += 1
-            if cnt == P[P_PAGES_TO_SCAN]:
-                cnt = 0
-                C[C_NOW] += P[P_SLEEP]
+            if not (P[P_SMART] and _should_skip(I, N, F, S, C, ACT, HF, HL, found, VF[j])):
+                _cmp_and_merge_page(I, N, F, S, C, P, W, WS, PW, VF, ACT, HK, HU, HF, HL, found)
+                C[C_SCANNED] += 1
+                cnt += 1
+                if cnt == P[P_PAGES_TO_SCAN]:
+                    cnt = 0
+                    C[C_NOW] += P[P_SLEEP]
+            j += 1
         # remove_trailing_rmap_items
         it = _first(I, S, fid, prev)
         _set_next(I, S, fid, prev, -1)
@@ -1048,7 +1064,16 @@ def full_scan(I, N, F, S, C, P, W, WS, PW, SL, VA, VF, ACT, HK, HU, HF, HL):
             _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it)
             _free_item(I, S, C, ACT, it)
             it = nxt
+        s += 1
+        prev = -1
+        if s < SL.shape[0]:
+            j = SL[s, 1]
     C[C_NOW] += P[P_SLEEP]          # the batch in which the scan ends
+    C[C_CUR_S] = 0
+    C[C_CUR_J] = 0
+    C[C_CUR_PREV] = -1
+    C[C_CUR_CNT] = 0
+    return True
 
 
 # ==== the Python side: state in arrays, the visit list, the replay, conversions ==============
@@ -1548,8 +1573,24 @@ class KsmArrays:
         if src is None and self.src_ps is not None and (F[:len(fobj), F_SRC] == 1).any():
             raise RuntimeError("ksm: the page set the frames are views of was closed")
         WS = _NO_SOURCE if src is None else src.view(np.uint64)
-        full_scan(self.I, self.N, F, S, C, P, self.data.view(np.uint64), WS, self.PW,
-                  np.array(sl, np.int64).reshape(-1, 3), va_a, VF, act, HK, HU, HF, HL)
+        C[C_CUR_S] = C[C_CUR_J] = C[C_CUR_CNT] = 0
+        C[C_CUR_PREV] = -1
+        SLa = np.array(sl, np.int64).reshape(-1, 3)
+        W = self.data.view(np.uint64)
+        if src is None or npages <= SEGMENT:
+            full_scan(self.I, self.N, F, S, C, P, W, WS, self.PW, SLa, va_a, VF, act, HK, HU, HF, HL, npages)
+        else:
+            # a large page set: the pages read in place are released after each segment, so the
+            # process does not keep the whole set resident (the tree's pages are read again)
+            stop = 0
+            while True:
+                stop += SEGMENT
+                done = full_scan(self.I, self.N, F, S, C, P, W, WS, self.PW, SLa, va_a, VF, act, HK, HU, HF, HL,
+                                 stop)
+                self.src_ps.release()
+                if done:
+                    break
+        WS = src = None
         (k.pages_scanned, k.pages_shared, k.pages_sharing, k.pages_unshared, k.pages_skipped, k.rmap_items,
          k.stable_node_chains, k.stable_node_dups, k.ksm_zero_pages, k.pages_hashed, k.compares,
          k.now_ms) = C[:C_SEQNR].tolist()
