@@ -260,6 +260,8 @@ def test_mechanism_results_equal_on_both_paths(name, variant):
         # every page faulted back in: every slot swap-freed, the store left empty
         for mm, va in m.where_:
             mm.read(va, 1)
+        if compiled:                                         # the swap frees ran compiled too
+            assert m.device._slots is not None and m.device.pool._arrays is not None
         st = m.device.mm_stat()
         results.append((st["orig_data_size"], st["mem_used_total"], m.device.io_stat()["notify_free"]))
     assert results[0] == results[2] and results[1] == results[3]
