@@ -1177,10 +1177,17 @@ class KsmArrays:
         out = [None] * len(fs)
         vi = [i for i, sv in enumerate(srcs) if sv is not None and sv[0] is ps]
         if vi:
-            hv = np.empty(len(vi), np.uint64)
-            xxh64_pages(ps.array.reshape(-1), np.array([srcs[i][1] for i in vi], np.int64), hv)
-            for i, h in zip(vi, hv.tolist()):
-                out[i] = fs[i]._hash = h
+            # a segment at a time, each released after it is hashed, so a large page set is
+            # never resident as a whole (the scan releases its segments the same way)
+            flat = ps.array.reshape(-1)
+            for lo in range(0, len(vi), SEGMENT):
+                part = vi[lo:lo + SEGMENT]
+                hv = np.empty(len(part), np.uint64)
+                xxh64_pages(flat, np.array([srcs[i][1] for i in part], np.int64), hv)
+                for i, h in zip(part, hv.tolist()):
+                    out[i] = fs[i]._hash = h
+                if len(vi) > SEGMENT:
+                    ps.release()
         for i, f in enumerate(fs):
             if out[i] is None:
                 out[i] = f.content_hash()
@@ -1215,7 +1222,12 @@ class KsmArrays:
             rv = ra[vi]
             F[rv, F_SRC] = 1
             F[rv, F_DROW] = idx
-            self.PW[rv] = np.ascontiguousarray(ps.array[idx, :8 * PREFIX]).view(np.uint64)
+            arr = ps.array
+            for lo in range(0, len(vi), SEGMENT):     # a segment at a time, released (as above)
+                self.PW[rv[lo:lo + SEGMENT]] = np.ascontiguousarray(
+                    arr[idx[lo:lo + SEGMENT], :8 * PREFIX]).view(np.uint64)
+                if len(vi) > SEGMENT:
+                    ps.release()
             F[rv, F_HASH] = np.array([hs[i] for i in vi], np.uint64).view(np.int64)
         if len(vi) < n:
             isview = set(vi)
