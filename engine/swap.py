@@ -11,13 +11,23 @@ slot is released, and zram is told through ``slot_free_notify``, when that count
 zero. As on zram, which does synchronous I/O, a fault that brings a page back in frees its
 swap entry at once; no swap cache is kept. Slots are taken lowest-free-first, as on a
 freshly made swap device. Slot 0 holds no swap header here.
+
+Behind the swap device sits one of two kinds of backend:
+
+* a **store** (:class:`SwapStore`: zram and its dedup variants): it stores pages in the slots
+  it is given and says which it refused; the swap device takes the slots, hands the batch
+  down, and gives refused slots back. The store never sees a virtual address, and the
+  mechanism that drives the run is not in the way: a page goes down the chain once.
+* a **mapping backend** (the patent's method, compositions, zswap): it decides per page
+  where the candidate's PTE should point (a slot of its own, an existing slot, a frame), so it
+  takes the batch with each page's (pid, address) through ``swap_out_pages``.
 """
 from __future__ import annotations
 
 import heapq
 import random
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +35,22 @@ from .events import Event, event
 from .mm import Machine, Mm
 from .pages import PAGE_SIZE
 from ._util import no_gc
+
+
+@runtime_checkable
+class SwapStore(Protocol):
+    """The store behind a swap device: what a swap-out, a fault and a swap free need of it."""
+
+    def store_pages(self, pages, slots) -> list[int]:
+        """Store page i (row i of a (k, 4096) array, or the i-th 4 KiB buffer) in slot
+        ``slots[i]``, in order; return the positions it did not store (refused by its
+        ``mem_limit``), whose slots keep what they held."""
+
+    def load(self, slot: int) -> bytes:
+        """The 4096 bytes last stored in ``slot``."""
+
+    def slot_free_notify(self, slot: int) -> None:
+        """The swap layer released ``slot`` (no PTE refers to it any more)."""
 
 
 @event
@@ -257,7 +283,11 @@ class SwapDevice:
         m = self.machine
         datas, src, lo, hi = _gather([t[3] for t in sel])
         try:
-            slots = self.backend.swap_out_pages(datas, _Contexts(sel), self)
+            backend = self.backend
+            if hasattr(backend, "swap_out_pages"):          # a mapping backend
+                slots = backend.swap_out_pages(datas, _Contexts(sel), self)
+            else:                                            # a store
+                slots = self._store(datas, len(sel))
         finally:
             del datas
             if src is not None:
@@ -282,6 +312,19 @@ class SwapDevice:
                 bus.emit(SwappedOut(mm.pid, va, slot, swap_map[slot] > 1))
         m.frames_allocated -= freed
         return done
+
+    def _store(self, datas, k: int):
+        """Hand a batch to the store in fresh slots; a refused page's slot is None and is
+        given back once the whole swap-out is over."""
+        slots = self.get_slots(k)
+        refused = self.backend.store_pages(datas, slots)
+        if not refused:
+            return slots
+        out = list(slots)
+        for j in refused:
+            self.put_slot_later(out[j])
+            out[j] = None
+        return out
 
     def swapin(self, mm: Mm, va: int) -> None:
         pte = mm.ptes[va]

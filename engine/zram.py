@@ -691,7 +691,16 @@ class ZramDevice:
             self._fast_sync(D)
         return True
 
-    # the swap backend protocol (engine.swap)
+    # the store behind a swap device (engine.swap.SwapStore)
+    def store_pages(self, pages, slots, io_pages: int = 1) -> list[int]:
+        """Store page i in slot ``slots[i]`` with one :meth:`write_pages`; return the
+        positions not stored: refused by ``mem_limit``, and (with ``io_pages`` > 1) the rest
+        of each refused I/O, in ascending order."""
+        self.write_pages(pages if isinstance(pages, np.ndarray) else list(pages), indexes=slots, io_pages=io_pages)
+        if not self.last_skipped:
+            return list(self.last_failed)
+        return sorted(self.last_failed + self.last_skipped)
+
     def load(self, index: int) -> bytes:
         return self.read_page(index)
 

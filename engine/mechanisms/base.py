@@ -28,8 +28,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
-import numpy as np
-
 from ..compress import DEFAULT_COMPRESSOR
 from ..errors import PagemergeError
 from ..mm import Machine, Mm
@@ -326,32 +324,10 @@ class ZramLevelMechanism(Mechanism):
         return self.device_class(disksize, self.algo, mem_limit=self.mem_limit, bus=bus)
 
     def attach(self, machine: Machine, nslots: int) -> None:
+        """The device is the store behind the swap device (``engine.swap.SwapStore``): the
+        mechanism drives the run, and pages go down the chain without passing through it."""
         self.device = self.make_device(nslots * PAGE_SIZE, machine.bus)
-        self.swapdev = SwapDevice(machine, self, nslots)
-
-    # swap backend protocol
-    def swap_out_pages(self, datas, ctxs, swapdev) -> list:
-        """Store the pages (a (k, 4096) array, or a sequence of 4 KiB buffers) into fresh
-        slots with one ``write_pages``; a slot the store refused (``mem_limit``) is None and
-        is given back once the whole swap-out is over."""
-        k = datas.shape[0] if isinstance(datas, np.ndarray) else len(datas)
-        slots = swapdev.get_slots(k) if hasattr(swapdev, "get_slots") else [swapdev.get_slot() for _ in range(k)]
-        self.device.write_pages(datas if isinstance(datas, np.ndarray) else list(datas), indexes=slots)
-        failed = self.device.last_failed
-        if not failed:
-            return slots
-        out: list = list(slots)
-        give_back = getattr(swapdev, "put_slot_later", swapdev.put_slot)
-        for j in failed:
-            give_back(out[j])
-            out[j] = None
-        return out
-
-    def load(self, slot: int) -> bytes:
-        return self.device.read_page(slot)
-
-    def slot_free_notify(self, slot: int) -> None:
-        self.device.slot_free_notify(slot)
+        self.swapdev = SwapDevice(machine, self.device, nslots)
 
     def compact(self) -> None:
         self.device.compact()
