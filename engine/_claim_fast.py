@@ -23,7 +23,7 @@ Pages stored by the same batch are compared with their bytes in the batch's buff
 the bytes the pool receives; entries from earlier batches with the bytes they hold in the pool
 (or in their resident frame), gathered before the loop.
 
-The hashes are compiled too: XXH64 (seed 0, written from its specification; ``xxhash32`` is its
+The hashes are compiled too: XXH64 (seed 0, ``engine.hashes.xxh64``; ``xxhash32`` is its
 low 32 bits, as :mod:`engine.hashes`), the kernel's ``jhash`` (``engine.hashes._jhash``) and
 ``weak`` (0). The tests check each against the library or the Python function on every page.
 """
@@ -38,9 +38,9 @@ from numba.typed import Dict
 from . import _zram_fast as F
 from .compress import _lz4_kernel as LZ4
 from .compress import _lzo_kernel as LZO
-from .compress._unaligned import read32 as _read32
 from .compress._unaligned import read64 as _read64
 from .hashes import _jhash
+from .hashes import xxh64 as _xxh64
 
 PAGE_SIZE = 4096
 
@@ -52,73 +52,6 @@ NONE, COMPRESSED, RAW = 0, 1, 2
 #: decisions per page
 ACT_STORED, ACT_SHARED, ACT_SAME = 0, 1, 2
 
-_P1 = np.uint64(0x9E3779B185EBCA87)
-_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_P3 = np.uint64(0x165667B19E3779F9)
-_P4 = np.uint64(0x85EBCA77C2B2AE63)
-_P5 = np.uint64(0x27D4EB2F165667C5)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _rotl(x, r):
-    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _round(acc, v):
-    acc = acc + v * _P2
-    return _rotl(acc, 31) * _P1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _merge(acc, v):
-    acc = acc ^ _round(np.uint64(0), v)
-    return acc * _P1 + _P4
-
-
-@njit(cache=True, nogil=True)
-def xxh64(a, n):
-    """XXH64 with seed 0 of the first ``n`` bytes of the C-contiguous uint8 array ``a``."""
-    p = 0
-    if n >= 32:
-        v1 = _P1 + _P2
-        v2 = _P2
-        v3 = np.uint64(0)
-        v4 = np.uint64(0) - _P1
-        limit = n - 32
-        while p <= limit:
-            v1 = _round(v1, _read64(a, p))
-            v2 = _round(v2, _read64(a, p + 8))
-            v3 = _round(v3, _read64(a, p + 16))
-            v4 = _round(v4, _read64(a, p + 24))
-            p += 32
-        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
-        h = _merge(h, v1)
-        h = _merge(h, v2)
-        h = _merge(h, v3)
-        h = _merge(h, v4)
-    else:
-        h = _P5
-    h = h + np.uint64(n)
-    while p + 8 <= n:
-        h = h ^ _round(np.uint64(0), _read64(a, p))
-        h = _rotl(h, 27) * _P1 + _P4
-        p += 8
-    if p + 4 <= n:
-        h = h ^ (np.uint64(_read32(a, p)) * _P1)
-        h = _rotl(h, 23) * _P2 + _P3
-        p += 4
-    while p < n:
-        h = h ^ (np.uint64(a[p]) * _P5)
-        h = _rotl(h, 11) * _P1
-        p += 1
-    h = h ^ (h >> np.uint64(33))
-    h = h * _P2
-    h = h ^ (h >> np.uint64(29))
-    h = h * _P3
-    h = h ^ (h >> np.uint64(32))
-    return h
-
 
 @njit(cache=True, nogil=True)
 def hash_bytes(kind, a, n):
@@ -127,7 +60,7 @@ def hash_bytes(kind, a, n):
         return np.uint64(0)
     if kind == H_JHASH:
         return np.uint64(_jhash(a[:n], 0))
-    h = xxh64(a, n)
+    h = _xxh64(a, n, np.uint64(0))
     if kind == H_XXH32:
         h = h & np.uint64(0xFFFFFFFF)
     return h

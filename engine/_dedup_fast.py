@@ -45,7 +45,7 @@ from . import _zram_fast as F
 from .compress import _lz4_kernel as LZ4
 from .compress import _lzo_kernel as LZO
 from .compress._unaligned import read32, read64
-from .hashes import JHASH_INITVAL, xxh64
+from .hashes import JHASH_INITVAL, _jhash_final, _rol, jhash_bytes, xxh64
 
 PAGE_SIZE = 4096
 ZRAM_SAME = F.ZRAM_SAME
@@ -79,55 +79,6 @@ def bucket_count(num_pages: int) -> int:
 
 
 # -- checksums ---------------------------------------------------------------------------------
-
-@njit(cache=True, nogil=True, inline="always")
-def _rol(x, k):
-    return ((x << k) | (x >> (32 - k))) & _M32
-
-
-@njit(cache=True, nogil=True)
-def jhash_bytes(k, n, initval):
-    """The kernel's ``jhash(k, n, initval)`` (lookup3 ``hashlittle`` on a little-endian
-    machine) with one 32-bit load per word; equal to ``engine.hashes.jhash``."""
-    length = n
-    a = b = c = (JHASH_INITVAL + length + initval) & _M32
-    p = 0
-    while length > 12:
-        a = (a + np.int64(read32(k, p))) & _M32
-        b = (b + np.int64(read32(k, p + 4))) & _M32
-        c = (c + np.int64(read32(k, p + 8))) & _M32
-        a = (a - c) & _M32; a ^= _rol(c, 4); c = (c + b) & _M32
-        b = (b - a) & _M32; b ^= _rol(a, 6); a = (a + c) & _M32
-        c = (c - b) & _M32; c ^= _rol(b, 8); b = (b + a) & _M32
-        a = (a - c) & _M32; a ^= _rol(c, 16); c = (c + b) & _M32
-        b = (b - a) & _M32; b ^= _rol(a, 19); a = (a + c) & _M32
-        c = (c - b) & _M32; c ^= _rol(b, 4); b = (b + a) & _M32
-        length -= 12
-        p += 12
-    if length == 0:
-        return c
-    for i in range(length):
-        v = np.int64(k[p + i]) << (8 * (i % 4))
-        if i < 4:
-            a = (a + v) & _M32
-        elif i < 8:
-            b = (b + v) & _M32
-        else:
-            c = (c + v) & _M32
-    return _jhash_final(a, b, c)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _jhash_final(a, b, c):
-    c ^= b; c = (c - _rol(b, 14)) & _M32
-    a ^= c; a = (a - _rol(c, 11)) & _M32
-    b ^= a; b = (b - _rol(a, 25)) & _M32
-    c ^= b; c = (c - _rol(b, 16)) & _M32
-    a ^= c; a = (a - _rol(c, 4)) & _M32
-    b ^= a; b = (b - _rol(a, 14)) & _M32
-    c ^= b; c = (c - _rol(b, 24)) & _M32
-    return c
-
 
 @njit(cache=True, nogil=True)
 def jhash_pages2(x, y):

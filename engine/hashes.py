@@ -31,14 +31,16 @@ def _rol(x, k):
 
 
 @njit(cache=True, nogil=True)
-def _jhash(k, initval):
-    length = k.shape[0]
+def jhash_bytes(k, n, initval):
+    """The kernel's ``jhash(k, n, initval)`` (lookup3 ``hashlittle`` on a little-endian
+    machine) of the first ``n`` bytes of ``k``, one 32-bit load per word."""
+    length = n
     a = b = c = (JHASH_INITVAL + length + initval) & _M
     p = 0
     while length > 12:
-        a = (a + (np.int64(k[p]) | (np.int64(k[p + 1]) << 8) | (np.int64(k[p + 2]) << 16) | (np.int64(k[p + 3]) << 24))) & _M
-        b = (b + (np.int64(k[p + 4]) | (np.int64(k[p + 5]) << 8) | (np.int64(k[p + 6]) << 16) | (np.int64(k[p + 7]) << 24))) & _M
-        c = (c + (np.int64(k[p + 8]) | (np.int64(k[p + 9]) << 8) | (np.int64(k[p + 10]) << 16) | (np.int64(k[p + 11]) << 24))) & _M
+        a = (a + np.int64(read32(k, p))) & _M
+        b = (b + np.int64(read32(k, p + 4))) & _M
+        c = (c + np.int64(read32(k, p + 8))) & _M
         # mix
         a = (a - c) & _M; a ^= _rol(c, 4); c = (c + b) & _M
         b = (b - a) & _M; b ^= _rol(a, 6); a = (a + c) & _M
@@ -59,7 +61,11 @@ def _jhash(k, initval):
             b = (b + v) & _M
         else:
             c = (c + v) & _M
-    # final
+    return _jhash_final(a, b, c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _jhash_final(a, b, c):
     c ^= b; c = (c - _rol(b, 14)) & _M
     a ^= c; a = (a - _rol(c, 11)) & _M
     b ^= a; b = (b - _rol(a, 25)) & _M
@@ -68,6 +74,12 @@ def _jhash(k, initval):
     b ^= a; b = (b - _rol(a, 14)) & _M
     c ^= b; c = (c - _rol(b, 24)) & _M
     return c
+
+
+@njit(cache=True, nogil=True)
+def _jhash(k, initval):
+    """jhash of the whole 1-D uint8 array ``k``."""
+    return jhash_bytes(k, k.shape[0], initval)
 
 
 @njit(cache=True, nogil=True)
