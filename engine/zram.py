@@ -156,8 +156,8 @@ class ZramDevice:
     brings its own compiled path: it then names the methods that path stands in for in its
     own ``_FAST_HOOKS`` and extends the compiled path's steps (``_fast_buffers``,
     ``_fast_prepare_task``, ``_fast_store_batch``, ``_slots_to_arrays``/``_slots_from_arrays``,
-    ``_fast_counters``/``_fast_sync``, ``_read_page_fast``, ``_free_slots_fast``), as
-    ``engine.mechanisms.zram_dedup.ZramDedupDevice`` does.
+    ``_fast_counters``/``_fast_sync``, ``_object_id_fast`` for ``_read_page_fast``,
+    ``_free_slots_fast``), as ``engine.mechanisms.zram_dedup.ZramDedupDevice`` does.
     """
 
     #: the methods whose behaviour this class's compiled path reproduces
@@ -661,8 +661,14 @@ class ZramDevice:
         self.work_decompressions += 1
         return self.comp.decompress(data, PAGE_SIZE)
 
+    def _object_id_fast(self, slot_handle: int) -> int:
+        """The pool's handle row for a slot's handle field in array form (a design whose slots
+        point elsewhere, e.g. at a dedup entry, says how to get there)."""
+        from ._zram_fast import HANDLE_BASE
+        return (slot_handle - HANDLE_BASE) >> 3
+
     def _read_page_fast(self, index: int, fl: int) -> bytes:
-        from ._zram_fast import HANDLE_BASE, read_object
+        from ._zram_fast import read_object
         zh, zsz = self._slots
         if fl & ZRAM_SAME:
             return int(zh[index]).to_bytes(8, "little") * 512
@@ -670,7 +676,7 @@ class ZramDevice:
         if size == 0:
             return bytes(PAGE_SIZE)
         dst = np.empty(size, np.uint8)
-        read_object(self.pool._arrays.tup(), (int(zh[index]) - HANDLE_BASE) >> 3, size, dst)
+        read_object(self.pool._arrays.tup(), self._object_id_fast(int(zh[index])), size, dst)
         data = dst.tobytes()
         if size == PAGE_SIZE:
             return data

@@ -358,22 +358,10 @@ class ZramDedupDevice(ZramDevice):
     def _fast_failed(self, status, row) -> None:
         raise PagemergeError(f"{self.algorithm}: a stored object did not decompress to a page")
 
-    def _read_page_fast(self, index: int, fl: int) -> bytes:
-        from .._zram_fast import read_object
+    def _object_id_fast(self, slot_handle: int) -> int:
+        """In array form a slot holds its entry's row; the entry names the pool's handle."""
         from .._dedup_fast import E_HID
-        zh, zsz = self._slots
-        if fl & ZRAM_SAME:
-            return int(zh[index]).to_bytes(8, "little") * 512
-        size = int(zsz[index])
-        if size == 0:
-            return bytes(PAGE_SIZE)
-        dst = np.empty(size, np.uint8)
-        read_object(self.pool._arrays.tup(), int(self._dd[0][int(zh[index]), E_HID]), size, dst)
-        data = dst.tobytes()
-        if size == PAGE_SIZE:
-            return data
-        self.work_decompressions += 1
-        return self.comp.decompress(data, PAGE_SIZE)
+        return int(self._dd[0][slot_handle, E_HID])
 
     def _free_slots_fast(self, indexes) -> bool:
         if self._slots is None or self.pool._arrays is None or not self._fast_eligible():
