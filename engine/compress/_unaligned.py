@@ -3,8 +3,9 @@ put_unaligned, as numba intrinsics on C-contiguous uint8 arrays.
 
 ``read32(a, p)`` / ``read64(a, p)`` return the little-endian 32/64-bit word at byte ``p``
 with one unaligned load; ``write64(a, p, v)`` stores one; ``ctz64(v)`` counts trailing zero
-bits (64 for 0); ``copy(dst, op, src, ip, n)`` copies ``n`` bytes 8 at a time. None of them
-tests bounds or negative indices: the callers keep every access inside the arrays.
+bits (64 for 0); ``copy(dst, op, src, ip, n)`` copies ``n`` bytes 8 at a time, ``memcpy`` with one
+``llvm.memcpy``. None of them tests bounds or negative indices: the callers keep every access
+inside the arrays.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 if sys.byteorder != "little":                     # the loads below read little-endian words
@@ -56,6 +58,26 @@ def write64(typingctx, a, p, v):
         builder.store(args[2], ptr, align=1)
         return context.get_dummy_value()
     return types.none(a, p, v), codegen
+
+
+@intrinsic
+def memcpy(typingctx, dst, op, src, ip, n):
+    """``dst[op:op + n] = src[ip:ip + n]`` as one ``llvm.memcpy`` (distinct arrays, no bounds
+    test): what a numba slice assignment does element by element (about 14 times slower for
+    a 1 KiB object)."""
+    if not (_is_bytes(dst) and _is_bytes(src) and isinstance(op, types.Integer) and isinstance(ip, types.Integer)
+            and isinstance(n, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        d = context.make_array(sig.args[0])(context, builder, args[0])
+        s = context.make_array(sig.args[2])(context, builder, args[2])
+        dp = builder.gep(d.data, [context.cast(builder, args[1], sig.args[1], types.intp)])
+        sp = builder.gep(s.data, [context.cast(builder, args[3], sig.args[3], types.intp)])
+        count = context.cast(builder, args[4], sig.args[4], types.intp)
+        cgutils.raw_memcpy(builder, dp, sp, count, 1)
+        return context.get_dummy_value()
+    return types.none(dst, op, src, ip, n), codegen
 
 
 @intrinsic
