@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lease
 from .errors import InputError
 
 PAGE_SIZE = 4096
@@ -88,11 +89,13 @@ class PageSet:
                 raise InputError(
                     f"{p}: length {size} is not a multiple of {PAGE_SIZE} "
                     f"(truncated? {size // PAGE_SIZE} whole pages and {size % PAGE_SIZE} stray bytes)")
+            lease.take(f.fileno(), str(p))     # a truncation by another process stops the run, not SIGBUS
             try:
                 mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             except OSError as e:
                 raise InputError(f"{p}: cannot memory-map page-set file ({e.strerror})") from None
         except BaseException:
+            lease.drop(f.fileno())
             f.close()
             raise
         return cls(mm, name=str(p), _file=f, _mmap=mm)
@@ -218,9 +221,18 @@ class PageSet:
         self.array = None
         self._raw = None
         self._buf.release()
+        mapped = False
         if self._mmap is not None:
-            self._mmap.close()
+            try:
+                self._mmap.close()
+            except BufferError:
+                # views of the mapping are still held (a traceback's frames, a caller's array):
+                # it is unmapped when they go; its lease (held by the same open file) stays
+                # until then, so nothing truncates the file under a live view
+                mapped = True
         if self._file is not None:
+            if not mapped:
+                lease.drop(self._file.fileno())   # after the mapping is gone: a writer may go ahead
             self._file.close()
 
     def __enter__(self):

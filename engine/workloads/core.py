@@ -167,7 +167,13 @@ def core_pages(path: str, anon_only: bool = False, notes: list[str] | None = Non
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise InputError(f"{path}: empty file, not an ELF core")
-        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        from .. import lease
+        lease.take(f.fileno(), str(path))   # a truncation by another process stops the run, not SIGBUS
+        try:
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except BaseException:
+            lease.drop(f.fileno())
+            raise
         try:
             info = read_core_info(path, buf)
             notes = notes if notes is not None else []
@@ -196,6 +202,7 @@ def core_pages(path: str, anon_only: bool = False, notes: list[str] | None = Non
                     yield va, files.region(va) if files else region, buf[off:off + PAGE_SIZE]
         finally:
             buf.close()
+            lease.drop(f.fileno())
 
 
 class _FileMap:

@@ -52,12 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from engine import lease
     from engine.fileio import cleanup_on_signals
     parser = build_parser()
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)     # the exact command line, for the report's header
     try:
-        with cleanup_on_signals():
+        with cleanup_on_signals(), lease.guard():
             return a.func(a)
     except PagemergeError as e:
         print(f"pagemerge: {e}", file=sys.stderr)
