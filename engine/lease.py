@@ -109,4 +109,4 @@ def held() -> dict[int, str]:
     return dict(_held)
 
 
-__all__ = ["InputChanged", "guard", "take", "drop", "held"]
+__all__ = ["InputChanged", "drop", "guard", "held", "take"]
