@@ -193,6 +193,22 @@ def _rotate_set_parents(N, C, old, new, red):
 
 
 @njit(cache=True, nogil=True)
+def _sides(right):
+    """The child-link columns (this side, the other side) for the right side when ``right``,
+    else for the left: the one place where left and right are told apart."""
+    if right:
+        return N_RIGHT, N_LEFT
+    return N_LEFT, N_RIGHT
+
+
+@njit(cache=True, nogil=True)
+def _set_parent_black(N, n, parent):
+    if n != -1:
+        N[n, N_PARENT] = parent
+        N[n, N_RED] = 0
+
+
+@njit(cache=True, nogil=True)
 def rb_link(N, C, node, parent, left):
     N[node, N_LEFT] = -1
     N[node, N_RIGHT] = -1
@@ -200,15 +216,16 @@ def rb_link(N, C, node, parent, left):
     N[node, N_RED] = 1
     if parent == -1:
         C[C_ROOT] = node
-    elif left:
-        N[parent, N_LEFT] = node
     else:
-        N[parent, N_RIGHT] = node
+        N[parent, N_LEFT if left else N_RIGHT] = node
     _insert_color(N, C, node)
 
 
 @njit(cache=True, nogil=True)
 def _insert_color(N, C, node):
+    """``rb_insert_color``'s rebalancing, its two mirror halves as one: ``side`` is the column
+    of the child link on the side where ``parent`` hangs from ``gparent``, ``other`` the
+    opposite one (left and right swap places, nothing else changes)."""
     parent = N[node, N_PARENT]
     while True:
         if parent == -1:
@@ -217,62 +234,30 @@ def _insert_color(N, C, node):
         if not N[parent, N_RED]:
             return
         gparent = N[parent, N_PARENT]
-        tmp = N[gparent, N_RIGHT]
-        if parent != tmp:
-            if tmp != -1 and N[tmp, N_RED]:
-                N[tmp, N_RED] = 0
-                N[parent, N_RED] = 0
-                node = gparent
-                parent = N[node, N_PARENT]
-                N[node, N_RED] = 1
-                continue
-            tmp = N[parent, N_RIGHT]
-            if node == tmp:
-                tmp = N[node, N_LEFT]
-                N[parent, N_RIGHT] = tmp
-                N[node, N_LEFT] = parent
-                if tmp != -1:
-                    N[tmp, N_PARENT] = parent
-                    N[tmp, N_RED] = 0
-                N[parent, N_PARENT] = node
-                N[parent, N_RED] = 1
-                parent = node
-                tmp = N[node, N_RIGHT]
-            N[gparent, N_LEFT] = tmp
-            N[parent, N_RIGHT] = gparent
-            if tmp != -1:
-                N[tmp, N_PARENT] = gparent
-                N[tmp, N_RED] = 0
-            _rotate_set_parents(N, C, gparent, parent, 1)
-            return
-        else:
-            tmp = N[gparent, N_LEFT]
-            if tmp != -1 and N[tmp, N_RED]:
-                N[tmp, N_RED] = 0
-                N[parent, N_RED] = 0
-                node = gparent
-                parent = N[node, N_PARENT]
-                N[node, N_RED] = 1
-                continue
-            tmp = N[parent, N_LEFT]
-            if node == tmp:
-                tmp = N[node, N_RIGHT]
-                N[parent, N_LEFT] = tmp
-                N[node, N_RIGHT] = parent
-                if tmp != -1:
-                    N[tmp, N_PARENT] = parent
-                    N[tmp, N_RED] = 0
-                N[parent, N_PARENT] = node
-                N[parent, N_RED] = 1
-                parent = node
-                tmp = N[node, N_LEFT]
-            N[gparent, N_RIGHT] = tmp
-            N[parent, N_LEFT] = gparent
-            if tmp != -1:
-                N[tmp, N_PARENT] = gparent
-                N[tmp, N_RED] = 0
-            _rotate_set_parents(N, C, gparent, parent, 1)
-            return
+        side, other = _sides(N[gparent, N_RIGHT] == parent)
+        tmp = N[gparent, other]                         # the uncle
+        if tmp != -1 and N[tmp, N_RED]:                 # case 1: red uncle, flip colours
+            N[tmp, N_RED] = 0
+            N[parent, N_RED] = 0
+            node = gparent
+            parent = N[node, N_PARENT]
+            N[node, N_RED] = 1
+            continue
+        tmp = N[parent, other]
+        if node == tmp:                                 # case 2: node is the inner child,
+            tmp = N[node, side]                         # rotate it up over parent
+            N[parent, other] = tmp
+            N[node, side] = parent
+            _set_parent_black(N, tmp, parent)
+            N[parent, N_PARENT] = node
+            N[parent, N_RED] = 1
+            parent = node
+            tmp = N[node, other]
+        N[gparent, side] = tmp                          # case 3: rotate parent up over gparent
+        N[parent, other] = gparent
+        _set_parent_black(N, tmp, gparent)
+        _rotate_set_parents(N, C, gparent, parent, 1)
+        return
 
 
 @njit(cache=True, nogil=True)
@@ -348,90 +333,50 @@ def rb_erase(N, C, node):
 
 @njit(cache=True, nogil=True)
 def _erase_color(N, C, parent):
+    """``rb_erase``'s rebalancing after a black node left ``parent``'s subtree, its two mirror
+    halves as one: ``side`` is the column of the child link on the side that lost the black
+    node (``node``, -1 at first), ``other`` the sibling's."""
     node = -1
     while True:
-        sibling = N[parent, N_RIGHT]
-        if node != sibling:
-            if N[sibling, N_RED]:
-                tmp1 = N[sibling, N_LEFT]
-                N[parent, N_RIGHT] = tmp1
-                N[sibling, N_LEFT] = parent
-                N[tmp1, N_PARENT] = parent
-                N[tmp1, N_RED] = 0
-                _rotate_set_parents(N, C, parent, sibling, 1)
-                sibling = tmp1
-            tmp1 = N[sibling, N_RIGHT]
-            if tmp1 == -1 or not N[tmp1, N_RED]:
-                tmp2 = N[sibling, N_LEFT]
-                if tmp2 == -1 or not N[tmp2, N_RED]:
-                    N[sibling, N_RED] = 1
-                    if N[parent, N_RED]:
-                        N[parent, N_RED] = 0
-                    else:
-                        node = parent
-                        parent = N[node, N_PARENT]
-                        if parent != -1:
-                            continue
-                    return
-                tmp1 = N[tmp2, N_RIGHT]
-                N[sibling, N_LEFT] = tmp1
-                N[tmp2, N_RIGHT] = sibling
-                N[parent, N_RIGHT] = tmp2
-                if tmp1 != -1:
-                    N[tmp1, N_PARENT] = sibling
-                    N[tmp1, N_RED] = 0
-                tmp1 = sibling
-                sibling = tmp2
-            tmp2 = N[sibling, N_LEFT]
-            N[parent, N_RIGHT] = tmp2
-            N[sibling, N_LEFT] = parent
-            N[tmp1, N_PARENT] = sibling
+        side, other = _sides(N[parent, N_RIGHT] == node)
+        sibling = N[parent, other]
+        if N[sibling, N_RED]:                           # case 1: red sibling, rotate it up
+            tmp1 = N[sibling, side]
+            N[parent, other] = tmp1
+            N[sibling, side] = parent
+            N[tmp1, N_PARENT] = parent
             N[tmp1, N_RED] = 0
-            if tmp2 != -1:
-                N[tmp2, N_PARENT] = parent
-            _rotate_set_parents(N, C, parent, sibling, 0)
-            return
-        else:
-            sibling = N[parent, N_LEFT]
-            if N[sibling, N_RED]:
-                tmp1 = N[sibling, N_RIGHT]
-                N[parent, N_LEFT] = tmp1
-                N[sibling, N_RIGHT] = parent
-                N[tmp1, N_PARENT] = parent
-                N[tmp1, N_RED] = 0
-                _rotate_set_parents(N, C, parent, sibling, 1)
-                sibling = tmp1
-            tmp1 = N[sibling, N_LEFT]
-            if tmp1 == -1 or not N[tmp1, N_RED]:
-                tmp2 = N[sibling, N_RIGHT]
-                if tmp2 == -1 or not N[tmp2, N_RED]:
-                    N[sibling, N_RED] = 1
-                    if N[parent, N_RED]:
-                        N[parent, N_RED] = 0
-                    else:
-                        node = parent
-                        parent = N[node, N_PARENT]
-                        if parent != -1:
-                            continue
-                    return
-                tmp1 = N[tmp2, N_LEFT]
-                N[sibling, N_RIGHT] = tmp1
-                N[tmp2, N_LEFT] = sibling
-                N[parent, N_LEFT] = tmp2
-                if tmp1 != -1:
-                    N[tmp1, N_PARENT] = sibling
-                    N[tmp1, N_RED] = 0
-                tmp1 = sibling
-                sibling = tmp2
-            tmp2 = N[sibling, N_RIGHT]
-            N[parent, N_LEFT] = tmp2
-            N[sibling, N_RIGHT] = parent
-            N[tmp1, N_PARENT] = sibling
-            N[tmp1, N_RED] = 0
-            if tmp2 != -1:
-                N[tmp2, N_PARENT] = parent
-            _rotate_set_parents(N, C, parent, sibling, 0)
-            return
+            _rotate_set_parents(N, C, parent, sibling, 1)
+            sibling = tmp1
+        tmp1 = N[sibling, other]
+        if tmp1 == -1 or not N[tmp1, N_RED]:
+            tmp2 = N[sibling, side]
+            if tmp2 == -1 or not N[tmp2, N_RED]:        # case 2: black nephews, recolour
+                N[sibling, N_RED] = 1
+                if N[parent, N_RED]:
+                    N[parent, N_RED] = 0
+                else:
+                    node = parent
+                    parent = N[node, N_PARENT]
+                    if parent != -1:
+                        continue
+                return
+            tmp1 = N[tmp2, other]                       # case 3: inner nephew red,
+            N[sibling, side] = tmp1                     # rotate it up over sibling
+            N[tmp2, other] = sibling
+            N[parent, other] = tmp2
+            _set_parent_black(N, tmp1, sibling)
+            tmp1 = sibling
+            sibling = tmp2
+        tmp2 = N[sibling, side]                         # case 4: outer nephew red,
+        N[parent, other] = tmp2                         # rotate sibling up over parent
+        N[sibling, side] = parent
+        N[tmp1, N_PARENT] = sibling
+        N[tmp1, N_RED] = 0
+        if tmp2 != -1:
+            N[tmp2, N_PARENT] = parent
+        _rotate_set_parents(N, C, parent, sibling, 0)
+        return
 
 
 # ---- allocation ----------------------------------------------------------------------------
@@ -507,50 +452,57 @@ def _free_item(I, S, C, ACT, it):
 
 
 # ---- lists: a node's hlist (items), a chain's dups, an unstable bucket ------------------------
+# Each list is doubly linked through two columns (next, prev) of its members' rows; its
+# first and last member are kept wherever the list's owner keeps them, so the two helpers
+# take them and return them as they are after the change.
+@njit(cache=True, nogil=True)
+def _list_append(L, x, NEXT, PREV, first, last):
+    """Link row ``x`` of ``L`` at the tail; returns the new (first, last)."""
+    L[x, PREV] = last
+    L[x, NEXT] = -1
+    if last == -1:
+        first = x
+    else:
+        L[last, NEXT] = x
+    return first, x
+
+
+@njit(cache=True, nogil=True)
+def _list_unlink(L, x, NEXT, PREV, first, last):
+    """Unlink row ``x`` of ``L``; returns the new (first, last)."""
+    p = L[x, PREV]
+    q = L[x, NEXT]
+    if p == -1:
+        first = q
+    else:
+        L[p, NEXT] = q
+    if q == -1:
+        last = p
+    else:
+        L[q, PREV] = p
+    L[x, PREV] = -1
+    L[x, NEXT] = -1
+    return first, last
+
+
 @njit(cache=True, nogil=True)
 def _hlist_append(I, N, node, it):
-    last = N[node, N_HLAST]
-    I[it, I_HPREV] = last
-    I[it, I_HNEXT] = -1
-    if last == -1:
-        N[node, N_HFIRST] = it
-    else:
-        I[last, I_HNEXT] = it
-    N[node, N_HLAST] = it
+    N[node, N_HFIRST], N[node, N_HLAST] = _list_append(I, it, I_HNEXT, I_HPREV,
+                                                       N[node, N_HFIRST], N[node, N_HLAST])
     N[node, N_HCOUNT] += 1
 
 
 @njit(cache=True, nogil=True)
 def _hlist_unlink(I, N, node, it):
-    p = I[it, I_HPREV]
-    q = I[it, I_HNEXT]
-    if p == -1:
-        N[node, N_HFIRST] = q
-    else:
-        I[p, I_HNEXT] = q
-    if q == -1:
-        N[node, N_HLAST] = p
-    else:
-        I[q, I_HPREV] = p
-    I[it, I_HPREV] = -1
-    I[it, I_HNEXT] = -1
+    N[node, N_HFIRST], N[node, N_HLAST] = _list_unlink(I, it, I_HNEXT, I_HPREV,
+                                                       N[node, N_HFIRST], N[node, N_HLAST])
     N[node, N_HCOUNT] -= 1
 
 
 @njit(cache=True, nogil=True)
 def _dup_unlink(N, chain, dup):
-    p = N[dup, N_DPREV]
-    q = N[dup, N_DNEXT]
-    if p == -1:
-        N[chain, N_DFIRST] = q
-    else:
-        N[p, N_DNEXT] = q
-    if q == -1:
-        N[chain, N_DLAST] = p
-    else:
-        N[q, N_DPREV] = p
-    N[dup, N_DPREV] = -1
-    N[dup, N_DNEXT] = -1
+    N[chain, N_DFIRST], N[chain, N_DLAST] = _list_unlink(N, dup, N_DNEXT, N_DPREV,
+                                                         N[chain, N_DFIRST], N[chain, N_DLAST])
     N[chain, N_DCOUNT] -= 1
 
 
@@ -724,15 +676,11 @@ def _walk(I, N, F, S, C, P, ACT, W, WS, PW, page, prune):
                 break
             C[C_COMPARES] += 1
             c = page_cmp(W, WS, PW, F, page, tree_frame)
+            if c == 0:
+                return n, dup, -1, False
             parent = n
-            if c < 0:
-                left = True
-                n = N[n, N_LEFT]
-            elif c > 0:
-                left = False
-                n = N[n, N_RIGHT]
-            else:
-                return parent, dup, -1, False
+            left = c < 0
+            n = N[n, N_LEFT if left else N_RIGHT]
         if not restart:
             return -1, -1, parent, left
 
@@ -803,18 +751,7 @@ def _remove_from_tree(I, N, F, S, C, ACT, HF, HL, it):
     elif I[it, I_UNST]:
         if I[it, I_INTREE] == C[C_GEN]:
             b = I[it, I_UBKT]
-            p = I[it, I_UPREV]
-            q = I[it, I_UNEXT]
-            if p == -1:
-                HF[b] = q
-            else:
-                I[p, I_UNEXT] = q
-            if q == -1:
-                HL[b] = p
-            else:
-                I[q, I_UPREV] = p
-            I[it, I_UPREV] = -1
-            I[it, I_UNEXT] = -1
+            HF[b], HL[b] = _list_unlink(I, it, I_UNEXT, I_UPREV, HF[b], HL[b])
             I[it, I_INTREE] = -1
         C[C_UNSHARED] -= 1
         I[it, I_UNST] = 0
@@ -899,14 +836,7 @@ def _unstable_search_insert(I, F, C, ACT, VF, W, WS, HK, HU, HF, HL, it, page, k
     I[it, I_UKEY] = key
     I[it, I_INTREE] = C[C_GEN]
     I[it, I_UBKT] = b
-    last = HL[b]
-    I[it, I_UPREV] = last
-    I[it, I_UNEXT] = -1
-    if last == -1:
-        HF[b] = it
-    else:
-        I[last, I_UNEXT] = it
-    HL[b] = it
+    HF[b], HL[b] = _list_append(I, it, I_UNEXT, I_UPREV, HF[b], HL[b])
     C[C_UNSHARED] += 1
     _ev(ACT, C, E_UNSTABLE, I[it, I_VIS], 0, 0, 0)
     return -1, -1
