@@ -107,7 +107,7 @@ def _object_bytes(pool, hid, n, scratch):
 
 @njit(cache=True, nogil=True, inline="always")
 def merge_slot_free(pool, zflags, zhandle, zsize, D, M, MD, posted, index):
-    """``zram_free_page`` of the merge series (``ZramMergeDevice._slot_free``)."""
+    """``zram_free_page`` of the merge series (``ZramMergeDevice.slot_free``)."""
     fl = zflags[index]
     if not (fl & ZRAM_MERGED):
         F.slot_free(pool, zflags, zhandle, zsize, D, index)

@@ -24,7 +24,9 @@ The compressor defaults to the kernel's default backend, ``lzo-rle`` (model ``ke
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import xxhash
@@ -48,9 +50,9 @@ IO_STAT_FIELDS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
 #: bio, so a refused page ends exactly that I/O (beyond that the block layer may split it)
 MAX_IO_PAGES = 256
 #: the methods a subclass must leave alone for the compiled write path to stand in for them
-_FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "_chunk_hook", "prepare_batch", "store_page",
-               "_store_nonsame", "_store_object", "_store_same", "_slot_free", "read_page", "discard",
-               "slot_free_notify", "store_uncompressed", "load", "_check_index", "slot_allocated")
+_FAST_HOOKS = ("write_page", "write_pages", "_write_pages", "prepare_batch", "store_page", "store_object",
+               "write_same_filled_page", "slot_free", "read_page", "discard", "slot_free_notify",
+               "store_uncompressed", "load", "check_index", "slot_allocated")
 #: the backends the compiled path runs (exact classes: a subclass may compress differently)
 _FAST_COMPRESSORS = (KernelLZ4, KernelLZO, KernelLZORLE)
 #: a pool in object form is moved into arrays (a cost per object it holds) only for a write of
@@ -105,8 +107,9 @@ def _fast_executor():
     return _EXECUTOR[1]
 
 
-class _FastBuffers:
-    """One batch's same-filled flags, fill words, compressed blocks and lengths."""
+class BatchBuffers:
+    """One batch's same-filled flags, fill words, compressed blocks and lengths (a design's
+    ``compiled_buffers`` adds its own)."""
 
     def __init__(self, k: int, width: int, gathering: bool):
         self.sflags = np.empty(k, np.uint8)
@@ -114,6 +117,16 @@ class _FastBuffers:
         self.out = np.empty((k, width), np.uint8)
         self.lengths = np.empty(k, np.int64)
         self.gather = np.empty((k, PAGE_SIZE), np.uint8) if gathering else None
+
+
+class ZramArrays(NamedTuple):
+    """The compiled state of a device in array form (``ZramDevice.array_state``)."""
+
+    pool: object                 # engine._zram_fast.PoolArrays
+    flags: np.ndarray            # the slot flags (a view of ``ZramDevice.flags``)
+    handle: np.ndarray
+    size: np.ndarray
+    stats: np.ndarray            # the counters (engine._zram_fast.D_*)
 
 
 def is_same_filled(page) -> tuple[bool, int]:
@@ -149,24 +162,56 @@ class ZramStats:
 class ZramDevice:
     """One zram device: ``disksize`` bytes of slots backed by a zsmalloc pool.
 
-    Hooks a design extends (the Python path, which is the reference): ``prepare_batch``
-    (per-page work on a batch that does not depend on the device's state, such as a
-    checksum), ``store_page`` (store a page that is not same-filled), ``_slot_free`` and
-    ``read_page``. A design that overrides any of them runs the Python path, unless it also
-    brings its own compiled path: it then names the methods that path stands in for in its
-    own ``_FAST_HOOKS`` and extends the compiled path's steps (``_fast_buffers``,
-    ``_fast_prepare_task``, ``_fast_store_batch``, ``_slots_to_arrays``/``_slots_from_arrays``,
-    ``_fast_counters``/``_fast_sync``, ``_object_id_fast`` for ``_read_page_fast``,
-    ``_free_slots_fast``), as ``engine.mechanisms.zram_dedup.ZramDedupDevice`` does.
+    As the store behind a swap device (``engine.swap.SwapStore``) it offers
+    ``store_pages(pages, slots)`` (returns the positions it refused), ``load(index)`` and
+    ``slot_free_notify(index)``.
+
+    A design (``engine.mechanisms``) extends it only through the public interface below; the
+    names with a leading underscore are this class's own (tests/test_extension_points.py
+    checks that no design defines or touches them).
+
+    Python path (the reference), in the kernel's order:
+
+    * ``prepare_batch(chunk, same_flags)``: per-page work on a batch of ``write_pages`` that
+      does not depend on the device's state (a checksum); may clear same-filled flags;
+    * ``write_same_filled_page(index, fill)``: keep only the fill word;
+    * ``store_page(index, page, block, cached, prepared)``: store a page that is not
+      same-filled (a dedup design looks for an identical stored page first);
+    * ``store_object(index, page, block, cached, force_huge)``: ``zs_malloc``, the
+      ``mem_limit`` check, and the slot pointed at the new object (the old one freed);
+    * ``slot_free(index, reason)``: release what a slot holds (``zram_free_page``);
+      ``reason`` is ``"overwrite"``, ``"discard"`` or ``"swap_free"``;
+    * ``read_page(index)``; ``check_index(index)``; ``slot_allocated(index)``.
+
+    A subclass overriding any method named in ``COMPILED_HOOKS`` runs the Python path, so
+    every call reaches its override. A design that brings its own compiled path names the
+    methods that path stands in for in its own ``COMPILED_HOOKS`` and extends the compiled
+    path's steps:
+
+    * array form: ``enter_arrays(npages)`` / ``leave_arrays()`` move the slot table (and the
+      pool, ``pool.enter_arrays``) into arrays and back; ``in_array_form()``;
+      ``slot_arrays`` is ``(handle, size)`` in array form, None otherwise;
+      ``OBJECT_FORM_ATTRS`` are the attributes absent meanwhile (touching one converts
+      back); ``slots_to_arrays()`` / ``slots_from_arrays(slots)`` carry a design's state;
+    * counters: ``stats_array()`` / ``sync_stats(D)`` (``engine._zram_fast.D_*``), and
+      ``array_state()``, a context that gives ``ZramArrays(pool, flags, handle, size,
+      stats)`` and writes the counters back on leaving;
+    * steps: ``compiled_eligible()``, ``compiled_buffers``, ``compiled_gathered``,
+      ``compiled_prepare_task`` (worker threads), ``compiled_store_batch`` with
+      ``compiled_store_loop`` and ``compiled_store_failed``, ``compiled_free_slots``
+      (discard and swap free), ``compiled_object_id`` (read side: the pool's handle row a
+      slot's handle field names), ``COMPILED_POOLS``;
+
+    as ``engine.mechanisms.zram_dedup.ZramDedupDevice`` does.
     """
 
     #: the methods whose behaviour this class's compiled path reproduces
-    _FAST_HOOKS = _FAST_HOOKS
+    COMPILED_HOOKS = _FAST_HOOKS
     #: attributes absent while the compiled path holds the state in arrays (touching one
     #: converts back to the object form)
-    _ARRAY_STATE = ("handle", "size")
+    OBJECT_FORM_ATTRS = ("handle", "size")
     #: the pool classes (exact) whose methods this class's compiled path reproduces
-    _FAST_POOLS = (ZsPool,)
+    COMPILED_POOLS = (ZsPool,)
 
     def __init__(self, disksize: int, algo: str | Compressor = DEFAULT_COMPRESSOR, mem_limit: int = 0,
                  bus: EventBus | None = None, detect_same_filled: bool = True):
@@ -216,60 +261,82 @@ class ZramDevice:
     def __getattr__(self, name):
         # only reached when normal lookup fails (the slot lists are absent in array form)
         d = self.__dict__
-        if name in type(self)._ARRAY_STATE and d.get("_slots") is not None:
-            self._leave_fast()
+        if name in type(self).OBJECT_FORM_ATTRS and d.get("_slots") is not None:
+            self.leave_arrays()
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _fast_eligible(self) -> bool:
+    def compiled_eligible(self) -> bool:
         """The compiled path stands in for the Python one: nobody listens for events, the
         device and pool are the plain classes (or a subclass overriding none of the write
-        path of the nearest class that brings a compiled path, i.e. defines ``_FAST_HOOKS``),
+        path of the nearest class that brings a compiled path, i.e. defines ``COMPILED_HOOKS``),
         and the backend is one of the kernel's."""
         if not self.compiled or self.bus.enabled or self.pool.bus.enabled:
             return False
         cls = type(self)
-        base = next(c for c in cls.__mro__ if "_FAST_HOOKS" in c.__dict__)
-        if cls is not base and any(getattr(cls, m) is not getattr(base, m) for m in base._FAST_HOOKS):
+        base = next(c for c in cls.__mro__ if "COMPILED_HOOKS" in c.__dict__)
+        if cls is not base and any(getattr(cls, m) is not getattr(base, m) for m in base.COMPILED_HOOKS):
             return False
-        return type(self.pool) in self._FAST_POOLS and type(self.comp) in _FAST_COMPRESSORS
+        return type(self.pool) in self.COMPILED_POOLS and type(self.comp) in _FAST_COMPRESSORS
 
-    def _enter_fast(self, npages: int) -> bool:
+    def enter_arrays(self, npages: int) -> bool:
         """Put the slot table and the pool into array form for a write of ``npages`` pages;
         False (nothing changed) when moving a large pool for a small write would not pay."""
         pool = self.pool
-        if pool._arrays is None:
+        if pool.arrays is None:
             if npages < _FAST_MIN_PAGES and pool.live_handles() > 0:
                 return False
             if pool.live_handles() > 4 * npages + 4096:
                 return False
-            pool._enter_arrays(self.num_pages)
+            pool.enter_arrays(self.num_pages)
         if self._slots is None:
-            slots = self._slots_to_arrays()
+            slots = self.slots_to_arrays()
             d = self.__dict__
-            for name in type(self)._ARRAY_STATE:
+            for name in type(self).OBJECT_FORM_ATTRS:
                 del d[name]
             self._slots = slots
         return True
 
-    def _slots_to_arrays(self):
+    def slots_to_arrays(self):
         """The slot table as arrays: (handle, size); a design adds its own state here."""
         return np.array(self.handle, np.uint64), np.array(self.size, np.int64)
 
-    def _slots_from_arrays(self, slots) -> None:
-        """The inverse of ``_slots_to_arrays``: the slot lists of the Python path."""
+    def slots_from_arrays(self, slots) -> None:
+        """The inverse of ``slots_to_arrays``: the slot lists of the Python path."""
         h, sz = slots
         self.handle = h.tolist()
         self.size = sz.tolist()
 
-    def _leave_fast(self) -> None:
+    def leave_arrays(self) -> None:
         """Back to the slot lists of the Python path (the pool converts itself when touched)."""
         if self._slots is not None:
             slots = self._slots
             self._slots = None
-            self._slots_from_arrays(slots)
+            self.slots_from_arrays(slots)
 
-    def _fast_counters(self):
+    @property
+    def slot_arrays(self):
+        """The slot table's ``(handle, size)`` arrays in array form; None in object form."""
+        return self._slots
+
+    def in_array_form(self) -> bool:
+        """The slot table and the pool are both in array form (the compiled paths' state)."""
+        return self._slots is not None and self.pool.arrays is not None
+
+    @contextmanager
+    def array_state(self):
+        """For a compiled step on the array form: ``ZramArrays(pool arrays, flags, handle,
+        size, stats)``, the stats array made from the counters on entry and written back
+        (``sync_stats``) on leaving, also on an error."""
+        zh, zsz = self._slots
+        D = self.stats_array()
+        try:
+            yield ZramArrays(self.pool.arrays, np.frombuffer(self.flags, np.uint8), zh, zsz, D)
+        finally:
+            self.sync_stats(D)
+
+    def stats_array(self):
+        """The counters the compiled paths update, as ``engine._zram_fast``'s ``D`` array."""
         from . import _zram_fast as F
         D = np.zeros(F.D_COLS, np.int64)
         D[F.D_STORED], D[F.D_COMPR], D[F.D_SAME] = self.pages_stored, self.compr_data_size, self.same_pages
@@ -278,22 +345,23 @@ class ZramDevice:
         D[F.D_HUGECLS] = self.huge_class_size
         return D
 
-    def _fast_sync(self, D) -> None:
+    def sync_stats(self, D) -> None:
+        """The inverse of ``stats_array`` (a design syncs its own counters here too)."""
         from . import _zram_fast as F
         self.pages_stored, self.compr_data_size, self.same_pages = int(D[F.D_STORED]), int(D[F.D_COMPR]), \
             int(D[F.D_SAME])
         self.huge_pages, self.huge_pages_since = int(D[F.D_HUGE]), int(D[F.D_HUGE_SINCE])
         self.max_used_pages, self.failed_writes = int(D[F.D_MAXUSED]), int(D[F.D_FAILED])
         self.work_compressions = int(D[F.D_WORKC])
-        self.pool.pages_allocated = int(self.pool._arrays.P[F.P_PAGES])
+        self.pool.pages_allocated = int(self.pool.arrays.P[F.P_PAGES])
 
     def _write_pages_fast(self, arr, n, indexes, chunk_pages, progress, io_pages) -> int:
         """``_write_pages`` in compiled batches, with the same results (see engine._zram_fast).
 
-        The pages are cut into batches. Worker threads prepare a batch (``_fast_prepare_task``:
+        The pages are cut into batches. Worker threads prepare a batch (``compiled_prepare_task``:
         the same-filled test and the compression, in compiled code without the GIL), a few
         hundred pages per task handed out as threads come free, while this thread stores the
-        previous batch, page by page in order, also in compiled code (``_fast_store_batch``).
+        previous batch, page by page in order, also in compiled code (``compiled_store_batch``).
         Each page is prepared on its own, so which thread prepared it changes nothing."""
         from . import _zram_fast as F
         from .compress import _lz4_kernel, _lzo_kernel
@@ -306,11 +374,11 @@ class ZramDevice:
         width = _lz4_kernel.bound(PAGE_SIZE) if isinstance(self.comp, KernelLZ4) else _lzo_kernel.bound(PAGE_SIZE)
         batch = max(1, min(n, chunk_pages, _FAST_BATCH))
         gathering = not isinstance(arr, np.ndarray)
-        bufs = [self._fast_buffers(batch, width, gathering) for _ in range(2)]
+        bufs = [self.compiled_buffers(batch, width, gathering) for _ in range(2)]
         starts = list(range(0, n, batch))
         pool_ex = _fast_executor()
         task = max(16, min(_FAST_TASK, -(-batch // max(1, _fast_workers()))))
-        prepare = self._fast_prepare_task()
+        prepare = self.compiled_prepare_task()
 
         def submit(bi: int):
             """Gather batch ``bi`` (if needed) and hand its preparation to the workers."""
@@ -327,14 +395,14 @@ class ZramDevice:
                 for j, r in enumerate(rows):
                     flat[j * PAGE_SIZE:(j + 1) * PAGE_SIZE] = np.frombuffer(r, np.uint8)
             k = chunk.shape[0]
-            self._fast_gathered(chunk, b)
+            self.compiled_gathered(chunk, b)
             if len(starts) == 1 and k <= task:            # a small write: no hand-off to the workers
                 prepare(chunk, 0, k, b)
                 return chunk, []
             futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b) for lo in range(0, k, task)]
             return chunk, futs
 
-        D = self._fast_counters()
+        D = self.stats_array()
         failed_out = np.empty(n, np.int64)
         skipped_out = np.empty(n, np.int64)
         pending = None
@@ -347,27 +415,27 @@ class ZramDevice:
                     f.result()
                 if bi + 1 < len(starts):
                     pending = submit(bi + 1)          # prepared by the workers while this one is stored
-                self._fast_store_batch(chunk, bufs[bi & 1], idx, start, io_end, use_io, D, failed_out, skipped_out)
+                self.compiled_store_batch(chunk, bufs[bi & 1], idx, start, io_end, use_io, D, failed_out, skipped_out)
                 if progress is not None:
                     progress.update(chunk.shape[0])
         finally:
             if pending is not None:                   # never leave a worker writing a buffer
                 for f in pending[1]:
                     f.exception()
-            self._fast_sync(D)
+            self.sync_stats(D)
             self.last_failed = failed_out[:D[F.D_NFAILED]].tolist()
             self.last_skipped = skipped_out[:D[F.D_NSKIPPED]].tolist()
         return int(D[F.D_NFAILED])
 
-    def _fast_buffers(self, k: int, width: int, gathering: bool) -> "_FastBuffers":
+    def compiled_buffers(self, k: int, width: int, gathering: bool) -> BatchBuffers:
         """The buffers of one batch of ``k`` pages (two are used in turn)."""
-        return _FastBuffers(k, width, gathering)
+        return BatchBuffers(k, width, gathering)
 
-    def _fast_gathered(self, chunk, b) -> None:
+    def compiled_gathered(self, chunk, b) -> None:
         """Called on this thread once a batch's pages are in ``chunk``, before the workers
         prepare it."""
 
-    def _fast_prepare_task(self):
+    def compiled_prepare_task(self):
         """The function the worker threads run on rows ``lo..hi`` of a batch:
         ``task(chunk, lo, hi, buffers)`` (compiled code without the GIL)."""
         from . import _zram_fast as F
@@ -382,7 +450,7 @@ class ZramDevice:
             prepare(chunk, lo, hi, b.sflags, b.fills, b.out, b.lengths, detect, param)
         return task
 
-    def _fast_run(self, step, k: int, idx, start: int) -> None:
+    def compiled_store_loop(self, step, k: int, idx, start: int) -> None:
         """Run a compiled store loop over a batch of ``k`` pages: ``step(j)`` stores from row
         ``j`` and returns (status, row); the arrays are grown and the loop resumed where it
         asks for room, and a slot beyond disksize raises IndexError (the pages before it
@@ -394,28 +462,28 @@ class ZramDevice:
             if st == F.ST_DONE:
                 return
             if st == F.ST_GROW:
-                self.pool._arrays.grow(k - j)
+                self.pool.arrays.grow(k - j)
                 continue
             if st == F.ST_BAD_INDEX:
-                self._check_index(int(idx[start + j]))       # raises IndexError
-            self._fast_failed(st, j)
+                self.check_index(int(idx[start + j]))       # raises IndexError
+            self.compiled_store_failed(st, j)
 
-    def _fast_failed(self, status: int, row: int) -> None:
+    def compiled_store_failed(self, status: int, row: int) -> None:
         raise AssertionError(f"zram: compiled store loop stopped with status {status} at row {row}")
 
-    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+    def compiled_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
         """Store a prepared batch in order, in compiled code (``_zram_fast.store_batch``)."""
         from . import _zram_fast as F
         k = chunk.shape[0]
         self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
         zh, zsz = self._slots
         zf = np.frombuffer(self.flags, np.uint8)
-        pa = self.pool._arrays
+        pa = self.pool.arrays
 
         def step(j):
             return F.store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
                                  use_io, zf, zh, zsz, D, failed_out, skipped_out)
-        self._fast_run(step, k, idx, start)
+        self.compiled_store_loop(step, k, idx, start)
 
     # -- knobs ------------------------------------------------------------------------------
     def set_mem_limit(self, nbytes: int) -> None:
@@ -427,14 +495,18 @@ class ZramDevice:
         self.max_used_pages = self.pool.total_pages()
 
     # -- slot helpers -----------------------------------------------------------------------
-    def _check_index(self, index: int) -> None:
+    def check_index(self, index: int) -> None:
+        """IndexError for a slot beyond disksize."""
         if not 0 <= index < self.num_pages:
             raise IndexError(f"zram: slot {index} beyond disksize ({self.num_pages} pages)")
 
     def slot_allocated(self, index: int) -> bool:
+        """The slot holds a page (same-filled or an object)."""
         return bool(self.flags[index] & ZRAM_SAME) or self.size[index] != 0
 
-    def _slot_free(self, index: int, reason: str) -> None:
+    def slot_free(self, index: int, reason: str) -> None:
+        """``zram_free_page``: release what slot ``index`` holds (nothing when it is empty);
+        ``reason``: ``"overwrite"``, ``"discard"`` or ``"swap_free"``."""
         fl = self.flags[index]
         size = self.size[index]
         if not (fl & ZRAM_SAME) and size == 0:
@@ -454,10 +526,11 @@ class ZramDevice:
         self.size[index] = 0
 
     # -- write path -------------------------------------------------------------------------
-    def _store_same(self, index: int, fill: int) -> bool:
+    def write_same_filled_page(self, index: int, fill: int) -> bool:
+        """``write_same_filled_page``: the slot keeps only the 8-byte fill word."""
         if self.bus.enabled:
             self.bus.emit(ev.SameFilledDetected(index, fill))
-        self._slot_free(index, "overwrite")
+        self.slot_free(index, "overwrite")
         self.flags[index] = ZRAM_SAME
         self.handle[index] = fill
         self.same_pages += 1
@@ -466,7 +539,10 @@ class ZramDevice:
             self.bus.emit(ev.SlotWritten(index, "same", 0, 0))
         return True
 
-    def _store_object(self, index: int, page, block: bytes, cached: bool, force_huge: bool = False) -> bool:
+    def store_object(self, index: int, page, block: bytes, cached: bool, force_huge: bool = False) -> bool:
+        """Store a compressed page as a pool object (whole if it is huge or ``force_huge``):
+        ``zs_malloc``, the ``mem_limit`` check (False: refused, the old data kept), then the
+        slot's old content freed and the slot pointed at the new object."""
         clen = len(block)
         huge = force_huge or clen >= self.huge_class_size
         listening = self.bus.enabled
@@ -489,7 +565,7 @@ class ZramDevice:
                 self.bus.emit(ev.WriteFailed(index, "mem_limit", alloced))
             return False
         if self.flags[index] or self.size[index]:
-            self._slot_free(index, "overwrite")
+            self.slot_free(index, "overwrite")
         self.handle[index] = handle
         self.size[index] = clen
         if huge:
@@ -505,41 +581,38 @@ class ZramDevice:
     def store_uncompressed(self, index: int, page, block: bytes) -> bool:
         """Store ``page`` as a whole-page (huge) object whatever it compressed to (``block``),
         for stores that decide by a size limit of their own (the patent's method)."""
-        self._check_index(index)
-        return self._store_object(index, page, block, True, force_huge=True)
+        self.check_index(index)
+        return self.store_object(index, page, block, True, force_huge=True)
 
     def write_page(self, index: int, page) -> bool:
         """Store one 4 KiB page in slot ``index``; False if refused by ``mem_limit``."""
-        self._check_index(index)
+        self.check_index(index)
         if len(page) != PAGE_SIZE:
             raise ValueError(f"zram: a page is {PAGE_SIZE} bytes, got {len(page)}")
         same, fill = is_same_filled(page) if self.detect_same_filled else (False, 0)
         if same:
-            return self._store_same(index, fill)
+            return self.write_same_filled_page(index, fill)
         block, cached = self.comp.compress(page)
         return self.store_page(index, page, block, cached)
-
-    def _chunk_hook(self, chunk: np.ndarray, same_flags: np.ndarray) -> None:
-        """Called once per batch before its pages are stored."""
 
     def prepare_batch(self, chunk: np.ndarray, same_flags: np.ndarray):
         """Called once per batch of ``write_pages``, before any of its pages is stored, with
         the pages and their same-filled flags: per-page work that does not depend on the
-        device's state (a dedup design hashes here). Returns one value per page, handed to
-        ``store_page`` as ``prepared`` (a page skipped because its I/O was refused is never
-        stored, and its value is dropped with it), or None."""
+        device's state (a dedup design hashes here). A design that takes fewer pages as
+        same-filled clears their flags here (they are then compressed and stored with
+        ``store_page``). Returns one value per page, handed to ``store_page`` as
+        ``prepared`` (a page skipped because its I/O was refused is never stored, and its
+        value is dropped with it), or None."""
         return None
 
     def store_page(self, index: int, page, block: bytes, cached: bool, prepared=None) -> bool:
         """Store a page that is not same-filled in slot ``index`` (``block`` is its compressed
         form, ``prepared`` what ``prepare_batch`` returned for it, None from ``write_page``);
         False if ``mem_limit`` refused it. Dedup designs override this to look for an
-        identical stored page first."""
-        return self._store_nonsame(index, page, block, cached)
-
-    def _store_nonsame(self, index: int, page, block: bytes, cached: bool) -> bool:
+        identical stored page first; here the compression counts as work and the object is
+        stored (``store_object``)."""
         self.work_compressions += 1
-        return self._store_object(index, page, block, cached)
+        return self.store_object(index, page, block, cached)
 
     def write_pages(self, pages, indexes=None, chunk_pages: int = DEFAULT_CHUNK_PAGES, progress=None,
                     io_pages: int = 1) -> int:
@@ -577,8 +650,8 @@ class ZramDevice:
             return self._write_pages(pages, n, indexes, chunk_pages, progress, io_end)
 
     def _write_pages_dispatch(self, pages, n, indexes, chunk_pages, progress, io_pages) -> int | None:
-        """The compiled path when it may stand in (see ``_fast_eligible``); None otherwise."""
-        if n == 0 or not self._fast_eligible() or not self._enter_fast(n):
+        """The compiled path when it may stand in (see ``compiled_eligible``); None otherwise."""
+        if n == 0 or not self.compiled_eligible() or not self.enter_arrays(n):
             return None
         if isinstance(pages, np.ndarray) and (pages.ndim != 2 or pages.shape[1] != PAGE_SIZE):
             raise ValueError(f"zram: pages must be rows of {PAGE_SIZE} bytes")
@@ -609,7 +682,6 @@ class ZramDevice:
             _same_filled_batch(chunk, flags, fills)
             if not self.detect_same_filled:
                 flags[:] = 0
-            self._chunk_hook(chunk, flags)
             prepared = self.prepare_batch(chunk, flags)
             rows = np.flatnonzero(flags == 0)
             keys = [digest(chunk[r]) for r in rows]
@@ -621,14 +693,14 @@ class ZramDevice:
                 pos = start + j
                 idx = indexes[pos]
                 if not 0 <= idx < self.num_pages:
-                    self._check_index(idx)
+                    self.check_index(idx)
                 if pos < skip_to:
                     self.last_skipped.append(pos)
                     if not fl[j]:
                         bi += 1
                     continue
                 if fl[j]:
-                    self._store_same(idx, fw[j])
+                    self.write_same_filled_page(idx, fw[j])
                 else:
                     if not self.store_page(idx, chunk[j], blocks[bi], cached[bi],
                                            None if prepared is None else prepared[j]):
@@ -644,9 +716,9 @@ class ZramDevice:
     # -- read / discard / compact -----------------------------------------------------------
     def read_page(self, index: int) -> bytes:
         """Return the 4096 bytes last stored in ``index`` (zeros if never written)."""
-        self._check_index(index)
+        self.check_index(index)
         fl = self.flags[index]
-        if self._slots is not None and self.pool._arrays is not None and not self.bus.enabled:
+        if self._slots is not None and self.pool.arrays is not None and not self.bus.enabled:
             return self._read_page_fast(index, fl)
         if self.bus.enabled:
             self.bus.emit(ev.SlotRead(index, _flag_name(fl) if self.slot_allocated(index) else "empty"))
@@ -661,7 +733,7 @@ class ZramDevice:
         self.work_decompressions += 1
         return self.comp.decompress(data, PAGE_SIZE)
 
-    def _object_id_fast(self, slot_handle: int) -> int:
+    def compiled_object_id(self, slot_handle: int) -> int:
         """The pool's handle row for a slot's handle field in array form (a design whose slots
         point elsewhere, e.g. at a dedup entry, says how to get there)."""
         from ._zram_fast import HANDLE_BASE
@@ -676,25 +748,21 @@ class ZramDevice:
         if size == 0:
             return bytes(PAGE_SIZE)
         dst = np.empty(size, np.uint8)
-        read_object(self.pool._arrays.tup(), self._object_id_fast(int(zh[index])), size, dst)
+        read_object(self.pool.arrays.tup(), self.compiled_object_id(int(zh[index])), size, dst)
         data = dst.tobytes()
         if size == PAGE_SIZE:
             return data
         self.work_decompressions += 1
         return self.comp.decompress(data, PAGE_SIZE)
 
-    def _free_slots_fast(self, indexes) -> bool:
-        """Free slots in compiled code when the slot table and pool are in array form."""
-        if self._slots is None or self.pool._arrays is None or not self._fast_eligible():
+    def compiled_free_slots(self, indexes) -> bool:
+        """Free slots in compiled code when the slot table and pool are in array form (False:
+        not done, the caller frees them with ``slot_free``)."""
+        if not self.in_array_form() or not self.compiled_eligible():
             return False
         from . import _zram_fast as F
-        zh, zsz = self._slots
-        D = self._fast_counters()
-        try:
-            F.free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
-                         np.asarray(indexes, np.int64).reshape(-1))
-        finally:
-            self._fast_sync(D)
+        with self.array_state() as a:
+            F.free_slots(a.pool.tup(), a.flags, a.handle, a.size, a.stats, np.asarray(indexes, np.int64).reshape(-1))
         return True
 
     # the store behind a swap device (engine.swap.SwapStore)
@@ -716,22 +784,22 @@ class ZramDevice:
         ``io_pages`` pages, as the live harness does, changes no counter)."""
         indexes = list(indexes)
         for index in indexes:
-            self._check_index(index)
+            self.check_index(index)
         spans = io_spans(indexes, io_pages) if io_pages is not None else [(0, None, len(indexes))]
-        if indexes and self._free_slots_fast(indexes):
+        if indexes and self.compiled_free_slots(indexes):
             self.notify_free += len(indexes)
             return
         for pos, _slot, cnt in spans:
             for index in indexes[pos:pos + cnt]:
-                self._slot_free(index, "discard")
+                self.slot_free(index, "discard")
                 self.notify_free += 1
 
     def slot_free_notify(self, index: int) -> None:
         """The swap layer released this slot (``swap_slot_free_notify``)."""
-        self._check_index(index)
+        self.check_index(index)
         self.notify_free += 1
-        if not self._free_slots_fast((index,)):
-            self._slot_free(index, "swap_free")
+        if not self.compiled_free_slots((index,)):
+            self.slot_free(index, "swap_free")
 
     def compact(self) -> int:
         """``echo 1 > compact``: run ``zs_compact``; return pages freed."""

@@ -156,7 +156,27 @@ class ZsPoolStats:
 
 
 class ZsPool:
-    """A zsmalloc pool. ``malloc``/``write``/``read``/``free``/``compact`` as ``zs_*``."""
+    """A zsmalloc pool. ``malloc``/``write``/``read``/``free``/``compact`` as ``zs_*``.
+
+    Extension interface (what a pool design such as object folding, in
+    ``engine.mechanisms.zsmalloc_fold``, overrides or calls; everything else is private):
+
+    * objects and handles, in the kernel's names: ``location(handle)`` (the zspage and
+      object index a handle names), ``record_obj(handle, zspage, idx)`` (point a handle at
+      an object), ``cache_free_handle(handle)`` (forget a handle without touching its
+      object), ``obj_free(zspage, idx)`` (put a slot back on its zspage's free list),
+      ``putback_zspage(zspage)`` (file a zspage in its fullness group), ``free_zspage(zspage,
+      reason)``, ``size_classes()`` (the distinct classes in either form);
+    * hooks: ``obj_migrated(src, idx, dst, new_idx)`` (compaction moved an object) and
+      ``expected_handles()`` (what ``check`` counts);
+    * the array form of zram's compiled paths: ``arrays`` (``engine._zram_fast.PoolArrays``,
+      or None while the state is in objects), ``enter_arrays(expect_pages)`` and
+      ``leave_arrays()``, which a design with state of its own extends, and
+      ``OBJECT_FORM_ATTRS``, the attributes absent in array form (touching one converts the
+      pool back; a design adds its own).
+    """
+
+    OBJECT_FORM_ATTRS = _OBJECT_STATE
 
     def __init__(self, name: str = "zram", max_pages_per_zspage: int = 8, bus: EventBus | None = None):
         self.name = name
@@ -197,20 +217,26 @@ class ZsPool:
         self._next_pfn = PFN_BASE
         self._next_zspage_id = 1
         #: the pool's state as arrays while zram's compiled write path owns it (see
-        #: ``_enter_arrays``); None while the state is in objects (``Zspage``, dicts)
+        #: ``enter_arrays``); None while the state is in objects (``Zspage``, dicts)
         self._arrays = None
 
     # -- array form (zram's compiled write path) ---------------------------------------------
+    @property
+    def arrays(self):
+        """The pool's state as arrays (``engine._zram_fast.PoolArrays``) while zram's compiled
+        paths own it; None while it is in objects."""
+        return self._arrays
+
     def __getattr__(self, name):
         # Only reached when normal lookup fails: in array form the object state is absent, and
         # touching any part of it converts the pool back first, so every method sees objects.
         d = self.__dict__
-        if name in _OBJECT_STATE and d.get("_arrays") is not None:
-            self._leave_arrays()
+        if name in type(self).OBJECT_FORM_ATTRS and d.get("_arrays") is not None:
+            self.leave_arrays()
             return d[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _enter_arrays(self, expect_pages: int = 0):
+    def enter_arrays(self, expect_pages: int = 0):
         """Move the pool's state into arrays (``engine._zram_fast.PoolArrays``), exactly:
         every zspage with its id, class, bytes, page frames, free list and place in its
         fullness list, every handle's location, and the free stacks of handles and frames."""
@@ -274,13 +300,13 @@ class ZsPool:
         self._hidden = (self.size_class, self.classes, self._class_by_request)
         for c in classes:
             c.fullness = [dict() for _ in range(FULLNESS_GROUPS)]
-        for name in _OBJECT_STATE:
+        for name in type(self).OBJECT_FORM_ATTRS:
             del d[name]
         self._arrays = pa
         return pa
 
-    def _leave_arrays(self) -> None:
-        """Rebuild the object state from the arrays (the inverse of ``_enter_arrays``)."""
+    def leave_arrays(self) -> None:
+        """Rebuild the object state from the arrays (the inverse of ``enter_arrays``)."""
         pa = self._arrays
         if pa is None:
             return
@@ -383,6 +409,23 @@ class ZsPool:
         z, i = self.location(handle)
         return z.encoded_obj(i)
 
+    def record_obj(self, handle: int, z: Zspage, idx: int) -> None:
+        """``record_obj``: the handle now names object ``idx`` of zspage ``z``."""
+        self._handles[handle] = (z, idx)
+
+    def cache_free_handle(self, handle: int) -> None:
+        """``cache_free_handle``: forget ``handle`` and keep it for reuse; its object is left
+        alone (a design whose handles share objects frees the object itself)."""
+        del self._handles[handle]
+        self._free_handles.append(handle)
+
+    def size_classes(self) -> list[SizeClass]:
+        """The distinct size classes, largest index first, in either form (touching
+        ``classes`` in array form would convert the pool back)."""
+        if self._arrays is not None:
+            return self._hidden[1]
+        return self.classes
+
     def live_handles(self) -> int:
         if self._arrays is not None:
             from ._zram_fast import P_LIVE
@@ -406,7 +449,8 @@ class ZsPool:
             self.bus.emit(ev.ZspageAllocated(z.id, cls.index, cls.pages_per_zspage))
         return z
 
-    def _free_zspage(self, z: Zspage, reason: str) -> None:
+    def free_zspage(self, z: Zspage, reason: str) -> None:
+        """``free_zspage``: release an empty zspage (in its fullness list) and its pages."""
         cls = z.cls
         del cls.fullness[z.group][z]
         self.pages_allocated -= cls.pages_per_zspage
@@ -431,7 +475,9 @@ class ZsPool:
         return g
 
     # -- object level -----------------------------------------------------------------------
-    def _obj_free(self, z: Zspage, idx: int) -> None:
+    def obj_free(self, z: Zspage, idx: int) -> None:
+        """``obj_free``: put slot ``idx`` back at the head of ``z``'s free list (the caller
+        fixes the class's counts and the zspage's fullness group)."""
         if not z.cls.huge:
             nxt = z.free[-1] if z.free else None
             link = (nxt << OBJ_TAG_BITS) if nxt is not None else _END_LINK
@@ -498,13 +544,13 @@ class ZsPool:
     def free(self, handle: int) -> None:
         """``zs_free``: release the object; an emptied zspage is returned at once."""
         z, idx = self._handles.pop(handle)
-        self._obj_free(z, idx)
+        self.obj_free(z, idx)
         z.cls.objs_inuse -= 1
         self._free_handles.append(handle)
         if self.bus.enabled:
             self.bus.emit(ev.ObjectFreed(handle, z.cls.index, z.id, idx))
         if self._fix_fullness(z) == GROUP_EMPTY:
-            self._free_zspage(z, "free")
+            self.free_zspage(z, "free")
 
     # -- compaction -------------------------------------------------------------------------
     @staticmethod
@@ -522,7 +568,8 @@ class ZsPool:
                 return z
         return None
 
-    def _putback(self, z: Zspage) -> int:
+    def putback_zspage(self, z: Zspage) -> int:
+        """``putback_zspage``: file an isolated zspage at the head of its fullness group."""
         g = z.cls.group_of(z.inuse)
         self._insert(z, g)
         return g
@@ -540,15 +587,17 @@ class ZsPool:
             so, do = idx * size, new_idx * size
             dst.mem[do:do + size] = src.mem[so:so + size]   # whole slot, header included
             self._handles[handle] = (dst, new_idx)           # record_obj: handle -> new object
-            self._after_move(src, idx, dst, new_idx)
-            self._obj_free(src, idx)
+            self.obj_migrated(src, idx, dst, new_idx)
+            self.obj_free(src, idx)
             if self.bus.enabled:
                 self.bus.emit(ev.ObjectMigrated(handle, cls.index, src.id, dst.id))
             if dst.inuse == cls.objs_per_zspage or src.inuse == 0:
                 break
 
-    def _after_move(self, src: Zspage, idx: int, dst: Zspage, new_idx: int) -> None:
-        """Hook for pools where several handles can share one object (folding)."""
+    def obj_migrated(self, src: Zspage, idx: int, dst: Zspage, new_idx: int) -> None:
+        """Compaction moved object ``idx`` of ``src`` to ``new_idx`` of ``dst`` (its handle
+        already names the new place): a hook for pools where several handles can share one
+        object (folding)."""
 
     def _compact_class(self, cls: SizeClass) -> int:
         freed = 0
@@ -564,14 +613,14 @@ class ZsPool:
             if src is None:
                 break
             self._migrate(src, dst)
-            if self._putback(src) == GROUP_EMPTY:
-                self._free_zspage(src, "compact")
+            if self.putback_zspage(src) == GROUP_EMPTY:
+                self.free_zspage(src, "compact")
                 freed += cls.pages_per_zspage
             if dst.inuse == cls.objs_per_zspage:
-                self._putback(dst)
+                self.putback_zspage(dst)
                 dst = None
         if dst is not None:
-            self._putback(dst)
+            self.putback_zspage(dst)
         return freed
 
     def compact(self) -> int:
@@ -609,9 +658,11 @@ class ZsPool:
             assert inuse == c.objs_inuse, c
             pages += n * c.pages_per_zspage
         assert pages == self.pages_allocated
-        assert len(self._handles) == self._expected_handles()
+        assert len(self._handles) == self.expected_handles()
         for h, (z, idx) in self._handles.items():
             assert z.handles[idx], (h, z, idx)            # every handle names an allocated object
 
-    def _expected_handles(self) -> int:
+    def expected_handles(self) -> int:
+        """The live handles ``check`` expects: one per object in use (a design whose handles
+        share objects adds its extra handles)."""
         return sum(c.objs_inuse for c in self.classes)

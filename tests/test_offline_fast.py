@@ -111,9 +111,9 @@ def _pair(cls, variant, hash="xxhash64", extra=3):
 def test_compiled_merge_equals_python_merge(variant, hash):
     arr, (fast, ref) = _pair(ZramMergeDevice, variant, hash)
     a = _scenario(fast, "merge", arr)
-    assert fast._slots is not None and fast._mtree is not None      # the compiled paths ran
+    assert fast.slot_arrays is not None and fast._mtree is not None      # the compiled paths ran
     b = _scenario(ref, "merge", arr)
-    assert ref._slots is None and ref.pool._arrays is None
+    assert ref.slot_arrays is None and ref.pool.arrays is None
     assert a == b
     assert a[0] > 50                                         # the first pass merged many slots
     assert _work(fast).as_dict() == _work(ref).as_dict()
@@ -129,7 +129,7 @@ def test_compiled_merge_equals_python_merge(variant, hash):
 def test_compiled_fold_equals_python_fold(variant, hash):
     arr, (fast, ref) = _pair(ZramFoldDevice, variant, hash)
     a = _scenario(fast, "fold", arr)
-    assert fast._slots is not None and fast.pool._foldarr is not None  # the compiled paths ran
+    assert fast.slot_arrays is not None and fast.pool._foldarr is not None  # the compiled paths ran
     b = _scenario(ref, "fold", arr)
     assert a == b
     assert fast.pool.folded_handles() == ref.pool.folded_handles() > 0
@@ -217,7 +217,7 @@ def test_listeners_get_the_python_path_with_its_events_then_compiled_again(cls, 
         res.append(r)
     assert counts[0] == counts[1] and counts[0]["dedup.hash"] > 0 and counts[0]["dedup.share"] > 0
     assert res[0] == res[1]
-    assert fast._slots is not None and (fast._mtree is not None if step == "merge" else fast.pool._foldarr is not None)
+    assert fast.slot_arrays is not None and (fast._mtree is not None if step == "merge" else fast.pool._foldarr is not None)
     assert _state(fast) == _state(ref)
 
 
@@ -255,13 +255,13 @@ def test_mechanism_results_equal_on_both_paths(name, variant):
         m.trigger()
         m.finish()
         if compiled:
-            assert m.device._slots is not None                # the read-back ran on the arrays too
+            assert m.device.slot_arrays is not None                # the read-back ran on the arrays too
         results.append(m.result())
         # every page faulted back in: every slot swap-freed, the store left empty
         for mm, va in m.where_:
             mm.read(va, 1)
         if compiled:                                         # the swap frees ran compiled too
-            assert m.device._slots is not None and m.device.pool._arrays is not None
+            assert m.device.slot_arrays is not None and m.device.pool.arrays is not None
         st = m.device.mm_stat()
         results.append((st["orig_data_size"], st["mem_used_total"], m.device.io_stat()["notify_free"]))
     assert results[0] == results[2] and results[1] == results[3]

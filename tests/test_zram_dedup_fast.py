@@ -44,8 +44,8 @@ def _index_state(dev) -> dict:
 def _assert_same(fast, ref, nslots, compiled_ran=True):
     """Every observable of the two devices is equal (reads back every slot: read-back work)."""
     if compiled_ran:
-        assert fast._slots is not None and fast._dd is not None      # the compiled path holds the state
-    assert ref._slots is None and ref._dd is None
+        assert fast.slot_arrays is not None and fast._dd is not None      # the compiled path holds the state
+    assert ref.slot_arrays is None and ref._dd is None
     assert fast.mm_stat() == ref.mm_stat()
     assert fast.io_stat() == ref.io_stat()
     assert fast.pages_merged() == ref.pages_merged()
@@ -213,7 +213,7 @@ def test_skipped_pages_are_not_hashed_and_do_not_shift_the_checksums():
         assert dev.work.pages_hashed == sum(1 for p in stored_or_refused if not flags[p])
         # every lookup that did not find its page compressed it: hits + compressions = lookups
         assert dev.work.compressions + dev.pages_merged() == dev.work.pages_hashed
-        dev._leave_fast()
+        dev.leave_arrays()
         _checksums_match_contents(dev)
 
 
@@ -293,7 +293,7 @@ def test_listeners_get_the_python_path_and_the_same_events():
         rec = Recorder()
         unsubscribe = dev.bus.subscribe(rec)
         dev.write_pages(real.array, indexes=range(64, n + 64))
-        assert dev._slots is None                                 # listening: the Python path ran
+        assert dev.slot_arrays is None                                 # listening: the Python path ran
         dev.discard(range(0, n // 2, 2))
         unsubscribe()
         recs.append(dict(rec.counts))
@@ -310,10 +310,10 @@ def test_compiled_dedup_grows_its_pool_arrays_and_resumes(monkeypatch):
     real = _real()
     arr = np.concatenate([real.array, real.array])
     fast, ref = _pair(len(arr))
-    fast.pool._enter_arrays(0)
+    fast.pool.enter_arrays(0)
     fast.write_pages(arr, chunk_pages=len(arr))
     ref.write_pages(arr)
-    assert fast.pool._arrays.A.shape[0] > 256
+    assert fast.pool.arrays.A.shape[0] > 256
     _assert_same(fast, ref, len(arr))
 
 
@@ -340,6 +340,6 @@ def test_the_mechanism_gives_the_same_result_on_both_paths():
     for kw in ({"hash": "jhash"}, {"hash": "xxhash32", "compare": "first", "accounting": "port"}):
         a = ZramDedup(**kw).run(Workload(ps))
         b = PythonOnly(**kw).run(Workload(ps))
-        assert a.device._slots is not None and b.device._slots is None
+        assert a.device.slot_arrays is not None and b.device.slot_arrays is None
         ra, rb = a.result(), b.result()
         assert ra == rb and ra["verified_readback"] and ra["pages_merged"] >= nonsame

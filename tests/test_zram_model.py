@@ -212,9 +212,9 @@ def test_compiled_write_path_equals_python_path(comp, io_pages, limit):
     fast, ref = ZramDevice(disk, comp.name, mem_limit=limit), ZramDevice(disk, comp.name, mem_limit=limit)
     ref.compiled = False
     a = _workload(fast, real, rnd, io_pages, 300)
-    assert fast._slots is not None and fast.pool._arrays is not None      # the compiled path ran
+    assert fast.slot_arrays is not None and fast.pool.arrays is not None      # the compiled path ran
     b = _workload(ref, real, rnd, io_pages, 300)
-    assert ref._slots is None and ref.pool._arrays is None
+    assert ref.slot_arrays is None and ref.pool.arrays is None
     assert a == b                                  # refused, skipped and read back: the same
     assert fast.stats() == ref.stats()
     assert fast.work_compressions == ref.work_compressions and fast.work_decompressions == ref.work_decompressions
@@ -234,11 +234,11 @@ def test_compiled_path_grows_its_arrays_and_resumes(comp, monkeypatch):
     real = _real_pages()
     fast, ref = ZramDevice(len(real) * PAGE_SIZE, comp.name), ZramDevice(len(real) * PAGE_SIZE, comp.name)
     ref.compiled = False
-    fast.pool._enter_arrays(0)                     # 1024 handles, 256 zspages, 256 frames
-    assert fast.pool._arrays.A.shape[0] == 256
+    fast.pool.enter_arrays(0)                     # 1024 handles, 256 zspages, 256 frames
+    assert fast.pool.arrays.A.shape[0] == 256
     fast.write_pages(real, chunk_pages=len(real))
     ref.write_pages(real)
-    assert fast.pool._arrays.A.shape[0] > 256 and fast.pool._arrays.H.shape[0] >= len(real)
+    assert fast.pool.arrays.A.shape[0] > 256 and fast.pool.arrays.H.shape[0] >= len(real)
     assert fast.stats() == ref.stats()
     assert [fast.read_page(i) for i in range(len(real))] == list(real)
     assert pool_state(fast.pool) == pool_state(ref.pool)
@@ -268,7 +268,7 @@ def test_compiled_path_hands_over_to_listeners_and_back():
     fast, ref = devs
     assert recs[0] == recs[1] and recs[0]["zram.slot_written"] == n - n // 2
     assert fast.mm_stat()["pages_compacted"] > 0
-    assert fast._slots is not None and fast.pool._arrays is not None      # back in compiled form
+    assert fast.slot_arrays is not None and fast.pool.arrays is not None      # back in compiled form
     assert fast.stats() == ref.stats()
     assert [fast.read_page(i) for i in range(n + 200)] == [ref.read_page(i) for i in range(n + 200)]
     assert pool_state(fast.pool) == pool_state(ref.pool)
@@ -276,9 +276,9 @@ def test_compiled_path_hands_over_to_listeners_and_back():
 
 def test_compiled_path_stands_aside_for_subclasses_that_override_the_write_path():
     class Hooked(ZramDevice):
-        def _store_nonsame(self, index, page, block, cached):
+        def store_page(self, index, page, block, cached, prepared=None):
             self.seen = getattr(self, "seen", 0) + 1
-            return super()._store_nonsame(index, page, block, cached)
+            return super().store_page(index, page, block, cached, prepared)
 
     class Plain(ZramDevice):
         pass
@@ -287,8 +287,8 @@ def test_compiled_path_stands_aside_for_subclasses_that_override_the_write_path(
     h, p = Hooked(len(ps) * PAGE_SIZE), Plain(len(ps) * PAGE_SIZE)
     h.write_pages(ps)
     p.write_pages(ps)
-    assert h.seen == len(ps) - h.mm_stat()["same_pages"] and h._slots is None
-    assert p._slots is not None and p.stats() == h.stats()
+    assert h.seen == len(ps) - h.mm_stat()["same_pages"] and h.slot_arrays is None
+    assert p.slot_arrays is not None and p.stats() == h.stats()
 
 
 def test_compiled_path_refuses_a_slot_beyond_disksize_after_storing_the_pages_before_it():
@@ -315,7 +315,7 @@ def test_compiled_path_works_in_a_forked_child():
         try:
             dev = ZramDevice(len(ps) * PAGE_SIZE)
             dev.write_pages(ps)
-            ok = dev._slots is not None and dev.stats() == parent.stats()
+            ok = dev.slot_arrays is not None and dev.stats() == parent.stats()
             os.write(w, b"1" if ok else b"0")
         finally:
             os._exit(0)
@@ -358,7 +358,7 @@ def test_compiled_path_slots_written_twice_in_one_call(io_pages):
         counts.append(c.n)
     fast, ref = devs
     assert counts == [len(pages)] * 2
-    assert fast._slots is not None and ref._slots is None
+    assert fast.slot_arrays is not None and ref.slot_arrays is None
     assert fast.stats() == ref.stats() and fast.io_stat()["failed_writes"] > 0
     assert (fast.last_failed, fast.last_skipped) == (ref.last_failed, ref.last_skipped)
     assert [fast.read_page(i) for i in range(40)] == [ref.read_page(i) for i in range(40)]

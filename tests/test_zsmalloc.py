@@ -135,13 +135,13 @@ def test_array_form_round_trip_is_exact_and_later_operations_agree():
         pool.compact()
     a, b = pools
     before = pool_state(a)
-    a._enter_arrays(rng.randint(0, 5000))
+    a.enter_arrays(rng.randint(0, 5000))
     assert a._arrays is not None and a.live_handles() == b.live_handles()
     assert a.total_pages() == b.total_pages()
-    a._leave_arrays()                              # also what touching any object state does
+    a.leave_arrays()                              # also what touching any object state does
     assert pool_state(a) == before == pool_state(b)
     a.check()
-    a._enter_arrays()
+    a.enter_arrays()
     for pool in pools:                             # __getattr__ converts back on first use
         r = random.Random(8)
         live = sorted(pool._handles)

@@ -145,7 +145,7 @@ class Composition(Mechanism):
 
     def _store(self, slot, raw, block) -> int:
         if self.store == "zram_3_14":
-            self.device._store_nonsame(slot, raw, block, False)
+            self.device.store_page(slot, raw, block, False)
             return self.device.size[slot]
         self.device.store(slot, raw, block)
         return len(block) if slot in self.device.tree else PAGE_SIZE

@@ -33,12 +33,12 @@ class SwapDisk(ZramDevice):
         super().__init__(disksize, "kernel-lz4", 0, bus, detect_same_filled=False)
 
     def write_page(self, index: int, page) -> bool:
-        self._check_index(index)
+        self.check_index(index)
         raw = page.tobytes() if isinstance(page, np.ndarray) else bytes(page)
         if len(raw) != PAGE_SIZE:
             raise ValueError(f"a page is {PAGE_SIZE} bytes, got {len(raw)}")
         if self.flags[index] or self.size[index]:
-            self._slot_free(index, "overwrite")
+            self.slot_free(index, "overwrite")
         handle = self.pool.malloc(PAGE_SIZE, raw)
         self.max_used_pages = max(self.max_used_pages, self.pool.pages_allocated)
         self.handle[index] = handle
@@ -155,7 +155,7 @@ class ContentSharing:
                 self.false_matches += 1
             return
         hf = self._eligible(e.mm, e.va)
-        if hf is None or hf is f:                         # the hint page left memory or changed hands
+        if hf is None or hf == f:                         # the hint page left memory or changed hands
             self.table[h] = _Hint(mm, va)
             self.stale_hints += 1
             return

@@ -275,7 +275,7 @@ class ClaimStore(ZramDevice):
     def _set_slot(self, index: int, handle: int, size: int) -> None:
         """Set a slot's handle and size in the slot table's current form (lists, or the arrays
         of zram's compiled path, which touching the lists would convert back)."""
-        slots = self.__dict__.get("_slots")
+        slots = self.slot_arrays
         if slots is not None:
             slots[0][index] = handle
             slots[1][index] = size
@@ -285,7 +285,7 @@ class ClaimStore(ZramDevice):
 
     def share_slot(self, slot: int, sp: StoredPage) -> None:
         """Point ``slot`` at ``sp``'s handle (no allocation, no compression)."""
-        self._check_index(slot)
+        self.check_index(slot)
         self.release_slot(slot, notify=False)          # (a fresh slot holds nothing)
         sp.refs += 1
         self._set_slot(slot, sp.handle, sp.size)
@@ -305,9 +305,9 @@ class ClaimStore(ZramDevice):
             if notify:
                 self.slot_free_notify(index)
             else:
-                self._slot_free(index, "overwrite")
+                self.slot_free(index, "overwrite")
             return
-        self._check_index(index)
+        self.check_index(index)
         if notify:
             self.notify_free += 1
         sp.refs -= 1                                   # other slots still point at the handle
@@ -326,13 +326,13 @@ class ClaimStore(ZramDevice):
         compiled write path uses them: ``(pool arrays, flags, handles, sizes, counters)``; None
         where that path may not stand in (a listener, a backend it does not run, a large pool
         in object form for a small batch)."""
-        if not self._fast_eligible() or not self._enter_fast(npages):
+        if not self.compiled_eligible() or not self.enter_arrays(npages):
             return None
-        zh, zsz = self._slots
-        return self.pool._arrays, np.frombuffer(self.flags, np.uint8), zh, zsz, self._fast_counters()
+        zh, zsz = self.slot_arrays
+        return self.pool.arrays, np.frombuffer(self.flags, np.uint8), zh, zsz, self.stats_array()
 
     def fast_end(self, D) -> None:
-        self._fast_sync(D)
+        self.sync_stats(D)
 
 
 class _ClaimSwapDevice(SwapDevice):

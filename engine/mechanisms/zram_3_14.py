@@ -225,24 +225,25 @@ class Zram314Device(ZramDevice):
         self.bad_compress = 0
 
     # only all-zero pages are caught before compression in 3.14
-    def _chunk_hook(self, chunk, same_flags) -> None:
+    def prepare_batch(self, chunk, same_flags):
         for j in np.flatnonzero(same_flags):
             if chunk[j, :8].any():
                 same_flags[j] = 0
+        return None
 
     def write_page(self, index: int, page) -> bool:
-        self._check_index(index)
+        self.check_index(index)
         if len(page) != PAGE_SIZE:
             raise ValueError(f"zram: a page is {PAGE_SIZE} bytes, got {len(page)}")
         if bytes(page).count(0) == PAGE_SIZE:
-            return self._store_same(index, 0)
+            return self.write_same_filled_page(index, 0)
         block, cached = self.comp.compress(page)
-        return self._store_nonsame(index, page, block, cached)
+        return self.store_page(index, page, block, cached)
 
-    def _store_same(self, index: int, fill: int) -> bool:
+    def write_same_filled_page(self, index: int, fill: int) -> bool:
         if self.bus.enabled:
             self.bus.emit(ev.SameFilledDetected(index, 0))
-        self._slot_free(index, "overwrite")
+        self.slot_free(index, "overwrite")
         self.flags[index] = ZRAM_SAME                    # ZRAM_ZERO
         self.handle[index] = 0
         self.pages_zero += 1
@@ -254,7 +255,7 @@ class Zram314Device(ZramDevice):
         """The 3.14 rule: stored uncompressed iff ``clen > max_zpage_size``."""
         return clen > MAX_ZPAGE_SIZE
 
-    def _store_object(self, index, page, block, cached, force_huge=False) -> bool:
+    def store_object(self, index, page, block, cached, force_huge=False) -> bool:
         clen = len(block)
         huge = force_huge or self.stores_whole(clen)
         if self.bus.enabled:
@@ -265,7 +266,7 @@ class Zram314Device(ZramDevice):
             block = page.tobytes() if isinstance(page, np.ndarray) else bytes(page)
         handle = self.pool.malloc(clen, block)
         self.max_used_pages = max(self.max_used_pages, self.pool.pages_allocated)
-        self._slot_free(index, "overwrite")
+        self.slot_free(index, "overwrite")
         self.handle[index] = handle
         self.size[index] = clen
         self.flags[index] = ZRAM_HUGE if huge else 0
@@ -277,7 +278,7 @@ class Zram314Device(ZramDevice):
             self.bus.emit(ev.SlotWritten(index, "huge" if huge else "normal", clen, handle))
         return True
 
-    def _slot_free(self, index: int, reason: str) -> None:
+    def slot_free(self, index: int, reason: str) -> None:
         fl = self.flags[index]
         size = self.size[index]
         if not (fl & ZRAM_SAME) and size == 0:

@@ -30,7 +30,7 @@ from ..compress import DEFAULT_COMPRESSOR, KernelLZ4
 from ..errors import PagemergeError
 from ..hashes import get_hash, hash_rows
 from ..pages import PAGE_SIZE
-from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice, _FastBuffers
+from ..zram import ZRAM_HUGE, ZRAM_SAME, ZramDevice, BatchBuffers
 from ..zsmalloc import HANDLE_BASE
 from . import events as dev
 from .base import Work, ZramLevelMechanism, register
@@ -61,9 +61,9 @@ class ZramDedupDevice(ZramDevice):
     """
 
     mechanism = "zram_dedup"
-    #: the methods the compiled path stands in for (see ZramDevice._fast_eligible)
-    _FAST_HOOKS = ZramDevice._FAST_HOOKS + ("_share",)
-    _ARRAY_STATE = ZramDevice._ARRAY_STATE + ("index",)
+    #: the methods the compiled path stands in for (see ZramDevice.compiled_eligible)
+    COMPILED_HOOKS = ZramDevice.COMPILED_HOOKS + ("_share",)
+    OBJECT_FORM_ATTRS = ZramDevice.OBJECT_FORM_ATTRS + ("index",)
 
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="jhash", compare="all",
                  accounting="consistent", work=None):
@@ -141,7 +141,7 @@ class ZramDedupDevice(ZramDevice):
                 if equal:
                     return self._share(index, entry)
         w.compressions += 1
-        ok = self._store_object(index, page, block, cached)
+        ok = self.store_object(index, page, block, cached)
         if ok:
             entry = ZramEntry(self.handle[index], self.size[index], checksum)
             self.handle[index] = entry
@@ -149,13 +149,10 @@ class ZramDedupDevice(ZramDevice):
             self.entries += 1
         return ok
 
-    def _store_nonsame(self, index, page, block, cached) -> bool:
-        return self.store_page(index, page, block, cached)
-
     def _share(self, index: int, entry: ZramEntry) -> bool:
         entry.refcount += 1
         self.dup_data_size += entry.len
-        self._slot_free(index, "overwrite")
+        self.slot_free(index, "overwrite")
         self.handle[index] = entry
         self.size[index] = entry.len
         if entry.len == PAGE_SIZE:
@@ -167,11 +164,11 @@ class ZramDedupDevice(ZramDevice):
                                          f"handle {entry.handle:#x}", entry.refcount))
         return True
 
-    def _slot_free(self, index: int, reason: str) -> None:
+    def slot_free(self, index: int, reason: str) -> None:
         fl = self.flags[index]
         entry = self.handle[index]
         if fl & ZRAM_SAME or not isinstance(entry, ZramEntry):
-            return super()._slot_free(index, reason)
+            return super().slot_free(index, reason)
         size = self.size[index]
         if fl & ZRAM_HUGE:
             self.huge_pages -= 1
@@ -198,9 +195,9 @@ class ZramDedupDevice(ZramDevice):
         self.size[index] = 0
 
     def read_page(self, index: int) -> bytes:
-        self._check_index(index)
-        if self._slots is not None and self.pool._arrays is not None and not self.bus.enabled:
-            return self._read_page_fast(index, self.flags[index])
+        self.check_index(index)
+        if self.in_array_form() and not self.bus.enabled:
+            return super().read_page(index)        # compiled: the entry named by compiled_object_id
         entry = self.handle[index]
         if isinstance(entry, ZramEntry):
             data = self.pool.read(entry.handle, entry.len)
@@ -228,7 +225,7 @@ class ZramDedupDevice(ZramDevice):
             return DF.HASH_ZERO
         return DF.HASH_GIVEN                                      # any other function: in Python
 
-    def _slots_to_arrays(self):
+    def slots_to_arrays(self):
         from .. import _dedup_fast as DF
         n = self.num_pages
         E = np.empty((n + 1, DF.E_COLS), np.int64)
@@ -250,7 +247,7 @@ class ZramDedupDevice(ZramDevice):
         self._dd = (E, EF, BH, DD)
         return zh, np.array(self.size, np.int64)
 
-    def _slots_from_arrays(self, slots) -> None:
+    def slots_from_arrays(self, slots) -> None:
         from .. import _dedup_fast as DF
         zh, zsz = slots
         E, _, BH, DD = self._dd
@@ -274,8 +271,8 @@ class ZramDedupDevice(ZramDevice):
         self.entries = int(DD[DF.DD_ENTRIES])
         self.dup_data_size = int(DD[DF.DD_DUP])
 
-    def _fast_sync(self, D) -> None:
-        super()._fast_sync(D)
+    def sync_stats(self, D) -> None:
+        super().sync_stats(D)
         if self._dd is not None:
             from .. import _dedup_fast as DF
             DD = self._dd[3]
@@ -292,13 +289,13 @@ class ZramDedupDevice(ZramDevice):
             w.decompressions += int(W[5])
             W[:] = 0
 
-    def _fast_buffers(self, k, width, gathering) -> _FastBuffers:
-        b = super()._fast_buffers(k, width, gathering)
+    def compiled_buffers(self, k, width, gathering) -> BatchBuffers:
+        b = super().compiled_buffers(k, width, gathering)
         b.csums = np.zeros(k, np.int64)
         b.comped = np.zeros(k, np.uint8)
         return b
 
-    def _fast_gathered(self, chunk, b) -> None:
+    def compiled_gathered(self, chunk, b) -> None:
         from .. import _dedup_fast as DF
         if self._hash_kind() == DF.HASH_GIVEN:
             fn = self.hash_fn
@@ -309,7 +306,7 @@ class ZramDedupDevice(ZramDevice):
         lz4 = isinstance(comp, KernelLZ4)
         return lz4, int(comp.acceleration if lz4 else comp.rle)
 
-    def _fast_prepare_task(self):
+    def compiled_prepare_task(self):
         from .. import _dedup_fast as DF
         if self._seen is None:
             self._seen = np.zeros(DF.SEEN_SIZE, np.uint8)
@@ -324,14 +321,14 @@ class ZramDedupDevice(ZramDevice):
                     seen)
         return task
 
-    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+    def compiled_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
         from .. import _dedup_fast as DF
         from .._zram_fast import PAGE_SIZE as _P
         from ..compress import _lz4_kernel, _lzo_kernel
         k = chunk.shape[0]
-        zh, zsz = self._slots
+        zh, zsz = self.slot_arrays
         zf = np.frombuffer(self.flags, np.uint8)
-        pa = self.pool._arrays
+        pa = self.pool.arrays
         E, EF, BH, DD = self._dd
         if self._W is None:
             self._W = np.zeros(DF.W_COLS, np.int64)
@@ -351,30 +348,30 @@ class ZramDedupDevice(ZramDevice):
                                   j, io_end, use_io, zf, zh, zsz, D, failed_out, skipped_out, E, EF, BH, DD, W,
                                   compare_all, port, lz4, param, scratch, dpage, table, dct)
         try:
-            self._fast_run(step, k, idx, start)
+            self.compiled_store_loop(step, k, idx, start)
         finally:
             self.comp.compressions += ahead + int(DD[DF.DD_RUNS]) - runs      # what actually ran
 
-    def _fast_failed(self, status, row) -> None:
+    def compiled_store_failed(self, status, row) -> None:
         raise PagemergeError(f"{self.algorithm}: a stored object did not decompress to a page")
 
-    def _object_id_fast(self, slot_handle: int) -> int:
+    def compiled_object_id(self, slot_handle: int) -> int:
         """In array form a slot holds its entry's row; the entry names the pool's handle."""
         from .._dedup_fast import E_HID
         return int(self._dd[0][slot_handle, E_HID])
 
-    def _free_slots_fast(self, indexes) -> bool:
-        if self._slots is None or self.pool._arrays is None or not self._fast_eligible():
+    def compiled_free_slots(self, indexes) -> bool:
+        if self.slot_arrays is None or self.pool.arrays is None or not self.compiled_eligible():
             return False
         from .. import _dedup_fast as DF
-        zh, zsz = self._slots
+        zh, zsz = self.slot_arrays
         E, EF, BH, DD = self._dd
-        D = self._fast_counters()
+        D = self.stats_array()
         try:
-            DF.free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D, E, EF, BH, DD,
+            DF.free_slots(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D, E, EF, BH, DD,
                           np.asarray(indexes, np.int64).reshape(-1), self.accounting == "port")
         finally:
-            self._fast_sync(D)
+            self.sync_stats(D)
         return True
 
 

@@ -45,9 +45,9 @@ class ZramMergeDevice(ZramDevice):
     touched."""
 
     mechanism = "zram_merge"
-    #: the compiled path stands in for ``_slot_free`` too (``_offline_fast.merge_slot_free``)
-    _FAST_HOOKS = ZramDevice._FAST_HOOKS
-    _ARRAY_STATE = ZramDevice._ARRAY_STATE + ("shared", "sharers")
+    #: the compiled path stands in for ``slot_free`` too (``_offline_fast.merge_slot_free``)
+    COMPILED_HOOKS = ZramDevice.COMPILED_HOOKS
+    OBJECT_FORM_ATTRS = ZramDevice.OBJECT_FORM_ATTRS + ("shared", "sharers")
 
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
@@ -63,8 +63,8 @@ class ZramMergeDevice(ZramDevice):
         self._mtree = None
 
     # -- array form ---------------------------------------------------------------------------
-    def _slots_to_arrays(self):
-        slots = super()._slots_to_arrays()
+    def slots_to_arrays(self):
+        slots = super().slots_to_arrays()
         shared, sharers = self.shared, self.sharers
         if shared:
             from .._zram_fast import HANDLE_BASE
@@ -81,8 +81,8 @@ class ZramMergeDevice(ZramDevice):
             self._mtree = None                     # made at the first merge
         return slots
 
-    def _slots_from_arrays(self, slots) -> None:
-        super()._slots_from_arrays(slots)
+    def slots_from_arrays(self, slots) -> None:
+        super().slots_from_arrays(slots)
         M, self._mtree = self._mtree, None
         shared: dict[int, int] = {}
         sharers: dict[int, set[int]] = {}
@@ -100,7 +100,7 @@ class ZramMergeDevice(ZramDevice):
         self.shared, self.sharers = shared, sharers
 
     def _mtree_rows(self) -> int:
-        pa = self.pool._arrays
+        pa = self.pool.arrays
         return max(1024, pa.H.shape[0]) if pa is not None else max(1024, self.num_pages + 2)
 
     def _mtree_ready(self):
@@ -117,7 +117,7 @@ class ZramMergeDevice(ZramDevice):
 
     def _compiled_merge_state(self) -> bool:
         """In array form, with a merge tree (a MERGED slot may exist)."""
-        return self._slots is not None and self.pool._arrays is not None and self._mtree is not None
+        return self.slot_arrays is not None and self.pool.arrays is not None and self._mtree is not None
 
     def _merge_counters(self):
         return np.array([self.pages_merged, self.saved], np.int64)
@@ -125,15 +125,15 @@ class ZramMergeDevice(ZramDevice):
     def _merge_sync(self, MD) -> None:
         self.pages_merged, self.saved = int(MD[0]), int(MD[1])
 
-    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+    def compiled_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
         if self._mtree is None:                    # nothing merged yet: upstream's store loop
-            return super()._fast_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
+            return super().compiled_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
         from .. import _offline_fast as O
         k = chunk.shape[0]
         self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
-        zh, zsz = self._slots
+        zh, zsz = self.slot_arrays
         zf = np.frombuffer(self.flags, np.uint8)
-        pa = self.pool._arrays
+        pa = self.pool.arrays
         MD = self._merge_counters()
         posted = self.variant == "posted"
 
@@ -142,29 +142,29 @@ class ZramMergeDevice(ZramDevice):
             return O.merge_store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
                                        use_io, zf, zh, zsz, D, failed_out, skipped_out, M, MD, posted)
         try:
-            self._fast_run(step, k, idx, start)
+            self.compiled_store_loop(step, k, idx, start)
         finally:
             self._merge_sync(MD)
 
-    def _free_slots_fast(self, indexes) -> bool:
-        if self._mtree is None or not self._compiled_merge_state() or not self._fast_eligible():
-            return super()._free_slots_fast(indexes)
+    def compiled_free_slots(self, indexes) -> bool:
+        if self._mtree is None or not self._compiled_merge_state() or not self.compiled_eligible():
+            return super().compiled_free_slots(indexes)
         from .. import _offline_fast as O
-        zh, zsz = self._slots
-        D = self._fast_counters()
+        zh, zsz = self.slot_arrays
+        D = self.stats_array()
         MD = self._merge_counters()
         try:
-            O.merge_free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+            O.merge_free_slots(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
                                self._mtree_ready(), MD, self.variant == "posted",
                                np.asarray(indexes, np.int64).reshape(-1))
         finally:
-            self._fast_sync(D)
+            self.sync_stats(D)
             self._merge_sync(MD)
         return True
 
     def shared_handles(self) -> int:
         """Nodes of the per-device tree (handles with a count), in either form."""
-        if self._slots is not None and "shared" not in self.__dict__:
+        if self.slot_arrays is not None and "shared" not in self.__dict__:
             return 0 if self._mtree is None else int(np.count_nonzero(self._mtree[:, 0]))
         return len(self.shared)
 
@@ -174,8 +174,8 @@ class ZramMergeDevice(ZramDevice):
         from .. import _offline_fast as O
         from ..hashes import HASHES
         kind = O.HASH_KINDS.get(self.hash_name)
-        if (kind is not None and HASHES.get(self.hash_name) is self.hash_fn and self._fast_eligible()
-                and self._enter_fast(self.num_pages)):
+        if (kind is not None and HASHES.get(self.hash_name) is self.hash_fn and self.compiled_eligible()
+                and self.enter_arrays(self.num_pages)):
             return self._merge_fast(kind)
         return self._merge_python()
 
@@ -183,16 +183,16 @@ class ZramMergeDevice(ZramDevice):
         from .. import _offline_fast as O
         from ..pages import PAGE_SIZE
         n = self.num_pages
-        zh, zsz = self._slots
-        D = self._fast_counters()
+        zh, zsz = self.slot_arrays
+        D = self.stats_array()
         MD = self._merge_counters()
         W = np.zeros(O.W_COLS, np.int64)
         try:
-            merges = O.merge_pass(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+            merges = O.merge_pass(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
                                   self._mtree_ready(), MD, W, kind, np.empty(n, np.int64), np.empty(n, np.int64),
                                   np.empty(PAGE_SIZE, np.uint8), np.empty(PAGE_SIZE, np.uint8))
         finally:
-            self._fast_sync(D)
+            self.sync_stats(D)
             self._merge_sync(MD)
             w = self.work
             w.pages_hashed += int(W[O.W_HASHED])
@@ -265,10 +265,10 @@ class ZramMergeDevice(ZramDevice):
             self.bus.emit(dev.DedupShare(self.mechanism, dev.LINK_SLOT_HANDLE, f"slot {index}",
                                          f"handle {ch:#x}", self.shared[ch]))
 
-    def _slot_free(self, index: int, reason: str) -> None:
+    def slot_free(self, index: int, reason: str) -> None:
         fl = self.flags[index]
         if not fl & ZRAM_MERGED:
-            return super()._slot_free(index, reason)
+            return super().slot_free(index, reason)
         size = self.size[index]
         handle = self.handle[index]
         cnt = self.shared.get(handle, 1) - 1

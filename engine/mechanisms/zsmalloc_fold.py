@@ -110,22 +110,18 @@ class FoldingZsPool(ZsPool):
         #: the ``zs_malloc`` lengths while the pool is in array form (zram's slot table)
         self.request_sizes = None
 
-    # -- array form (zram's compiled paths) -----------------------------------------------------
-    def __getattr__(self, name):
-        d = self.__dict__
-        if name in ("nodes", "req_size") and d.get("_arrays") is not None:
-            self._leave_arrays()
-            return d[name]
-        return super().__getattr__(name)
+    #: absent in array form too (touching one converts the pool back)
+    OBJECT_FORM_ATTRS = ZsPool.OBJECT_FORM_ATTRS + ("nodes", "req_size")
 
-    def _enter_arrays(self, expect_pages: int = 0):
-        if self._arrays is not None:
-            return self._arrays
+    # -- array form (zram's compiled paths) -----------------------------------------------------
+    def enter_arrays(self, expect_pages: int = 0):
+        if self.arrays is not None:
+            return self.arrays
         if self.request_sizes is None:
             raise RuntimeError("zsmalloc fold: array form needs the holder of the request sizes")
         from .._zram_fast import HANDLE_BASE
         nodes = self.nodes
-        pa = super()._enter_arrays(expect_pages)
+        pa = super().enter_arrays(expect_pages)
         fa = _FoldArrays(pa.H.shape[0])
         FH, N, FS = fa.FH, fa.N, fa.FS
         for nid, node in enumerate(nodes.values()):
@@ -135,13 +131,11 @@ class FoldingZsPool(ZsPool):
             N[nid] = (node.cnt, hids[0] if hids else -1, hids[-1] if hids else -1)
             FS[3] += node.cnt
         FS[0] = FS[2] = len(nodes)
-        d = self.__dict__
-        del d["nodes"], d["req_size"]
         self._foldarr = fa
         return pa
 
-    def _leave_arrays(self) -> None:
-        pa = self._arrays
+    def leave_arrays(self) -> None:
+        pa = self.arrays
         if pa is None:
             return
         from .._zram_fast import HANDLE_BASE, Z_ID
@@ -157,10 +151,10 @@ class FoldingZsPool(ZsPool):
                 hid = int(FH[hid, 1])
             zs, idx = pa.H[hids[0]]
             found.append((int(pa.Z[zs, Z_ID]), int(idx), [HANDLE_BASE + (h << 3) for h in hids]))
-        super()._leave_arrays()
+        super().leave_arrays()
         nodes = {}
         for zid, idx, handles in found:
-            z, _ = self._handles[handles[0]]
+            z, _ = self.location(handles[0])
             z.handles[idx] = handles[0]                     # the header's handle
             nodes[(zid, idx)] = FoldNode(handles)
         self.nodes = nodes
@@ -169,14 +163,14 @@ class FoldingZsPool(ZsPool):
 
     def _foldarr_ready(self):
         fa = self._foldarr
-        fa.fit(self._arrays.H.shape[0])
+        fa.fit(self.arrays.H.shape[0])
         return fa
 
     def _request_size_array(self):
         """The ``zs_malloc`` length of every live handle, by handle id."""
         from .._zram_fast import HANDLE_BASE
         h, sz = self.request_sizes()
-        RS = np.zeros(self._arrays.H.shape[0], np.int64)
+        RS = np.zeros(self.arrays.H.shape[0], np.int64)
         RS[((h - np.uint64(HANDLE_BASE)) >> np.uint64(3)).astype(np.int64)] = sz
         return RS
 
@@ -193,9 +187,7 @@ class FoldingZsPool(ZsPool):
         return sum(n.cnt - 1 for n in self.nodes.values())
 
     def class_count(self) -> int:
-        if self._arrays is not None:
-            return len(self._hidden[1])
-        return len(self.classes)
+        return len(self.size_classes())
 
     def malloc(self, size: int, data=None) -> int:
         h = super().malloc(size, data)
@@ -215,15 +207,14 @@ class FoldingZsPool(ZsPool):
         return bytes(z.mem[start:start + self.req_size[handle]])
 
     def free(self, handle: int) -> None:
-        z, idx = self._handles[handle]
+        z, idx = self.location(handle)
         node = self.nodes.get((z.id, idx))
         self.req_size.pop(handle, None)
         if node is not None:
             node.cnt -= 1
             del node.handles[handle]
             if node.cnt > 0:
-                del self._handles[handle]
-                self._free_handles.append(handle)
+                self.cache_free_handle(handle)
                 if z.handles[idx] == handle:           # keep the header naming a live handle
                     other = next(iter(node.handles))     # the one that joined first
                     z.handles[idx] = other
@@ -240,16 +231,16 @@ class FoldingZsPool(ZsPool):
                                                f"obj {z.encoded_obj(idx):#x}", 0, True))
         super().free(handle)
 
-    def _after_move(self, src, idx, dst, new_idx) -> None:
+    def obj_migrated(self, src, idx, dst, new_idx) -> None:
         node = self.nodes.pop((src.id, idx), None)
         if node is not None:
             self.nodes[(dst.id, new_idx)] = node
             for h in node.handles:
-                self._handles[h] = (dst, new_idx)
+                self.record_obj(h, dst, new_idx)
 
     def fold(self) -> int:
         """``zs_fold``: fold identical objects in every class; return pages freed."""
-        if self._arrays is not None and not self.bus.enabled:
+        if self.arrays is not None and not self.bus.enabled:
             from .. import _offline_fast as O
             kind = O.HASH_KINDS.get(self.hash_name)
             from ..hashes import HASHES
@@ -297,8 +288,8 @@ class FoldingZsPool(ZsPool):
                             break
                     if not folded:
                         lst.insert(0, (z, idx, buf))
-                if self._putback(z) == GROUP_EMPTY:
-                    self._free_zspage(z, "fold")
+                if self.putback_zspage(z) == GROUP_EMPTY:
+                    self.free_zspage(z, "fold")
                     freed += cls.pages_per_zspage
             total += freed
         self.pages_folded += total
@@ -307,9 +298,9 @@ class FoldingZsPool(ZsPool):
     def _fold_fast(self, kind: int) -> int:
         from .. import _offline_fast as O
         from .._zram_fast import C_INUSE, P_PAGES
-        pa = self._arrays
+        pa = self.arrays
         fa = self._foldarr_ready()
-        classes = np.array([c.index for c in self._hidden[1]], np.int64)
+        classes = np.array([c.index for c in self.size_classes()], np.int64)
         live = max(1, int(pa.C[:, C_INUSE].max()))                  # the most objects in use in one class
         W = np.zeros(O.W_COLS, np.int64)
         out = np.zeros(2, np.int64)
@@ -339,14 +330,14 @@ class FoldingZsPool(ZsPool):
         else:
             node.handles[h] = None
             node.cnt += 1
-        self._handles[h] = (cz, cidx)
+        self.record_obj(h, cz, cidx)
         own = self.nodes.get((z.id, idx))
         if own is not None:
             own.cnt -= 1
             del own.handles[h]
             if own.cnt == 0:
                 del self.nodes[(z.id, idx)]
-                self._obj_free(z, idx)
+                self.obj_free(z, idx)
                 z.cls.objs_inuse -= 1
             else:
                 other = next(iter(own.handles))
@@ -354,15 +345,15 @@ class FoldingZsPool(ZsPool):
                 if not z.cls.huge:
                     struct.pack_into("<Q", z.mem, idx * z.cls.size, other | OBJ_ALLOCATED_TAG)
         else:
-            self._obj_free(z, idx)
+            self.obj_free(z, idx)
             z.cls.objs_inuse -= 1
         self.objs_folded += 1
         if self.bus.enabled:
             self.bus.emit(dev.DedupShare(self.mechanism, dev.LINK_HANDLE_OBJECT, f"handle {h:#x}",
                                          f"obj {cz.encoded_obj(cidx):#x}", node.cnt))
 
-    def _expected_handles(self) -> int:
-        return super()._expected_handles() + sum(n.cnt - 1 for n in self.nodes.values())
+    def expected_handles(self) -> int:
+        return super().expected_handles() + sum(n.cnt - 1 for n in self.nodes.values())
 
     def saved(self) -> int:
         """Bytes of objects not stored thanks to folding: per shared object, its payload length
@@ -370,7 +361,7 @@ class FoldingZsPool(ZsPool):
         if self._foldarr is not None:
             from .. import _offline_fast as O
             fa = self._foldarr_ready()
-            return int(O.fold_saved(self._arrays.tup(), fa.FH, fa.N, fa.FS, self._request_size_array()))
+            return int(O.fold_saved(self.arrays.tup(), fa.FH, fa.N, fa.FS, self._request_size_array()))
         total = 0
         for node in self.nodes.values():
             h = next(iter(node.handles))
@@ -383,7 +374,7 @@ class ZramFoldDevice(ZramDevice):
     folding pool's methods: an overwritten or freed slot's handle may share its object."""
 
     #: the pool class the compiled path stands in for
-    _FAST_POOLS = (FoldingZsPool,)
+    COMPILED_POOLS = (FoldingZsPool,)
 
     def __init__(self, disksize, algo=DEFAULT_COMPRESSOR, mem_limit=0, bus=None, hash="xxhash64", variant="posted",
                  work=None):
@@ -395,7 +386,7 @@ class ZramFoldDevice(ZramDevice):
     def _request_sizes(self):
         """(handle, size) of every slot holding an object: zram keeps the ``zs_malloc`` length
         of each live handle in its slot."""
-        slots = self.__dict__.get("_slots")
+        slots = self.slot_arrays
         if slots is not None:
             zh, zsz = slots[0], slots[1]
         else:
@@ -405,41 +396,41 @@ class ZramFoldDevice(ZramDevice):
         return zh[live], zsz[live]
 
     def fold(self) -> int:
-        if self._fast_eligible():
-            self._enter_fast(self.num_pages)           # the compiled fold runs on the array form
+        if self.compiled_eligible():
+            self.enter_arrays(self.num_pages)           # the compiled fold runs on the array form
         return self.pool.fold()
 
-    def _fast_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
+    def compiled_store_batch(self, chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out) -> None:
         fa = self.pool._foldarr
         if fa is None or not fa.FS[2]:                 # nothing folded: upstream's store loop
-            return super()._fast_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
+            return super().compiled_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
         from .. import _offline_fast as O
         k = chunk.shape[0]
         self.comp.compressions += k - int(np.count_nonzero(b.sflags[:k]))
-        zh, zsz = self._slots
+        zh, zsz = self.slot_arrays
         zf = np.frombuffer(self.flags, np.uint8)
         pool = self.pool
-        pa = pool._arrays
+        pa = pool.arrays
 
         def step(j):
             fa = pool._foldarr_ready()
             return O.fold_store_batch(pa.tup(), chunk, b.out, b.lengths, b.sflags, b.fills, idx, start, j, io_end,
                                       use_io, zf, zh, zsz, D, failed_out, skipped_out, fa.FH, fa.N, fa.NF, fa.FS)
-        self._fast_run(step, k, idx, start)
+        self.compiled_store_loop(step, k, idx, start)
 
-    def _free_slots_fast(self, indexes) -> bool:
+    def compiled_free_slots(self, indexes) -> bool:
         fa = self.pool._foldarr
-        if fa is None or not fa.FS[2] or self._slots is None or not self._fast_eligible():
-            return super()._free_slots_fast(indexes)
+        if fa is None or not fa.FS[2] or self.slot_arrays is None or not self.compiled_eligible():
+            return super().compiled_free_slots(indexes)
         from .. import _offline_fast as O
-        zh, zsz = self._slots
-        D = self._fast_counters()
+        zh, zsz = self.slot_arrays
+        D = self.stats_array()
         fa = self.pool._foldarr_ready()
         try:
-            O.fold_free_slots(self.pool._arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
+            O.fold_free_slots(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
                               fa.FH, fa.N, fa.NF, fa.FS, np.asarray(indexes, np.int64).reshape(-1))
         finally:
-            self._fast_sync(D)
+            self.sync_stats(D)
         return True
 
     def mm_stat(self) -> dict:
