@@ -534,14 +534,12 @@ def check_designs(bundle: ClaimChartBundle, where: str, lim, texts, root: Path |
             if why:
                 out.append(f"{tag}: {why}")
         out += _legal(tag, "reasoning", row.reasoning) + _legal(tag, "difference", row.difference) \
-            + _legal(tag, "review comment", row.review_comment)
+            + _review_problems(tag, row)
         out += _parts_problems(tag, row.element, row.status, row.parts, lim.elements, "designs")
         out += _reading_problems(tag, row.status, row.by_construction, row.construction_reasoning, "designs",
                                  cset, where_cset)
         if row.status != "present" and not row.difference.strip() and getattr(REGISTRY.get(row.mechanism), "kind", "") in DESIGN_KINDS:
             out.append(f"{tag}: status {row.status!r} needs a 'difference' (what the design does differently)")
-        if row.reviewer_status != "draft" and not (row.reviewer and row.reviewed_on):
-            out.append(f"{tag}: reviewer status {row.reviewer_status!r} needs a reviewer and a date")
         dup.append((tag, row.reasoning))
     return out + _duplicates(dup)
 
@@ -595,12 +593,10 @@ def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: 
             why = check_code_ref(code.ref, root)
             if why:
                 out.append(f"{tag}: {why}")
-        out += _legal(tag, "reasoning", c.reasoning) + _legal(tag, "review comment", c.review_comment)
+        out += _legal(tag, "reasoning", c.reasoning) + _review_problems(tag, c)
         out += _parts_problems(tag, c.element, c.status, c.parts, lim.elements, "prior-art")
         out += _reading_problems(tag, c.status, c.by_construction, c.construction_reasoning, "prior-art",
                                  cset, where_cset)
-        if c.reviewer_status != "draft" and not (c.reviewer and c.reviewed_on):
-            out.append(f"{tag}: reviewer status {c.reviewer_status!r} needs a reviewer and a date")
         dup.append((tag, c.reasoning))
     for el in elements:
         for r in pa.references:
@@ -629,8 +625,17 @@ def check_prior_art(bundle: ClaimChartBundle, pa, where: str, lim, texts, root: 
         for r in comb.references:
             if r not in pa.references:
                 out.append(f"{tag}: reference {r!r} is not a column of the analysis")
-        out += _legal(tag, "question", comb.question)
+        out += _legal(tag, "question", comb.question) + _review_problems(tag, comb)
     return out + _duplicates(dup)
+
+
+def _review_problems(tag: str, x) -> list[str]:
+    """The review state of a cell or combination (:class:`claims.model.Reviewed`): its comment
+    states no legal conclusion, and a status other than draft names a reviewer and a date."""
+    out = _legal(tag, "review comment", x.review_comment)
+    if x.reviewer_status != "draft" and not (x.reviewer and x.reviewed_on):
+        out.append(f"{tag}: reviewer status {x.reviewer_status!r} needs a reviewer and a date")
+    return out
 
 
 def check_references(bundle: ClaimChartBundle, pa, where: str, texts) -> list[str]:

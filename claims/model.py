@@ -234,7 +234,17 @@ class Evidence(Strict):
     citations: list[Citation] = Field(default_factory=list)
 
 
-class ChartRow(Strict):
+class Reviewed(Strict):
+    """The review state of a chart cell, a prior-art cell or a combination: who reviewed it,
+    when, and what they said. It survives regeneration of the analyses; a status other than
+    "draft" needs a reviewer and a date (``claims check``)."""
+    reviewer_status: ReviewerStatus = "draft"
+    reviewer: str = ""
+    reviewed_on: dt.date | None = None
+    review_comment: str = ""
+
+
+class ChartRow(Reviewed):
     element: str
     mechanism: str
     status: Status
@@ -251,10 +261,6 @@ class ChartRow(Strict):
     by_construction: dict[str, dict[str, str]] = Field(default_factory=dict)
     #: construction id -> what each of its alternatives means for this cell (every alternative named)
     construction_reasoning: dict[str, str] = Field(default_factory=dict)
-    reviewer_status: ReviewerStatus = "draft"
-    reviewer: str = ""
-    reviewed_on: dt.date | None = None
-    review_comment: str = ""
 
     @field_validator("element", "mechanism", mode="before")
     @classmethod
@@ -300,7 +306,7 @@ class Limitations(Strict):
     elements: dict[str, list[SubLimitation]] = Field(default_factory=dict)
 
 
-class PriorArtCell(Strict):
+class PriorArtCell(Reviewed):
     """One element against one reference dated before the priority date."""
     element: str
     reference: str
@@ -315,10 +321,6 @@ class PriorArtCell(Strict):
     #: as ChartRow.by_construction, with disclosure statuses
     by_construction: dict[str, dict[str, str]] = Field(default_factory=dict)
     construction_reasoning: dict[str, str] = Field(default_factory=dict)
-    reviewer_status: ReviewerStatus = "draft"
-    reviewer: str = ""
-    reviewed_on: dt.date | None = None
-    review_comment: str = ""
 
     @field_validator("element", "reference", mode="before")
     @classmethod
@@ -326,7 +328,7 @@ class PriorArtCell(Strict):
         return quoted_string(v, "element or reference")
 
 
-class Combination(Strict):
+class Combination(Reviewed):
     """A candidate combination of references, flagged for a reviewer: which reference covers
     which element, and the question the reviewer must answer about putting them together."""
     id: str
@@ -336,10 +338,6 @@ class Combination(Strict):
     #: construction id -> alternative id: the readings under which the covered cells hold, where
     #: a covered cell's status turns on a construction (constructions.yaml)
     readings: dict[str, str] = Field(default_factory=dict)
-    reviewer_status: ReviewerStatus = "draft"
-    reviewer: str = ""
-    reviewed_on: dt.date | None = None
-    review_comment: str = ""
 
 
 class PriorArtAnalysis(Strict):

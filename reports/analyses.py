@@ -25,6 +25,12 @@ def review_of(x) -> dict:
             "date": x.reviewed_on.isoformat() if x.reviewed_on else "", "comment": x.review_comment}
 
 
+def review_columns(x) -> dict:
+    """The review state as CSV columns (the same four in every export)."""
+    return {"reviewer_status": x.reviewer_status, "reviewer": x.reviewer,
+            "reviewed_on": x.reviewed_on.isoformat() if x.reviewed_on else "", "review_comment": x.review_comment}
+
+
 def review_counts(items) -> dict:
     return {s: sum(1 for x in items if x.reviewer_status == s) for s in REVIEW_ORDER}
 
@@ -112,9 +118,7 @@ def prior_art_section(bundle, workload: Workload | None, base=None) -> dict | No
                                                      for x in c.citations),
                              "executable_model": model[0] if model else "",
                              "events_in_this_run": "; ".join(f"{e['kind']}[{e['where']}]={e['count']}" for e in evs),
-                             "reviewer_status": c.reviewer_status, "reviewer": c.reviewer,
-                             "reviewed_on": c.reviewed_on.isoformat() if c.reviewed_on else "",
-                             "review_comment": c.review_comment})
+                             **review_columns(c)})
         rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells,
                      "subs": [s.model_dump() for s in lim.elements.get(el, [])]})
     status = {(c.element, c.reference): c.status for c in pa.cells}

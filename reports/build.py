@@ -24,7 +24,7 @@ from engine.mechanisms import DEFAULT_ORDER, Workload, make
 from engine.pages import PAGE_SIZE, PageSet
 
 from . import exports, figures, numbers, plots
-from .analyses import design_section, prior_art_section, review_of
+from .analyses import design_section, prior_art_section, review_columns, review_of
 from .constructions import construction_section, readings_text
 from .evidence import EvidenceCollector
 from . import sweep as sweep_mod
@@ -221,9 +221,7 @@ def build_report(inputs: ReportInputs, out_dir: str | Path | None = None, now: d
                              "citations": "; ".join(f"{c.reference} {c.pinpoint}" for c in r.evidence.citations),
                              "parts": "; ".join(f"{k}={v}" for k, v in r.parts.items()), "difference": r.difference,
                              "status_under_constructions": readings_text(r),
-                             "reviewer_status": r.reviewer_status, "reviewer": r.reviewer,
-                             "reviewed_on": r.reviewed_on.isoformat() if r.reviewed_on else "",
-                             "review_comment": r.review_comment})
+                             **review_columns(r)})
         chart_rows.append({"id": el, "text": elements[el].text if el in elements else "", "cells": cells,
                            "parents": parent_chain.get(el, "")})
 

@@ -388,6 +388,20 @@ def test_reviewed_cell_needs_a_reviewer_and_date(data):
     assert any("2[a] x ksm" in p and "needs a reviewer and a date" in p for p in problems(data))
 
 
+def test_every_review_state_is_checked_the_same_way(data):
+    """A chart cell, a prior-art cell and a combination carry the same review state, held to the
+    same two rules: a reviewed or disputed status names a reviewer and a date, and the comment
+    states no legal conclusion."""
+    edit(data / "prior_art.yaml", lambda d: pa_cell(d, "1[a]", "zram-3.14").update(reviewer_status="disputed"))
+    edit(data / "prior_art.yaml", lambda d: d["combinations"][0].update(
+        reviewer_status="reviewed", review_comment="this combination renders claim 1 obvious"))
+    comb = yaml.safe_load((data / "prior_art.yaml").read_text())["combinations"][0]["id"]
+    found = problems(data)
+    assert any("1[a] x zram-3.14" in p and "'disputed' needs a reviewer and a date" in p for p in found)
+    assert any(f"combinations[0] ({comb})" in p and "'reviewed' needs a reviewer and a date" in p for p in found)
+    assert any(f"combinations[0] ({comb})" in p and "review comment" in p for p in found)
+
+
 def test_patent_term_counts_from_the_non_provisional_filing_date():
     p = load_bundle(overlay=False).patent
     t = p.term()
