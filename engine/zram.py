@@ -83,10 +83,16 @@ def io_spans(indexes, io_pages: int = 1) -> list[tuple[int, int, int]]:
     return spans
 
 
-#: pages per batch of the compiled write path, and per compression task of a worker
-_FAST_BATCH = 2048
+#: pages per batch of the compiled write path, batches in flight (prepared ahead of the one
+#: being stored), and pages per compression task of a worker
+_FAST_BATCH = 1024
+_FAST_DEPTH = 4
 _FAST_TASK = 256
 _EXECUTOR = None
+#: batch arrays of full-sized batches kept for the next write (any device of this process):
+#: (rows, width, gathering) -> free sets of arrays, at most ``_FAST_DEPTH`` each, as the
+#: kernel allocates its per-CPU compression buffers once and not per write
+_BATCH_ARRAYS: dict = {}
 
 
 def _fast_workers() -> int:
@@ -112,11 +118,22 @@ class BatchBuffers:
     ``compiled_buffers`` adds its own)."""
 
     def __init__(self, k: int, width: int, gathering: bool):
-        self.sflags = np.empty(k, np.uint8)
-        self.fills = np.empty(k, np.uint64)
-        self.out = np.empty((k, width), np.uint8)
-        self.lengths = np.empty(k, np.int64)
-        self.gather = np.empty((k, PAGE_SIZE), np.uint8) if gathering else None
+        self._key = (k, width, gathering) if k == _FAST_BATCH else None
+        try:
+            arrays = _BATCH_ARRAYS.get(self._key, []).pop()
+        except IndexError:
+            arrays = (np.empty(k, np.uint8), np.empty(k, np.uint64), np.empty((k, width), np.uint8),
+                      np.empty(k, np.int64), np.empty((k, PAGE_SIZE), np.uint8) if gathering else None)
+        self.sflags, self.fills, self.out, self.lengths, self.gather = arrays
+
+    def release(self) -> None:
+        """Give the arrays back for the next write (no thread may be writing them any more);
+        what they hold is rewritten before it is read."""
+        if self._key is not None:
+            free = _BATCH_ARRAYS.setdefault(self._key, [])
+            if len(free) < _FAST_DEPTH:
+                free.append((self.sflags, self.fills, self.out, self.lengths, self.gather))
+            self._key = None
 
 
 class ZramArrays(NamedTuple):
@@ -358,11 +375,16 @@ class ZramDevice:
     def _write_pages_fast(self, arr, n, indexes, chunk_pages, progress, io_pages) -> int:
         """``_write_pages`` in compiled batches, with the same results (see engine._zram_fast).
 
-        The pages are cut into batches. Worker threads prepare a batch (``compiled_prepare_task``:
-        the same-filled test and the compression, in compiled code without the GIL), a few
-        hundred pages per task handed out as threads come free, while this thread stores the
-        previous batch, page by page in order, also in compiled code (``compiled_store_batch``).
-        Each page is prepared on its own, so which thread prepared it changes nothing."""
+        The pages are cut into batches, up to ``_FAST_DEPTH`` of them in flight. Worker threads
+        prepare them (``compiled_prepare_task``: the same-filled test and the compression, in
+        compiled code without the GIL), a few hundred pages per task, handed out in order as
+        threads come free, while this thread stores the oldest prepared batch, page by page in
+        order, also in compiled code (``compiled_store_batch``); a stored batch's buffers take
+        the next batch. When the batch to store next still has tasks no worker has started
+        (the workers are behind, e.g. their core is taken), this thread runs those itself
+        instead of waiting. Each page is prepared on its own, so which thread prepared it, and
+        when, changes nothing: only the store has effects."""
+        from collections import deque
         from . import _zram_fast as F
         from .compress import _lz4_kernel, _lzo_kernel
         if isinstance(indexes, range):
@@ -374,16 +396,18 @@ class ZramDevice:
         width = _lz4_kernel.bound(PAGE_SIZE) if isinstance(self.comp, KernelLZ4) else _lzo_kernel.bound(PAGE_SIZE)
         batch = max(1, min(n, chunk_pages, _FAST_BATCH))
         gathering = not isinstance(arr, np.ndarray)
-        bufs = [self.compiled_buffers(batch, width, gathering) for _ in range(2)]
         starts = list(range(0, n, batch))
+        depth = max(1, min(_FAST_DEPTH, len(starts)))
         pool_ex = _fast_executor()
         task = max(16, min(_FAST_TASK, -(-batch // max(1, _fast_workers()))))
         prepare = self.compiled_prepare_task()
+        bufs = []
 
         def submit(bi: int):
-            """Gather batch ``bi`` (if needed) and hand its preparation to the workers."""
+            """Gather batch ``bi`` (if needed) and hand its preparation to the workers:
+            (pages, buffers, [(future, first row, end row)])."""
             start = starts[bi]
-            b = bufs[bi & 1]
+            b = bufs[bi % depth]
             if not gathering:
                 chunk = arr[start:start + batch]
                 if chunk.dtype != np.uint8 or not chunk.flags.c_contiguous or type(chunk) is not np.ndarray:
@@ -398,30 +422,39 @@ class ZramDevice:
             self.compiled_gathered(chunk, b)
             if len(starts) == 1 and k <= task:            # a small write: no hand-off to the workers
                 prepare(chunk, 0, k, b)
-                return chunk, []
-            futs = [pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b) for lo in range(0, k, task)]
-            return chunk, futs
+                return chunk, b, []
+            return chunk, b, [(pool_ex.submit(prepare, chunk, lo, min(k, lo + task), b), lo, min(k, lo + task))
+                              for lo in range(0, k, task)]
 
         D = self.stats_array()
         failed_out = np.empty(n, np.int64)
         skipped_out = np.empty(n, np.int64)
-        pending = None
+        pending = deque()
         try:
-            pending = submit(0)
+            bufs.extend(self.compiled_buffers(batch, width, gathering) for _ in range(depth))
+            for bi in range(depth):
+                pending.append(submit(bi))
             for bi, start in enumerate(starts):
-                chunk, futs = pending
-                pending = None
-                for f in futs:
-                    f.result()
-                if bi + 1 < len(starts):
-                    pending = submit(bi + 1)          # prepared by the workers while this one is stored
-                self.compiled_store_batch(chunk, bufs[bi & 1], idx, start, io_end, use_io, D, failed_out, skipped_out)
+                chunk, b, tasks = pending[0]
+                for fut, lo, hi in tasks:
+                    if fut.cancel():                  # not started by a worker: prepare it here
+                        prepare(chunk, lo, hi, b)
+                    else:
+                        fut.result()
+                pending.popleft()
+                self.compiled_store_batch(chunk, b, idx, start, io_end, use_io, D, failed_out, skipped_out)
+                if bi + depth < len(starts):
+                    pending.append(submit(bi + depth))    # into the buffers just stored
                 if progress is not None:
                     progress.update(chunk.shape[0])
         finally:
-            if pending is not None:                   # never leave a worker writing a buffer
-                for f in pending[1]:
-                    f.exception()
+            for _chunk, _b, tasks in pending:         # never leave a worker writing a buffer
+                for fut, _lo, _hi in tasks:
+                    if not fut.cancel():
+                        fut.exception()
+            for b in bufs:
+                if hasattr(b, "release"):
+                    b.release()
             self.sync_stats(D)
             self.last_failed = failed_out[:D[F.D_NFAILED]].tolist()
             self.last_skipped = skipped_out[:D[F.D_NSKIPPED]].tolist()
