@@ -112,42 +112,61 @@ def run_sweep(workload, param: str, values: list, mechanisms, params: dict | Non
 
 
 def sweep_figure(df, fmt: str = "svg"):
-    """Net savings (KiB) of every mechanism against the swept value."""
+    """Net savings (KiB) of every mechanism against the swept value and, beside it, the size
+    of the zsmalloc pool (``mem_used_total``, MiB) of each mechanism that has one, so a saving
+    reads against the memory it is a part of."""
     from .plots import _out, _setup, colour
     _setup()
     import matplotlib.pyplot as plt
     param = df["param"].iloc[0]
     values = list(dict.fromkeys(df["value"]))
     categorical = any(isinstance(v, str) for v in values)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    pooled = [m for m, g in df.groupby("mechanism", sort=False) if g["mem_used_total"].notna().any()]
+    fig, axes = plt.subplots(1, 2 if pooled else 1, figsize=(11 if pooled else 7, 3.4), squeeze=False)
+    ax, pool_ax = axes[0][0], (axes[0][1] if pooled else None)
     for i, (name, g) in enumerate(df.groupby("mechanism", sort=False)):
         xs = [values.index(v) for v in g["value"]] if categorical else list(g["value"])
         ax.plot(xs, g["net_saved_bytes"] / 1024, "o-", color=colour(name, i), label=name, linewidth=1.4)
-    if categorical:
-        ax.set_xticks(range(len(values)), values)
+        if name in pooled:
+            pool_ax.plot(xs, g["mem_used_total"] / (1 << 20), "o-", color=colour(name, i), label=name, linewidth=1.4)
+    for a in axes[0]:
+        if categorical:
+            a.set_xticks(range(len(values)), values)
+        a.set_xlabel(UNITS.get(param, param))
     ax.axhline(0, color="#555", linewidth=0.6)
-    ax.set_xlabel(UNITS.get(param, param))
     ax.set_ylabel("net saved, KiB")
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"Net savings of every mechanism as {param} varies (same pages)")
+    ax.set_title(f"Net savings as {param} varies (same pages)")
+    if pool_ax is not None:
+        pool_ax.set_ylim(bottom=0)
+        pool_ax.set_ylabel("zsmalloc pool (mem_used_total), MiB")
+        pool_ax.set_title("The pool the savings are measured in")
+    fig.tight_layout()
     return _out(fig, fmt)
 
 
 def sweep_html(df) -> str:
-    """The report's section body: the plot and the data as a table."""
+    """The report's section body: the plot, then the data as two tables (net savings of every
+    mechanism; the pool of every mechanism that has one)."""
     import html
     from .numbers import human
     param = df["param"].iloc[0]
     values = list(dict.fromkeys(df["value"]))
     mechs = list(dict.fromkeys(df["mechanism"]))
     net = {(r.value, r.mechanism): r.net_saved_bytes for r in df.itertuples()}
+    pool = {(r.value, r.mechanism): r.mem_used_total for r in df.itertuples()}
+    pooled = [m for m in mechs if any(pool[(v, m)] == pool[(v, m)] for v in values)]   # not NaN somewhere
     head = "".join(f"<th>{html.escape(str(v))}</th>" for v in values)
-    body = "".join(f'<tr data-mechanism="{html.escape(m)}"><td>{html.escape(m)}</td>'
-                   + "".join(f"<td>{html.escape(human(net[(v, m)], signed=True))}</td>" for v in values) + "</tr>"
-                   for m in mechs)
+
+    def table(tid: str, label: str, cells, rows, signed: bool) -> str:
+        body = "".join(f'<tr data-mechanism="{html.escape(m)}"><td>{html.escape(m)}</td>'
+                       + "".join(f"<td>{html.escape(human(cells[(v, m)], signed=signed))}</td>" for v in values)
+                       + "</tr>" for m in rows)
+        return (f'<table class="results" id="{tid}"><thead><tr><th>{html.escape(label)} at {html.escape(param)} ='
+                f"</th>{head}</tr></thead><tbody>{body}</tbody></table>")
     return (f'<div class="figure" id="sweep-figure">{sweep_figure(df)}</div>'
-            f'<table class="results" id="sweep-table"><thead><tr><th>net saved at {html.escape(param)} =</th>{head}'
-            f"</tr></thead><tbody>{body}</tbody></table>")
+            + table("sweep-table", "net saved", net, mechs, True)
+            + (table("sweep-pool-table", "zsmalloc pool (mem_used_total)", pool, pooled, False) if pooled else ""))
 
 
 def write_sweep(df, out_dir, force: bool = False) -> list:

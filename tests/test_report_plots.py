@@ -87,6 +87,36 @@ def test_sweep_varies_what_it_says():
     assert 'id="sweep-table"' in sweep_html(df)
 
 
+def _cells(page: str, table_id: str) -> dict:
+    body = re.search(f'<table class="results" id="{table_id}">.*?</table>', page, re.S).group(0)
+    return {m: re.findall(r"<td>([^<]*)</td>", row)[1:]
+            for m, row in re.findall(r'<tr data-mechanism="([^"]+)">(.*?)</tr>', body, re.S)}
+
+
+def test_sweep_shows_the_pool_beside_the_savings():
+    """The sweep's table and figure carry each pooled mechanism's zsmalloc pool next to its net
+    savings; zswap 3.11 keeps its pool in zbud, not zsmalloc, so it has no pool row. Expected
+    values: the mechanisms run alone."""
+    from reports.numbers import human
+    pages = text_pages(24, distinct=4)
+    wl = Workload(pages, None, 1.0, "lru", 0, False, name="t")
+    df = run_sweep(wl, "swap-fraction", [0.5, 1.0], ["upstream_zram", "zram_dedup", "zswap_3_11"])
+    page = sweep_html(df)
+    pool = _cells(page, "sweep-pool-table")
+    assert set(pool) == {"upstream_zram", "zram_dedup"}
+    for mech in pool:
+        alone = []
+        for frac in (0.5, 1.0):
+            m = make(mech)
+            m.run(Workload(pages, None, frac, "lru", 0, False, name="t"))
+            alone.append(human(m.result()["mm_stat"]["mem_used_total"]))
+        assert pool[mech] == alone
+    assert set(_cells(page, "sweep-table")) == {"upstream_zram", "zram_dedup", "zswap_3_11"}
+    assert "zsmalloc pool (mem_used_total), MiB" in page           # the pool panel's axis label
+    no_pool = sweep_html(df[df["mechanism"] == "zswap_3_11"])
+    assert 'id="sweep-pool-table"' not in no_pool and "zsmalloc pool" not in no_pool
+
+
 def test_sweep_cli_writes_csv_svg_png(tmp_path):
     pages = text_pages(16, distinct=4)
     pf = tmp_path / "p.pages"
@@ -195,8 +225,9 @@ def test_report_sweep_section(tmp_path):
     page = (out / "report-US9977598.html").read_text()
     sec = page[page.index('<section id="sweep">'):]
     sec = sec[:sec.index("</section>")]
-    assert "<svg" in sec and re.findall(r'<tr data-mechanism="([^"]+)"', sec) == ["upstream_zram", "zram_dedup", "ksm"]
-    assert re.findall(r"<th>(jhash|xxhash32)</th>", sec) == ["jhash", "xxhash32"]
+    assert "<svg" in sec and list(_cells(sec, "sweep-table")) == ["upstream_zram", "zram_dedup", "ksm"]
+    assert list(_cells(sec, "sweep-pool-table")) == ["upstream_zram", "zram_dedup", "ksm"]   # KSM swaps to zram
+    assert re.findall(r"<th>(jhash|xxhash32)</th>", sec) == ["jhash", "xxhash32"] * 2   # one head per table
     assert 'href="#sweep"' in page                                         # in the table of contents
     assert 'id="ksm-convergence"' in page and 'id="pool-growth"' in page
     r = subprocess.run([sys.executable, "-m", "pagemerge", "report", str(pf), "--sweep", "colour=1", "-o",
