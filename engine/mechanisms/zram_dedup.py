@@ -361,17 +361,13 @@ class ZramDedupDevice(ZramDevice):
         return int(self._dd[0][slot_handle, E_HID])
 
     def compiled_free_slots(self, indexes) -> bool:
-        if self.slot_arrays is None or self.pool.arrays is None or not self.compiled_eligible():
+        if not self.in_array_form() or not self.compiled_eligible():
             return False
         from .. import _dedup_fast as DF
-        zh, zsz = self.slot_arrays
         E, EF, BH, DD = self._dd
-        D = self.stats_array()
-        try:
-            DF.free_slots(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D, E, EF, BH, DD,
+        with self.array_state() as a:
+            DF.free_slots(a.pool.tup(), a.flags, a.handle, a.size, a.stats, E, EF, BH, DD,
                           np.asarray(indexes, np.int64).reshape(-1), self.accounting == "port")
-        finally:
-            self.sync_stats(D)
         return True
 
 

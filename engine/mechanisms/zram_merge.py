@@ -117,7 +117,7 @@ class ZramMergeDevice(ZramDevice):
 
     def _compiled_merge_state(self) -> bool:
         """In array form, with a merge tree (a MERGED slot may exist)."""
-        return self.slot_arrays is not None and self.pool.arrays is not None and self._mtree is not None
+        return self.in_array_form() and self._mtree is not None
 
     def _merge_counters(self):
         return np.array([self.pages_merged, self.saved], np.int64)

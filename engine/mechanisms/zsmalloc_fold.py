@@ -423,14 +423,10 @@ class ZramFoldDevice(ZramDevice):
         if fa is None or not fa.FS[2] or self.slot_arrays is None or not self.compiled_eligible():
             return super().compiled_free_slots(indexes)
         from .. import _offline_fast as O
-        zh, zsz = self.slot_arrays
-        D = self.stats_array()
         fa = self.pool._foldarr_ready()
-        try:
-            O.fold_free_slots(self.pool.arrays.tup(), np.frombuffer(self.flags, np.uint8), zh, zsz, D,
-                              fa.FH, fa.N, fa.NF, fa.FS, np.asarray(indexes, np.int64).reshape(-1))
-        finally:
-            self.sync_stats(D)
+        with self.array_state() as a:
+            O.fold_free_slots(a.pool.tup(), a.flags, a.handle, a.size, a.stats, fa.FH, fa.N, fa.NF, fa.FS,
+                              np.asarray(indexes, np.int64).reshape(-1))
         return True
 
     def mm_stat(self) -> dict:
