@@ -138,6 +138,8 @@ def violations(path: Path, tree: ast.Module, privates: dict[str, str], derived: 
             for a in node.names:
                 if _private(a.name):
                     found.append(f"{rel}:{node.lineno}: imports {a.name} from {node.module}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in privates:
+            found.append(f"{rel}:{node.lineno}: names {node.value!r} (private in {privates[node.value]})")
         elif isinstance(node, ast.Attribute) and node.attr in privates:
             v = node.value
             own = (isinstance(v, ast.Name) and v.id in ("self", "cls") and cls is not None
@@ -173,13 +175,16 @@ def test_the_scan_flags_a_design_that_reaches_into_a_private_member():
            "        return None\n"
            "    def peek(self):\n"
            "        return self.pool._arrays\n"                 # reaches into the pool
+           "    def peek_dict(self):\n"
+           "        return self.__dict__.get('_slots')\n"       # or by name
            "class Own:\n"
            "    def _slots(self):\n"                            # another class's own member: fine
            "        return self._slots\n")
     tree = ast.parse(src)
     path = ENGINE / "mechanisms" / "upstream_zram.py"               # any importable engine module
     bad = violations(path, tree, privates | {"_slot_free": "zram.py:ZramDevice"}, {"Peek", "ZramDevice"})
-    assert len(bad) == 2 and "defines _slot_free" in bad[0] and "uses ._arrays" in bad[1]
+    assert len(bad) == 3 and "defines _slot_free" in bad[0] and "uses ._arrays" in bad[1]
+    assert "names '_slots'" in bad[2]
 
 
 # -- a design that uses only the public hooks ---------------------------------------------------
