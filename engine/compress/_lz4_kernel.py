@@ -111,7 +111,10 @@ def compress_block(src, dst, table, acceleration):
                 op = _write_len(dst, op, lit - RUN_MASK)
             else:
                 dst[np.uint64(token)] = lit << ML_BITS
-            _copy(dst, op, src, anchor, lit)
+            if op + lit + 8 <= dst.shape[0]:           # whole words: the match follows (MFLIMIT)
+                _wild_copy(dst, op, src, anchor, lit)
+            else:
+                _copy(dst, op, src, anchor, lit)
             op += lit
             while True:  # _next_match
                 off = ip - match

@@ -41,7 +41,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._unaligned import copy as _copy, copy_match as _copy_match, ctz64 as _ctz64, read32 as _read32, read64 as _read64
+from ._unaligned import (copy as _copy, copy_match as _copy_match, ctz64 as _ctz64, read32 as _read32, read64 as _read64,
+                         wild_copy as _wild_copy)
 
 D_BITS = 13
 D_SIZE = 1 << D_BITS
@@ -79,10 +80,13 @@ def _equal_bytes8(a, p, q):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _put_literals(src, ii, t, dst, op, state_offset):
-    """Code a literal run of ``t`` bytes from ``src[ii:]``; return the new ``op``."""
+def _put_literals(src, ii, t, dst, op, state_offset, wild):
+    """Code a literal run of ``t`` bytes from ``src[ii:]``; return the new ``op``. ``wild``: the
+    run is followed by at least 8 more input bytes, so it may be copied in whole 8-byte words
+    (as the kernel's COPY8 does), writing up to 7 bytes past it that the next instruction
+    overwrites (only where ``dst`` has room for them)."""
     if t <= 3:
-        dst[op + state_offset] |= t
+        dst[np.uint64(op + state_offset)] |= t
     elif t <= 18:
         dst[np.uint64(op)] = t - 3
         op += 1
@@ -96,7 +100,10 @@ def _put_literals(src, ii, t, dst, op, state_offset):
             op += 1
         dst[np.uint64(op)] = tt
         op += 1
-    _copy(dst, op, src, ii, t)
+    if wild and op + t + 8 <= dst.shape[0]:
+        _wild_copy(dst, op, src, ii, t)
+    else:
+        _copy(dst, op, src, ii, t)
     return op + t
 
 
@@ -145,7 +152,7 @@ def _do_compress(src, base, in_len, dst, op, ti, dct, state, rle):
         ti = 0
         t = ip - ii
         if t != 0:
-            op = _put_literals(src, ii, t, dst, op, state)
+            op = _put_literals(src, ii, t, dst, op, state, True)
         if run_length:
             ip += run_length
             rl = run_length - MIN_ZERO_RUN_LENGTH
@@ -253,7 +260,7 @@ def compress_block(src, dst, dct, rle):
             _copy(dst, op, src, ii, t)
             op += t
         else:
-            op = _put_literals(src, ii, t, dst, op, state)
+            op = _put_literals(src, ii, t, dst, op, state, False)
     dst[np.uint64(op)] = M4_MARKER | 1
     dst[np.uint64(op + 1)] = 0
     dst[np.uint64(op + 2)] = 0
