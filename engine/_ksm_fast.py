@@ -381,15 +381,25 @@ def _erase_color(N, C, parent):
 
 # ---- allocation ----------------------------------------------------------------------------
 @njit(cache=True, nogil=True)
+def _take_row(L, C, FREE, NEXT, LINK):
+    """A row of ``L``: the head of its free list (``C[FREE]``, linked through column ``LINK``),
+    else the first row never used (``C[NEXT]``); -1 when all are in use."""
+    r = C[FREE]
+    if r != -1:
+        C[FREE] = L[r, LINK]
+        return r
+    r = C[NEXT]
+    if r >= L.shape[0]:
+        return -1
+    C[NEXT] = r + 1
+    return r
+
+
+@njit(cache=True, nogil=True)
 def _alloc_node(N, C):
-    n = C[C_NFREE]
-    if n != -1:
-        C[C_NFREE] = N[n, N_DNEXT]
-    else:
-        n = C[C_NNEXT]
-        if n >= N.shape[0]:
-            raise RuntimeError("ksm: stable node rows exhausted")     # the caller's bound is wrong
-        C[C_NNEXT] = n + 1
+    n = _take_row(N, C, C_NFREE, C_NNEXT, N_DNEXT)
+    if n == -1:
+        raise RuntimeError("ksm: stable node rows exhausted")     # the caller's bound is wrong
     N[n, N_FRAME] = -1
     N[n, N_LEFT] = -1
     N[n, N_RIGHT] = -1
@@ -419,14 +429,9 @@ def _free_node(N, C, n):
 
 @njit(cache=True, nogil=True)
 def _alloc_item(I, C):
-    it = C[C_IFREE]
-    if it != -1:
-        C[C_IFREE] = I[it, I_NEXT]
-    else:
-        it = C[C_INEXT]
-        if it >= I.shape[0]:
-            raise RuntimeError("ksm: rmap_item rows exhausted")
-        C[C_INEXT] = it + 1
+    it = _take_row(I, C, C_IFREE, C_INEXT, I_NEXT)
+    if it == -1:
+        raise RuntimeError("ksm: rmap_item rows exhausted")
     for c in range(I_COLS):
         I[it, c] = 0
     I[it, I_NEXT] = -1
