@@ -45,7 +45,7 @@ from . import _zram_fast as F
 from .compress import _lz4_kernel as LZ4
 from .compress import _lzo_kernel as LZO
 from .compress._unaligned import read32, read64
-from .hashes import JHASH_INITVAL, _jhash_final, _rol, jhash_bytes, xxh64
+from .hashes import JHASH_INITVAL, _jhash_final, _jhash_mix, jhash_bytes, xxh64
 
 PAGE_SIZE = 4096
 ZRAM_SAME = F.ZRAM_SAME
@@ -82,9 +82,10 @@ def bucket_count(num_pages: int) -> int:
 
 @njit(cache=True, nogil=True)
 def jhash_pages2(x, y):
-    """``jhash(x, 4096, 0)`` and ``jhash(y, 4096, 0)`` at once. jhash is one long chain of
-    dependent steps; two independent chains side by side let the core run both in about 1.4
-    times the time of one. 4096 bytes are 341 rounds of 12, then a tail of 4 (into ``a``)."""
+    """``jhash(x, 4096, 0)`` and ``jhash(y, 4096, 0)`` at once, with ``engine.hashes``' own
+    rounds (``_jhash_mix``, ``_jhash_final``) and loads. jhash is one long chain of dependent
+    steps; two independent chains side by side let the core run both in about 1.4 times the
+    time of one. 4096 bytes are 341 rounds of 12, then a tail of 4 (into ``a``)."""
     a = b = c = (JHASH_INITVAL + PAGE_SIZE) & _M32
     d = e = f = a
     p = 0
@@ -95,18 +96,8 @@ def jhash_pages2(x, y):
         d = (d + np.int64(read32(y, p))) & _M32
         e = (e + np.int64(read32(y, p + 4))) & _M32
         f = (f + np.int64(read32(y, p + 8))) & _M32
-        a = (a - c) & _M32; a ^= _rol(c, 4); c = (c + b) & _M32
-        d = (d - f) & _M32; d ^= _rol(f, 4); f = (f + e) & _M32
-        b = (b - a) & _M32; b ^= _rol(a, 6); a = (a + c) & _M32
-        e = (e - d) & _M32; e ^= _rol(d, 6); d = (d + f) & _M32
-        c = (c - b) & _M32; c ^= _rol(b, 8); b = (b + a) & _M32
-        f = (f - e) & _M32; f ^= _rol(e, 8); e = (e + d) & _M32
-        a = (a - c) & _M32; a ^= _rol(c, 16); c = (c + b) & _M32
-        d = (d - f) & _M32; d ^= _rol(f, 16); f = (f + e) & _M32
-        b = (b - a) & _M32; b ^= _rol(a, 19); a = (a + c) & _M32
-        e = (e - d) & _M32; e ^= _rol(d, 19); d = (d + f) & _M32
-        c = (c - b) & _M32; c ^= _rol(b, 4); b = (b + a) & _M32
-        f = (f - e) & _M32; f ^= _rol(e, 4); e = (e + d) & _M32
+        a, b, c = _jhash_mix(a, b, c)
+        d, e, f = _jhash_mix(d, e, f)
         p += 12
     a = (a + np.int64(read32(x, p))) & _M32
     d = (d + np.int64(read32(y, p))) & _M32

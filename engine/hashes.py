@@ -30,6 +30,18 @@ def _rol(x, k):
     return ((x << k) | (x >> (32 - k))) & _M
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _jhash_mix(a, b, c):
+    """lookup3's ``__jhash_mix``: one round over the three 32-bit words."""
+    a = (a - c) & _M; a ^= _rol(c, 4); c = (c + b) & _M
+    b = (b - a) & _M; b ^= _rol(a, 6); a = (a + c) & _M
+    c = (c - b) & _M; c ^= _rol(b, 8); b = (b + a) & _M
+    a = (a - c) & _M; a ^= _rol(c, 16); c = (c + b) & _M
+    b = (b - a) & _M; b ^= _rol(a, 19); a = (a + c) & _M
+    c = (c - b) & _M; c ^= _rol(b, 4); b = (b + a) & _M
+    return a, b, c
+
+
 @njit(cache=True, nogil=True)
 def jhash_bytes(k, n, initval):
     """The kernel's ``jhash(k, n, initval)`` (lookup3 ``hashlittle`` on a little-endian
@@ -41,13 +53,7 @@ def jhash_bytes(k, n, initval):
         a = (a + np.int64(read32(k, p))) & _M
         b = (b + np.int64(read32(k, p + 4))) & _M
         c = (c + np.int64(read32(k, p + 8))) & _M
-        # mix
-        a = (a - c) & _M; a ^= _rol(c, 4); c = (c + b) & _M
-        b = (b - a) & _M; b ^= _rol(a, 6); a = (a + c) & _M
-        c = (c - b) & _M; c ^= _rol(b, 8); b = (b + a) & _M
-        a = (a - c) & _M; a ^= _rol(c, 16); c = (c + b) & _M
-        b = (b - a) & _M; b ^= _rol(a, 19); a = (a + c) & _M
-        c = (c - b) & _M; c ^= _rol(b, 4); b = (b + a) & _M
+        a, b, c = _jhash_mix(a, b, c)
         length -= 12
         p += 12
     if length == 0:
