@@ -281,10 +281,14 @@ def rb_replace(N, C, victim, new):
 
 @njit(cache=True, nogil=True)
 def rb_erase(N, C, node):
-    child = N[node, N_RIGHT]
-    tmp = N[node, N_LEFT]
+    """``rb_erase``: a node with one child or none gives its place and colour to that child
+    (on either side); one with two children to its in-order successor, whose right child
+    takes the successor's old place. Rebalances where a black node left without a stand-in."""
+    left = N[node, N_LEFT]
+    right = N[node, N_RIGHT]
     rebalance = -1
-    if tmp == -1:
+    if left == -1 or right == -1:
+        child = right if left == -1 else left
         parent = N[node, N_PARENT]
         _change_child(N, C, node, child, parent)
         if child != -1:
@@ -292,29 +296,20 @@ def rb_erase(N, C, node):
             N[child, N_RED] = N[node, N_RED]
         elif not N[node, N_RED]:
             rebalance = parent
-    elif child == -1:
-        N[tmp, N_PARENT] = N[node, N_PARENT]
-        N[tmp, N_RED] = N[node, N_RED]
-        _change_child(N, C, node, tmp, N[node, N_PARENT])
     else:
-        successor = child
-        parent = child
-        tmp = N[child, N_LEFT]
-        if tmp == -1:
+        successor = parent = right      # parent: where the successor's right child goes
+        tmp = N[right, N_LEFT]
+        while tmp != -1:
             parent = successor
-            child2 = N[successor, N_RIGHT]
-        else:
-            while tmp != -1:
-                parent = successor
-                successor = tmp
-                tmp = N[tmp, N_LEFT]
-            child2 = N[successor, N_RIGHT]
+            successor = tmp
+            tmp = N[tmp, N_LEFT]
+        child2 = N[successor, N_RIGHT]
+        if successor != right:
             N[parent, N_LEFT] = child2
-            N[successor, N_RIGHT] = child
-            N[child, N_PARENT] = successor
-        tmp = N[node, N_LEFT]
-        N[successor, N_LEFT] = tmp
-        N[tmp, N_PARENT] = successor
+            N[successor, N_RIGHT] = right
+            N[right, N_PARENT] = successor
+        N[successor, N_LEFT] = left
+        N[left, N_PARENT] = successor
         grand = N[node, N_PARENT]
         _change_child(N, C, node, successor, grand)
         if child2 != -1:

@@ -146,6 +146,16 @@ def test_erase_rebalances_on_each_side():
     t.check()
 
 
+def test_erase_a_node_with_one_child_on_each_side():
+    t, rows = build([10, 5, 15, 3])
+    t.erase(rows[5])                     # only a left child: it takes the place and the colour
+    assert t.shape() == (10, "B", (3, "B", None, None), (15, "B", None, None))
+    t, rows = build([10, 5, 15, 20])
+    t.erase(rows[15])                    # only a right child
+    assert t.shape() == (10, "B", (5, "B", None, None), (20, "B", None, None))
+    t.check()
+
+
 def test_erase_inner_nephew_and_red_sibling_on_each_side():
     t, rows = build([10, 5, 15, 12])
     t.erase(rows[5])                     # left short, inner nephew 12 red: right at 15, left at 10
