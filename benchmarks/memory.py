@@ -14,10 +14,15 @@ pages repeated as they are. It is written a block at a time (the benchmark never
 whole), private (0600), in a temporary folder that is removed at the end. ``--pages FILE``
 uses an existing page set instead.
 
-Targets (issue #13): simulate zram peaks at most 300 MB above its own mem_used_total;
-simulate all on 1 GiB of real pages peaks at most 1.5 GB, and an 8 GiB page set runs.
+Before them, the address-space model alone (``engine.mm``): the bytes one placed page costs
+(page-table and frame-table rows), measured with ``tracemalloc`` while the input is placed into
+one process (its pages are views of the file: none is read).
 
-    python3 benchmarks/memory.py [--mib 1024] [--pages FILE] [--only zram|all] [--mechanisms LIST]
+Targets (issue #13): simulate zram peaks at most 300 MB above its own mem_used_total;
+simulate all on 1 GiB of real pages peaks at most 1.5 GB, and an 8 GiB page set runs; the
+model costs at most 80 bytes per placed page.
+
+    python3 benchmarks/memory.py [--mib 1024] [--pages FILE] [--only model|zram|all] [--mechanisms LIST]
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ from engine.pages import PAGE_SIZE  # noqa: E402
 MB = 1000 * 1000
 MIB = 1 << 20
 ZRAM_TARGET = 300 * MB          # above mem_used_total
+MODEL_TARGET = 80               # bytes of address-space model per placed page
 ALL_TARGET = 1500 * MB          # at 1 GiB of input
 BLOCK_PAGES = 16384             # pages generated and written at a time (64 MiB)
 
@@ -93,11 +99,37 @@ def run_peak(args: list[str]) -> tuple[dict, int, float]:
     return json.loads(p.stdout), peak_kb * 1024, dt
 
 
+def model_bytes_per_page(path: str) -> tuple[float, float]:
+    """Bytes of ``engine.mm`` state per page placed from the page set at ``path`` (traced
+    allocations while placing it), and the seconds the placement took."""
+    import gc
+    import tracemalloc
+
+    from engine.mm import Machine
+    from engine.pages import PageSet
+    with PageSet.open(path) as ps:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            t = time.perf_counter()
+            m = Machine()
+            m.place_pages(ps)
+            dt = time.perf_counter() - t
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        n = len(ps)
+        del m
+        gc.collect()
+    return (after - before) / n, dt
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mib", type=int, default=1024, help="size of the generated input (default 1024)")
     ap.add_argument("--pages", metavar="FILE", help="an existing page set instead of generated pages")
-    ap.add_argument("--only", choices=("zram", "all"), help="measure one command only")
+    ap.add_argument("--only", choices=("model", "zram", "all"), help="measure one thing only")
     ap.add_argument("--mechanisms", metavar="LIST", help="simulate all --mechanisms (default: its own default)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="pagemerge-membench-")
@@ -111,6 +143,10 @@ def main() -> int:
             what = write_real_pages(path, a.mib * MIB)
         size = os.path.getsize(path)
         print(f"input: {what}; {size / MB:,.0f} MB; load average {load_average()}")
+        if not a.only or a.only == "model":
+            per, dt = model_bytes_per_page(path)
+            print(f"address-space model: {per:.1f} bytes per placed page (target <= {MODEL_TARGET}: "
+                  f"{'met' if per <= MODEL_TARGET else 'NOT met'}); placing took {dt:.2f} s (traced)")
         mech = ["--mechanisms", a.mechanisms] if a.mechanisms else []
         commands = [("zram", ["simulate", "zram"]), ("all", ["simulate", "all", *mech])]
         for key, args in commands:

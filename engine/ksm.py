@@ -45,14 +45,15 @@ against (``compiled=False`` keeps a daemon on it).
 """
 from __future__ import annotations
 
-import bisect
 from typing import ClassVar
 
+import numpy as np
+
+from ._util import no_gc
 from .events import Event, EventBus, event
-from .mm import Frame, Machine, Mm, Vma, VM_MERGEABLE, VM_SHARED
+from .mm import VM_MERGEABLE, VM_SHARED, Frame, Machine, Mm, Vma
 from .pages import PAGE_SIZE
 from .rbtree import RBTree
-from ._util import no_gc
 
 RMAP_ITEM_SIZE = 64             # sizeof(struct ksm_rmap_item) on x86-64
 STABLE_NODE_SIZE = 48           # struct ksm_stable_node: union{rb_node 24 | head ptr + hlist/list 24}, hlist_head 8, kpfn 8, rmap_hlist_len 4, nid 4
@@ -337,11 +338,7 @@ class Ksmd:
                 continue
             for cut in (start, end):
                 if vma.start < cut < vma.end:
-                    right = Vma(cut, vma.end, vma.flags, vma.name, vma.anon_vma)
-                    k = bisect.bisect_left(vma._addrs, cut)
-                    right._addrs, vma._addrs = vma._addrs[k:], vma._addrs[:k]
-                    vma.end = cut
-                    bisect.insort(mm.vmas, right, key=lambda v: v.start)
+                    right = mm.split_vma(vma, cut)        # the page-table rows go with their pages
                     if cut == start:
                         vma = right
             out.append(vma)
@@ -389,11 +386,21 @@ class Ksmd:
 
     def _unmerge_range(self, mm: Mm, vma: Vma, start: int, end: int, reason: str) -> None:
         """``break_ksm`` over a range: every KSM page / KSM zero page gets a private copy."""
-        lo = bisect.bisect_left(vma._addrs, start)
-        hi = bisect.bisect_left(vma._addrs, end)
-        for addr in vma._addrs[lo:hi]:
-            pte = mm.ptes[addr]
-            if pte.frame is not None and (pte.frame.ksm or pte.ksm_zero):
+        if vma._used is None:
+            return
+        lo = max(0, -(-(start - vma.start) // PAGE_SIZE))
+        hi = max(lo, min(vma.npages, -(-(end - vma.start) // PAGE_SIZE)))
+        used = np.frombuffer(vma._used, np.uint8)[lo:hi]
+        pfn = np.frombuffer(vma._pfn, np.int64)[lo:hi]
+        rows = (np.flatnonzero((used != 0) & (pfn >= 0)) + lo).tolist()
+        del used, pfn
+        for r in rows:
+            addr = vma.start + r * PAGE_SIZE
+            pte = mm.ptes.get(addr)
+            if pte is None:
+                continue
+            f = pte.frame
+            if f is not None and (f.ksm or pte.ksm_zero):
                 if self.bus.enabled:
                     self.bus.emit(KsmUnmerge(mm.pid, addr, reason))
                 self.machine.unshare(mm, addr)
@@ -522,7 +529,6 @@ class Ksmd:
 
     def _scan_get_next(self):
         machine = self.machine
-        zero = machine.zero_frame
         if self._cur is _HEAD:
             # a new full scan: forget the unstable tree (items keep their flag, cleaned lazily)
             self.unstable = {}
@@ -544,15 +550,16 @@ class Ksmd:
                     if not vma.anon_vma:
                         self.address = vma.end
                         continue
-                    addrs = vma._addrs
-                    i = bisect.bisect_left(addrs, self.address)
-                    while i < len(addrs):
-                        a = addrs[i]
-                        i += 1
-                        pte = mm.ptes[a]
-                        f = pte.frame
-                        if f is None or f is zero:
+                    used, pfns = vma._used, vma._pfn
+                    n = 0 if used is None else len(used)
+                    i = max(0, -(-(self.address - vma.start) // PAGE_SIZE))
+                    while i < n:
+                        if not used[i] or pfns[i] <= 0:      # no PTE, not present, or the zero page
+                            i += 1
                             continue
+                        a = vma.start + i * PAGE_SIZE
+                        f = Frame(machine, pfns[i])
+                        i += 1
                         item = self._get_next_rmap_item(slot, a)
                         if self.smart_scan and self._should_skip(f, item):
                             self.address = a + PAGE_SIZE
@@ -645,7 +652,8 @@ class Ksmd:
     def _get_folio(self, node: StableNode) -> Frame | None:
         """``ksm_get_folio``: the node's KSM page, or None (and the node removed) if stale."""
         f = node.frame
-        if f.freed or f.stable_node is not node:
+        m = f._m                              # f.freed, f.stable_node: the frame table, read directly
+        if m._freed[f.pfn] or m._stable_nodes.get(f.pfn) is not node:
             self._remove_node_from_stable_tree(node)
             return None
         return f
@@ -725,6 +733,7 @@ class Ksmd:
         Returns (matching node, its dup or None, None, None) or (None, None, parent, left),
         the place where a new node would be linked."""
         data = page.data
+        own = self.machine._own
         while True:
             parent, left = None, False
             n = self._stable.root
@@ -741,7 +750,8 @@ class Ksmd:
                     restart = True                     # a stale node was erased
                     break
                 self.compares += 1
-                other = tree_frame.data
+                # a KSM page keeps its bytes (Frame.data): read them from the frame table at once
+                other = own.get(tree_frame.pfn) or tree_frame.data
                 parent = n
                 if data < other:
                     left, n = True, n.rb_left
@@ -835,7 +845,7 @@ class Ksmd:
                 tree_page = self._page_at(t)
                 if tree_page is None:
                     return None, None
-                if tree_page is page:
+                if tree_page == page:
                     return None, None          # don't substitute a ksm page for a forked page
                 self.compares += 1
                 if tree_page.data == page.data:
@@ -856,9 +866,9 @@ class Ksmd:
         vma = mm.find_vma(item.address)
         if vma is None or not vma.mergeable or not vma.anon_vma:
             return False
-        if page is not kpage:
+        if page != kpage:
             pte = mm.ptes.get(item.address)
-            if pte is None or pte.frame is not page:
+            if pte is None or pte.frame != page:
                 return False
             # write_protect_page: refuse a page with references beyond its mappings (pinned, e.g.
             # by O_DIRECT): mapcount + 1 must equal page_count in the kernel
@@ -897,7 +907,7 @@ class Ksmd:
             if self.use_zero_pages and checksum == ZERO_CHECKSUM and self._merge_zero_page(item, page):
                 return
         kpage = self._stable_tree_search(page)
-        if kpage is page and item.head is node:
+        if kpage == page and item.head is node:
             return
         self._remove_from_tree(item)
         if kpage is not None:

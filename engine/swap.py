@@ -98,33 +98,67 @@ class _Contexts(Sequence):
         return ((t[0].pid, t[1]) for t in self._sel)
 
 
-def _gather(frames) -> tuple[np.ndarray, object, int, int]:
-    """The frames' bytes as one (k, 4096) uint8 array, and the page set it was read from
-    with the lowest and highest page read there (None when no page was read from one).
+def _gather(m: Machine, pfns: list[int]) -> tuple[np.ndarray, object, int, int]:
+    """The bytes of frames ``pfns`` as one (k, 4096) uint8 array, and the page set it was read
+    from with the lowest and highest page read there (None when no page was read from one).
     Frames that are unwritten views of consecutive pages of one page set give a view of
-    those rows (nothing copied); otherwise the rows are gathered: views from their page set
-    in one fancy-index read, other frames from their own bytes."""
-    k = len(frames)
-    src = frames[0]._src if frames[0]._data is None else None
-    idx = None
+    those rows (nothing copied); otherwise the rows are gathered: views of the first frame's
+    page set from it in one fancy-index read (read from the frame table's columns), other
+    frames from their own bytes."""
+    k = len(pfns)
+    pa = np.array(pfns, np.int64)
+    sid = m.frame_column("_srcid")[pa]
+    sidx = m.frame_column("_srcidx")[pa]
+    s0 = int(sid[0])
+    src = m._sources[s0] if s0 >= 0 else None
     if src is not None:
-        idx = [f._idx if f._data is None and f._src is src else -1 for f in frames]
-        first = idx[0]
-        if idx[-1] == first + k - 1 and idx == list(range(first, first + k)):
+        first = int(sidx[0])
+        if bool((sid == s0).all()) and bool((sidx == np.arange(first, first + k)).all()):
             return src.array[first:first + k], src, first, first + k - 1
     out = np.empty((k, PAGE_SIZE), np.uint8)
-    if idx is not None:
-        ia = np.array(idx, np.int64)
-        rows = np.flatnonzero(ia >= 0)
-        out[rows] = src.array[ia[rows]]
-        lo, hi = int(ia[rows].min()), int(ia[rows].max())
-        rest = np.flatnonzero(ia < 0).tolist()
+    if src is not None:
+        rows = np.flatnonzero(sid == s0)
+        ia = sidx[rows]
+        out[rows] = src.array[ia]
+        lo, hi = int(ia.min()), int(ia.max())
+        rest = np.flatnonzero(sid != s0).tolist()
     else:
         lo = hi = 0
         rest = range(k)
     for j in rest:
-        out[j] = np.frombuffer(frames[j].buffer(), np.uint8)
+        out[j] = np.frombuffer(m.frame(pfns[j]).buffer(), np.uint8)
     return out, src, lo, hi
+
+
+def _private_rows(m: Machine, vma) -> np.ndarray:
+    """The rows of ``vma`` mapping a resident, private (mapped once), unpinned, non-KSM frame
+    (not the zero page): the swap-out candidates, found in the page table and frame table
+    columns at once."""
+    if vma._used is None:
+        return np.zeros(0, np.int64)
+    pfn = np.frombuffer(vma._pfn, np.int64)
+    rows = np.flatnonzero((np.frombuffer(vma._used, np.uint8) != 0) & (pfn > 0))
+    if len(rows):
+        p = pfn[rows]
+        ok = (m.frame_column("_ksm")[p] == 0) & (m.frame_column("_mapcount")[p] == 1) & \
+            (m.frame_column("_pins")[p] == 0)
+        rows = rows[ok]
+    return rows
+
+
+def _private(m: Machine, mm: Mm, va: int):
+    """``(vma, row, pfn)`` of the page at ``va`` when it is a resident, private (mapped once),
+    unpinned, non-KSM anonymous page, else None."""
+    vma = mm.find_vma(va)
+    if vma is None or vma._used is None or va & (PAGE_SIZE - 1):
+        return None
+    r = (va - vma.start) >> 12
+    if not vma._used[r]:
+        return None
+    p = vma._pfn[r]
+    if p <= 0 or m._ksm[p] or m._mapcount[p] != 1 or m._pins[p]:
+        return None
+    return vma, r, p
 
 
 def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lru", seed: int = 0,
@@ -138,37 +172,35 @@ def select_candidates(machine: Machine, fraction: float = 1.0, policy: str = "lr
     if policy not in POLICIES:
         from .errors import InputError
         raise InputError(f"--policy {policy}: unknown; use one of {', '.join(POLICIES)}")
-    zero = machine.zero_frame
-    keys: list[int] = []
+    col = "_atime" if policy == "lru" else "_birth"
+    keys: list[np.ndarray] = []
     refs: list[tuple[Mm, int]] = []
     with no_gc():
         for mm in (mms if mms is not None else machine.mms):
-            sel = [(va, pte) for va, pte in mm.ptes.items()
-                   if (f := pte.frame) is not None and f is not zero and not f.ksm and f.mapcount == 1 and not f.pins]
-            keys += [pte.atime for _va, pte in sel] if policy == "lru" else [pte.birth for _va, pte in sel]
-            refs += [(mm, va) for va, _pte in sel]
-        order = _order(keys, refs)
+            for vma in mm.vmas:
+                rows = _private_rows(machine, vma)
+                if not len(rows):
+                    continue
+                keys.append(np.frombuffer(getattr(vma, col), np.int64)[rows])
+                refs += [(mm, va) for va in (rows * PAGE_SIZE + vma.start).tolist()]
+        order = _order(np.concatenate(keys) if keys else np.zeros(0, np.int64), refs)
     if policy == "random":
         random.Random(seed).shuffle(order)       # the same permutation as shuffling the sorted pool
     n = int(round(len(order) * fraction))
     return [refs[i] for i in order[:n]]
 
 
-def _order(keys: list[int], refs: list[tuple[Mm, int]]) -> list[int]:
+def _order(keys: np.ndarray, refs: list[tuple[Mm, int]]) -> list[int]:
     """Positions of the pool sorted by (key, pid, address). The machine's access clock gives
     every PTE its own tick, so keys are distinct and a sort on the key alone is that order;
-    where two are equal (or do not fit 64 bits), the full tuple is sorted."""
-    if keys:
-        try:
-            k = np.array(keys, np.int64)
-        except OverflowError:
-            k = None
-        if k is not None:
-            o = np.argsort(k, kind="stable")
-            ks = k[o]
-            if len(ks) < 2 or bool((ks[1:] > ks[:-1]).all()):
-                return o.tolist()
-    return sorted(range(len(keys)), key=lambda i: (keys[i], refs[i][0].pid, refs[i][1]))
+    where two are equal, the full tuple is sorted."""
+    if len(keys):
+        o = np.argsort(keys, kind="stable")
+        ks = keys[o]
+        if len(ks) < 2 or bool((ks[1:] > ks[:-1]).all()):
+            return o.tolist()
+    kl = keys.tolist()
+    return sorted(range(len(kl)), key=lambda i: (kl[i], refs[i][0].pid, refs[i][1]))
 
 
 class SwapDevice:
@@ -215,11 +247,7 @@ class SwapDevice:
     # -- pages -----------------------------------------------------------------------------
     def eligible(self, mm: Mm, va: int) -> bool:
         """A resident, private (mapped once), non-KSM anonymous page."""
-        pte = mm.ptes.get(va)
-        if pte is None:
-            return False
-        f = pte.frame
-        return f is not None and f is not self.machine.zero_frame and not f.ksm and f.mapcount == 1 and not f.pins
+        return _private(self.machine, mm, va) is not None
 
     def swap_out(self, pairs: list[tuple[Mm, int]]) -> int:
         """Swap out the eligible ``(mm, vaddr)`` pages in order; return how many left memory."""
@@ -259,10 +287,7 @@ class SwapDevice:
         unwritten views of consecutive pages (no copy), else gathered; the page set's pages
         read are released from memory after each batch."""
         m = self.machine
-        zero = m.zero_frame
-        sel = [(mm, va, pte, f) for mm, va in pairs
-               if (pte := mm.ptes.get(va)) is not None and (f := pte.frame) is not None and f is not zero
-               and not f.ksm and f.mapcount == 1 and not f.pins]
+        sel = [(mm, va, *t) for mm, va in pairs if (t := _private(m, mm, va)) is not None]
         if not sel:
             return 0
         bus = m.bus
@@ -281,7 +306,7 @@ class SwapDevice:
 
     def _swap_out_batch(self, sel, bus) -> int:
         m = self.machine
-        datas, src, lo, hi = _gather([t[3] for t in sel])
+        datas, src, lo, hi = _gather(m, [t[4] for t in sel])
         try:
             backend = self.backend
             if hasattr(backend, "swap_out_pages"):          # a mapping backend
@@ -296,16 +321,19 @@ class SwapDevice:
         freed = 0
         done = 0
         listening = bus.enabled
-        for (mm, va, pte, f), slot in zip(sel, slots):
+        mapcount, mfreed, own = m._mapcount, m._freed, m._own
+        for (mm, va, vma, r, p), slot in zip(sel, slots):
             if slot is None:
                 continue                                   # the store refused (mem_limit)
             swap_map[slot] += 1
-            pte.frame = None
-            pte.swp = slot
-            pte.writable = True
-            f.mapcount -= 1                                # Machine._put_frame, inline
-            if f.mapcount == 0:
-                f.freed = True
+            vma._pfn[r] = -1                               # the PTE: a swap entry, not present
+            vma._swp[r] = slot
+            vma._wr[r] = 1
+            mc = mapcount[p] - 1                           # Machine._put_frame, inline
+            mapcount[p] = mc
+            if mc == 0:
+                mfreed[p] = 1
+                own.pop(p, None)
                 freed += 1
             done += 1
             if listening:

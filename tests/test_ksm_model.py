@@ -289,7 +289,7 @@ def test_pinned_pages_are_not_merged():
     assert f.refcount == 2 and f.mapcount == 1
     k.full_scan()
     k.full_scan()
-    assert mm.ptes[base].frame is f and not f.ksm                        # left alone while pinned
+    assert mm.ptes[base].frame == f and not f.ksm                        # left alone while pinned
     # the pinned page is first in the unstable tree, so every pairing with it fails and the
     # page merged provisionally is broken again (break_cow): nothing merges this scan
     assert (k.pages_shared, k.pages_sharing) == (0, 0)

@@ -75,7 +75,7 @@ def test_a_shared_view_is_copied_on_write_and_the_other_mapping_keeps_the_page()
     assert mm.read(b) == ps[0]
     mm.write(b, b"\xff" * 8)                                # COW: a private copy for b
     assert mm.read(b) == b"\xff" * 8 + ps[0][8:]
-    assert mm.read(a) == ps[0] and mm.ptes[a].frame is shared and shared.is_view
+    assert mm.read(a) == ps[0] and mm.ptes[a].frame == shared and shared.is_view
     assert ps[0][:8] != b"\xff" * 8
 
 

@@ -198,7 +198,7 @@ def test_ksm_2_6_32_breaks_a_ksm_page_left_with_one_mapping():
     machine, mms, where = m.setup(Workload(ps))
     m.prepare(machine, mms)
     (mm0, va0), (mm1, va1) = where
-    assert mm0.ptes[va0].frame is mm1.ptes[va1].frame and m.ksmd.pages_sharing == 1
+    assert mm0.ptes[va0].frame == mm1.ptes[va1].frame and m.ksmd.pages_sharing == 1
     m.write(mm1, va1, b"C")                                # COW: the KSM page keeps one mapping
     kpage = mm0.ptes[va0].frame
     assert kpage.ksm and kpage.mapcount == 1
@@ -237,7 +237,7 @@ def test_esx_shares_only_after_a_full_compare():
     # A becomes the hint; B matches its hash, the full compare fails: not shared (false match);
     # the second A matches, is compared equal, and both map one read-only frame
     assert cs.false_matches == 1 and cs.pages_merged() == 1
-    assert mm.ptes[vas[0]].frame is mm.ptes[vas[2]].frame is not mm.ptes[vas[1]].frame
+    assert mm.ptes[vas[0]].frame == mm.ptes[vas[2]].frame != mm.ptes[vas[1]].frame
     assert not mm.ptes[vas[0]].writable and mm.ptes[vas[1]].writable
     assert [mm.read(va) for va in vas] == [A, B, A]
 
@@ -249,7 +249,7 @@ def test_esx_a_stale_hint_is_not_shared():
     mm.write(vas[0], b"changed")                           # the hint page changes afterwards
     cs.visit(mm, vas[2])                                   # same hash as the old A: the hint is re-hashed
     assert cs.stale_hints == 1 and cs.pages_merged() == 0
-    assert mm.ptes[vas[2]].frame is not mm.ptes[vas[0]].frame
+    assert mm.ptes[vas[2]].frame != mm.ptes[vas[0]].frame
     cs.visit(mm, vas[2])                                   # it is now the hint itself: nothing to do
 
 
@@ -261,7 +261,7 @@ def test_esx_copy_on_write_gives_the_writer_a_private_copy():
     shared = mm.ptes[vas[0]].frame
     assert shared.mapcount == 3 and cs.pages_merged() == 2
     mm.write(vas[1], b"W")
-    assert mm.ptes[vas[1]].frame is not shared and shared.mapcount == 2
+    assert mm.ptes[vas[1]].frame != shared and shared.mapcount == 2
     assert mm.read(vas[0]) == A and mm.read(vas[1]) == b"W" + A[1:]
 
 

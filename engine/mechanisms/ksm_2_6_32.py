@@ -147,7 +147,7 @@ class Ksmd2632(Ksmd):
         self._remove_from_tree(item)
         kpage = self._stable_tree_search(page)               # the stable tree first, every page
         if kpage is not None:
-            ok = True if kpage is page else self._merge_one_page(item, page, kpage)
+            ok = True if kpage == page else self._merge_one_page(item, page, kpage)
             if ok:
                 old_pfn = page.pfn
                 self._stable_tree_append(item, kpage.stable_node)
