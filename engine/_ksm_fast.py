@@ -25,20 +25,22 @@ State, while the fast path owns it (:class:`KsmArrays`):
   built afresh for each full scan, exactly as the Python model's index (a match still needs
   all 4096 bytes equal).
 
-The memory model itself (``Mm``, ``Pte``, ``Frame``) stays in objects. Before each full scan
-the Python side lists the pages the walk will visit (mm, address, frame) and refreshes the
-frame rows; the compiled scan then records every change it makes to PTEs and frames
+The memory model itself is :mod:`engine.mm`'s (its page tables and frame table are arrays of
+their own). Before each full scan the Python side lists the pages the walk will visit (mm,
+address, pfn), read from each VMA's page-table columns at once, and refreshes the frame rows
+(PageKsm, mapcount, pins and the cached hashes read from the machine's frame table by pfn in
+one step); the compiled scan then records every change it makes to PTEs and frames
 (write-protect and mark PageKsm, ``replace_page``, the KSM zero page, ``break_cow``) in order,
-and the Python side replays them through :class:`engine.mm.Machine`, so the objects end as the
-Python path leaves them. Nothing else runs during a full scan, so the order is the same. When
+and the Python side replays them through :class:`engine.mm.Machine`, so the model ends as the
+Python path leaves it. Nothing else runs during a full scan, so the order is the same. When
 someone listens on the event bus, the scan's events go into the same log, and are emitted
 between the replayed changes in the Python path's order (a listener sees every event; the
 memory model it could read meanwhile is the replay's, the counters are the scan's final ones).
 The rmap_items and stable nodes become objects again (exactly) whenever anything other than a
 whole full scan needs them (:meth:`KsmArrays.to_objects`).
 
-Content changes of a frame are found through ``Frame._hash``: every write clears it
-(``Frame.write``), and a row whose frame's hash differs from the hash of the bytes it holds is
+Content changes of a frame are found through its cached hash (the frame table's ``_hashed``
+flag and ``_hash``): every write clears it (``Frame.write``), and a row whose frame's hash differs from the hash of the bytes it holds is
 copied again. The Python model relies on the same invariant for its cached checksums.
 """
 from __future__ import annotations
@@ -1200,7 +1202,7 @@ class KsmArrays:
 
     def _row_of(self, f) -> int:
         r = self.frow.get(f.pfn)
-        if r is None or self.fobj[r] is not f:
+        if r is None or self.fobj[r] != f:
             r = self._new_row(f)
         h = f.content_hash()
         if self.F[r, F_HASH] != np.uint64(h).view(np.int64):
@@ -1401,7 +1403,7 @@ class KsmArrays:
     # -- one full scan ---------------------------------------------------------------------
     def scan(self, k) -> None:
         """One full scan of ``k`` (the cursor is at the head of the mm list)."""
-        from .mm import VM_MERGEABLE
+        from .mm import VM_MERGEABLE, Frame
         if not self.active:
             self.from_objects(k)
         m = k.machine
@@ -1409,7 +1411,7 @@ class KsmArrays:
         sl = []
         va = []
         vmm = []
-        frames = []
+        pfns = []
         drops = []
         for slot in k.slots:
             fid = self._fid(slot)
@@ -1419,7 +1421,6 @@ class KsmArrays:
                 drops.append(slot)
             else:
                 address = 0
-                ptes = mm.ptes
                 for vma in mm.vmas:
                     if not vma.flags & VM_MERGEABLE:
                         continue
@@ -1428,15 +1429,14 @@ class KsmArrays:
                     if not vma.anon_vma:
                         address = vma.end
                         continue
-                    addrs = vma._addrs
-                    fs = list(map(_get_frame, map(ptes.__getitem__, addrs)))
-                    if None not in fs and zero not in fs:
-                        va.extend(addrs)
-                        frames.extend(fs)
-                    else:
-                        sel = [i for i, f in enumerate(fs) if f is not None and f is not zero]
-                        va.extend([addrs[i] for i in sel])
-                        frames.extend([fs[i] for i in sel])
+                    # the present pages of the VMA's page table, not the zero page
+                    rows = vma.rows()
+                    if len(rows):
+                        pf = np.frombuffer(vma._pfn, np.int64)[rows]
+                        keep = pf > 0
+                        va.extend((rows[keep] * PAGE_SIZE + vma.start).tolist())
+                        pfns.extend(pf[keep].tolist())
+                        del pf
                     address = vma.end
                 if address == 0:
                     drops.append(slot)
@@ -1448,10 +1448,17 @@ class KsmArrays:
         # the same frames with the same hashes as the last one
         if len(self.fobj) - len(self.ffree) > 2 * npages + int(self.C[C_NNEXT]) + 1024:
             self._recycle_rows()
-        hs = list(map(_get_hash, frames))
-        if frames == self._last_frames and hs == self._last_hs and va == self._last_va:
+        # the frames' cached hashes, read from the machine's frame table in one step
+        pa = np.array(pfns, np.int64)
+        hv = m.frame_column("_hash")[pa]
+        hok = m.frame_column("_hashed")[pa]
+        last = self._last_frames
+        if last is not None and np.array_equal(pa, last) and np.array_equal(hv, self._last_hs[0]) \
+                and np.array_equal(hok, self._last_hs[1]) and va == self._last_va:
             rows_a, va_a = self._last_rows, self._last_va_a
         else:
+            frames = [Frame(m, p) for p in pfns]
+            hs = [h if ok else None for h, ok in zip(hv.tolist(), hok.tolist())]
             frow = self.frow
             rows = [frow.get(f.pfn, -1) for f in frames]
             nh = [i for i, h in enumerate(hs) if h is None]
@@ -1467,14 +1474,16 @@ class KsmArrays:
             for i in np.flatnonzero(self.F[rows_a, F_HASH] != h64).tolist():
                 self._load(rows[i], frames[i], hs[i])
             va_a = np.array(va, np.int64)
-            self._last_frames, self._last_hs, self._last_va = frames, hs, va
+            del frames
+            self._last_frames, self._last_va = pa, va
+            self._last_hs = (m.frame_column("_hash")[pa], m.frame_column("_hashed")[pa])
             self._last_rows, self._last_va_a = rows_a, va_a
         F = self.F
         fobj = self.fobj
         if npages:
-            F[rows_a, F_KSM] = np.array(list(map(_get_ksm, frames)), np.int64)
-            F[rows_a, F_MAPCOUNT] = np.array(list(map(_get_mapcount, frames)), np.int64)
-            F[rows_a, F_PINS] = np.array(list(map(_get_pins, frames)), np.int64)
+            F[rows_a, F_KSM] = m.frame_column("_ksm")[pa]
+            F[rows_a, F_MAPCOUNT] = m.frame_column("_mapcount")[pa]
+            F[rows_a, F_PINS] = m.frame_column("_pins")[pa]
             F[rows_a, F_FREED] = 0
         nn = int(self.C[C_NNEXT])
         for r in self.N[:nn, N_FRAME][(self.N[:nn, N_LIVE] == 1) & (self.N[:nn, N_FRAME] >= 0)].tolist():
