@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from . import _zram_fast as F
-from ._zram_fast import (C_HUGE, C_INUSE, C_OBJS, C_PPZ, C_SIZE, D_COMPR, D_HUGE, D_STORED, D_WORKC, END_LINK,
+from ._zram_fast import (C_HUGE, C_INUSE, C_OBJS, C_PPZ, C_SIZE, D_COMPR, D_HUGE, D_STORED, END_LINK,
                          GROUP_EMPTY, GROUP_FULL, P_LIVE, P_NFREE_H, PAGE_SIZE, Z_CLS, Z_FREE, Z_HUGEH, Z_INUSE,
                          Z_NEXT, ZRAM_HUGE, ZRAM_SAME)
 from .compress._unaligned import read64
@@ -152,36 +152,18 @@ def merge_free_slots(pool, zflags, zhandle, zsize, D, M, MD, posted, indexes):
         merge_slot_free(pool, zflags, zhandle, zsize, D, M, MD, posted, indexes[i])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _merge_free_step(pool, zflags, zhandle, zsize, D, ctx, index):
+    M, MD, posted = ctx
+    merge_slot_free(pool, zflags, zhandle, zsize, D, M, MD, posted, index)
+
+
 @njit(cache=True, nogil=True)
 def merge_store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
                       zflags, zhandle, zsize, D, failed_out, skipped_out, M, MD, posted):
-    """``engine._zram_fast.store_batch`` with the merge series' free of an overwritten slot."""
-    CR = pool[2]
-    k = pages.shape[0]
-    nslots = zflags.shape[0]
-    for j in range(j0, k):
-        pos = start + j
-        gate = F.page_gate(indexes, pos, nslots, D, skipped_out)
-        if gate == 2:
-            return F.ST_BAD_INDEX, j
-        if gate == 1:
-            continue
-        idx = indexes[pos]
-        if sflags[j]:
-            merge_slot_free(pool, zflags, zhandle, zsize, D, M, MD, posted, idx)
-            F.slot_set_same(zflags, zhandle, D, idx, fills[j])
-            continue
-        n, huge = F.object_size(D, lengths[j])
-        if not F._room_for(pool, CR[n]):
-            return F.ST_GROW, j
-        D[D_WORKC] += 1
-        hid = F.store_object(pool, D, pages[j] if huge else out[j], n, pos, io_end, use_io, failed_out)
-        if hid < 0:
-            continue
-        if zflags[idx] or zsize[idx]:
-            merge_slot_free(pool, zflags, zhandle, zsize, D, M, MD, posted, idx)
-        F.slot_set_object(zflags, zhandle, zsize, D, idx, F.handle_of(hid), n, huge, True)
-    return F.ST_DONE, k
+    """``engine._zram_fast.store_loop`` with the merge series' free of an overwritten slot."""
+    return F.store_loop(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
+                        zflags, zhandle, zsize, D, failed_out, skipped_out, _merge_free_step, (M, MD, posted))
 
 
 @njit(cache=True, nogil=True)
@@ -393,37 +375,19 @@ def fold_free_slots(pool, zflags, zhandle, zsize, D, FH, N, NF, FS, indexes):
         fold_slot_free(pool, zflags, zhandle, zsize, D, FH, N, NF, FS, indexes[i])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _fold_free_step(pool, zflags, zhandle, zsize, D, ctx, index):
+    FH, N, NF, FS = ctx
+    fold_slot_free(pool, zflags, zhandle, zsize, D, FH, N, NF, FS, index)
+
+
 @njit(cache=True, nogil=True)
 def fold_store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
                      zflags, zhandle, zsize, D, failed_out, skipped_out, FH, N, NF, FS):
-    """``engine._zram_fast.store_batch`` over a folding pool (an overwritten slot's handle may
+    """``engine._zram_fast.store_loop`` over a folding pool (an overwritten slot's handle may
     share its object)."""
-    CR = pool[2]
-    k = pages.shape[0]
-    nslots = zflags.shape[0]
-    for j in range(j0, k):
-        pos = start + j
-        gate = F.page_gate(indexes, pos, nslots, D, skipped_out)
-        if gate == 2:
-            return F.ST_BAD_INDEX, j
-        if gate == 1:
-            continue
-        idx = indexes[pos]
-        if sflags[j]:
-            fold_slot_free(pool, zflags, zhandle, zsize, D, FH, N, NF, FS, idx)
-            F.slot_set_same(zflags, zhandle, D, idx, fills[j])
-            continue
-        n, huge = F.object_size(D, lengths[j])
-        if not F._room_for(pool, CR[n]):
-            return F.ST_GROW, j
-        D[D_WORKC] += 1
-        hid = F.store_object(pool, D, pages[j] if huge else out[j], n, pos, io_end, use_io, failed_out)
-        if hid < 0:
-            continue
-        if zflags[idx] or zsize[idx]:
-            fold_slot_free(pool, zflags, zhandle, zsize, D, FH, N, NF, FS, idx)
-        F.slot_set_object(zflags, zhandle, zsize, D, idx, F.handle_of(hid), n, huge, True)
-    return F.ST_DONE, k
+    return F.store_loop(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
+                        zflags, zhandle, zsize, D, failed_out, skipped_out, _fold_free_step, (FH, N, NF, FS))
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -552,10 +552,14 @@ def handle_of(hid):
     return np.uint64(HANDLE_BASE) + (np.uint64(hid) << np.uint64(3))
 
 
-@njit(cache=True, nogil=True)
-def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
-                zflags, zhandle, zsize, D, failed_out, skipped_out):
-    """Store rows ``j0..`` of a prepared batch in order, as ``zram_write_page`` per page.
+@njit(cache=True, nogil=True, inline="always")
+def store_loop(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
+               zflags, zhandle, zsize, D, failed_out, skipped_out, free_step, free_ctx):
+    """Store rows ``j0..`` of a prepared batch in order, as ``zram_write_page`` per page, with
+    the design's slot free: ``free_step(pool, zflags, zhandle, zsize, D, free_ctx, index)``
+    (a compiled function; ``free_ctx`` the state it needs), called for the slot a page
+    overwrites. Every design whose write differs from upstream's only in how a slot is freed
+    (the merge series, the fold) runs this one loop.
 
     Returns (status, row): ``ST_DONE``; ``ST_GROW`` at the row that needs larger arrays (not
     yet touched); ``ST_BAD_INDEX`` at the row whose slot is out of range."""
@@ -571,7 +575,8 @@ def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io
             continue
         idx = indexes[pos]
         if sflags[j]:
-            slot_free(pool, zflags, zhandle, zsize, D, idx)
+            if zflags[idx] or zsize[idx]:
+                free_step(pool, zflags, zhandle, zsize, D, free_ctx, idx)
             slot_set_same(zflags, zhandle, D, idx, fills[j])
             continue
         n, huge = object_size(D, lengths[j])
@@ -582,6 +587,21 @@ def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io
         if hid < 0:
             continue
         if zflags[idx] or zsize[idx]:
-            slot_free(pool, zflags, zhandle, zsize, D, idx)
+            free_step(pool, zflags, zhandle, zsize, D, free_ctx, idx)
         slot_set_object(zflags, zhandle, zsize, D, idx, handle_of(hid), n, huge, True)
     return ST_DONE, k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def plain_free_step(pool, zflags, zhandle, zsize, D, ctx, index):
+    """Upstream's slot free, as :func:`store_loop`'s ``free_step``."""
+    slot_free(pool, zflags, zhandle, zsize, D, index)
+
+
+@njit(cache=True, nogil=True)
+def store_batch(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
+                zflags, zhandle, zsize, D, failed_out, skipped_out):
+    """Store rows ``j0..`` of a prepared batch in order, as ``zram_write_page`` per page
+    (:func:`store_loop` with upstream's slot free)."""
+    return store_loop(pool, pages, out, lengths, sflags, fills, indexes, start, j0, io_end, use_io,
+                      zflags, zhandle, zsize, D, failed_out, skipped_out, plain_free_step, 0)

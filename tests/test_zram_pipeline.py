@@ -5,7 +5,6 @@ held equal to the Python path (the reference), on real pages, with refusals by m
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 import engine.zram as Z
