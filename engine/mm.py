@@ -105,9 +105,10 @@ class Frame:
         self.pfn = pfn
 
     def __eq__(self, other):
-        if type(other) is not Frame:
-            return NotImplemented
-        return other.pfn == self.pfn and other._m is self._m
+        return type(other) is Frame and other.pfn == self.pfn and other._m is self._m
+
+    def __ne__(self, other):
+        return type(other) is not Frame or other.pfn != self.pfn or other._m is not self._m
 
     def __hash__(self):
         return hash(self.pfn)

@@ -86,6 +86,11 @@ def test_pte_view_writes_through_to_the_vma_arrays():
     p1.frame = None
     p1.swp = 7
     assert p2.frame is None and not p2.present and p2.swp == 7 and vma._pfn[2] == -1 and vma._swp[2] == 7
+    # the column accessor is a copy (kept safely while the table changes)
+    col = vma.column("_swp")
+    assert col.tolist() == [-1, -1, 7, -1]
+    p1.swp = 8
+    assert col[2] == 7 and vma.column("_swp")[2] == 8 and vma.rows().tolist() == [0, 1, 2, 3]
 
 
 def test_frame_views_compare_by_pfn_and_write_through_the_frame_table():
@@ -97,6 +102,9 @@ def test_frame_views_compare_by_pfn_and_write_through_the_frame_table():
     h = mm.ptes[a + PAGE_SIZE].frame
     assert isinstance(f, Frame) and f is not g and f == g and hash(f) == hash(g) and f != h
     assert f != None and len({f, g, h}) == 2         # == with None must be False
+    other = Machine()
+    [omm] = other.place_pages(ps)
+    assert omm.ptes[a].frame.pfn == f.pfn and omm.ptes[a].frame != f      # same pfn, another machine
     f.mapcount += 2
     f.pins = 1
     f.ksm = True

@@ -276,7 +276,8 @@ class Mechanism(ABC):
                     if want is None:
                         pte = mm.ptes.get(va)
                         f = pte.frame if pte is not None else None
-                        if f is not None and f._data is None and f._src is pages and f._idx == i:
+                        src = f.source if f is not None else None
+                        if src is not None and src[0] is pages and src[1] == i:
                             continue                       # mapped to its own page, unwritten: equal
                         want = pages.page_bytes(i)
                     try:
