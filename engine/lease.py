@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import os
 import signal
 import threading
 
@@ -33,8 +34,8 @@ class InputChanged(PagemergeError):
     """Another process began to write or truncate an input pagemerge holds mapped."""
 
 
-#: fd -> the file's name, for the leases held now
-_held: dict[int, str] = {}
+#: fd -> (the file's name, its (st_dev, st_ino)), for the leases held now
+_held: dict[int, tuple[str, tuple[int, int]]] = {}
 _active = 0
 _lock = threading.Lock()
 
@@ -43,7 +44,10 @@ def _on_sigio(signum, frame):
     """A lease is being broken: find which file (its lease reads back as the type it is being
     downgraded to) and stop the run naming it."""
     breaking = []
-    for fd, name in list(_held.items()):
+    for fd, (name, ident) in list(_held.items()):
+        if not _same_file(fd, ident):
+            _held.pop(fd, None)             # closed without drop (its lease went with it)
+            continue
         try:
             if fcntl.fcntl(fd, fcntl.F_GETLEASE) != fcntl.F_RDLCK:
                 breaking.append(name)
@@ -73,6 +77,13 @@ def guard():
     finally:
         with _lock:
             _active -= 1
+            last = _active == 0
+        if last:
+            # a lease must not outlive its handler: a break would then deliver SIGIO to its
+            # default action and kill the process. Inputs still open here (a caller that did
+            # not close its page set) are mapped without a lease from now on, as outside guard
+            for fd in list(_held):
+                drop(fd)
         signal.signal(signal.SIGIO, old if old is not None else signal.SIG_DFL)
 
 
@@ -92,21 +103,40 @@ def take(fd: int, name: str) -> bool:
                              "input and a file changed or truncated under the mapping would crash the run "
                              "(try again when the writer has closed it)") from None
         return False            # EACCES (not the owner, no CAP_LEASE), EINVAL (no lease support)
-    _held[fd] = name
+    _held[fd] = (name, _ident(fd))
     return True
+
+
+def _ident(fd: int):
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _same_file(fd: int, ident) -> bool:
+    """``fd`` is still the file the lease was taken on (not closed, and its number not reused
+    by another file since)."""
+    return ident is not None and _ident(fd) == ident
 
 
 def drop(fd: int) -> None:
     """Release the lease on ``fd`` if one is held (before the file is closed; closing the
-    file releases it too)."""
-    if _held.pop(fd, None) is not None:
+    file releases it too). An fd closed meanwhile, whose number now names another file, is
+    only forgotten: that file's lease, if any, is not touched."""
+    entry = _held.pop(fd, None)
+    if entry is not None and _same_file(fd, entry[1]):
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
 
 
 def held() -> dict[int, str]:
-    """The leases held now (fd -> file name)."""
-    return dict(_held)
+    """The leases held now (fd -> file name); entries whose fd was closed are forgotten."""
+    for fd, (_name, ident) in list(_held.items()):
+        if not _same_file(fd, ident):
+            _held.pop(fd, None)
+    return {fd: entry[0] for fd, entry in _held.items()}
 
 
 __all__ = ["InputChanged", "drop", "guard", "held", "take"]

@@ -121,6 +121,40 @@ def test_cli_refuses_a_page_set_open_for_writing(pageset_file):
     assert r.returncode == 0, r.stderr
 
 
+def test_no_lease_outlives_its_guard(pageset_file):
+    """A page set a caller left open (as a command run in-process may) loses its lease when the
+    guard ends: with the handler gone, a lease break would kill the process with SIGIO."""
+    with lease.guard():
+        ps = PageSet.open(pageset_file)
+        fd = ps._file.fileno()
+        assert fcntl.fcntl(fd, fcntl.F_GETLEASE) == fcntl.F_RDLCK
+    assert lease.held() == {}
+    assert fcntl.fcntl(fd, fcntl.F_GETLEASE) == fcntl.F_UNLCK
+    child = _spawn(TRUNCATE, pageset_file)             # goes ahead at once; this process lives on
+    assert float(child.communicate(timeout=30)[0]) < 5 and child.returncode == 0
+    ps.close()
+
+
+def test_a_closed_fd_is_forgotten_not_unlocked(pageset_file, tmp_path):
+    """A lease whose file was closed without drop is forgotten; the fd number, reused by
+    another leased file, keeps that file's lease."""
+    with lease.guard():
+        f = open(pageset_file, "rb")
+        assert lease.take(f.fileno(), "first")
+        num = f.fileno()
+        f.close()                                      # closed behind the lease table's back
+        other = tmp_path / "other.pages"
+        other.write_bytes(bytes(PAGE_SIZE))
+        g = open(other, "rb")
+        assert g.fileno() == num                       # the lowest free number: the same one
+        fcntl.fcntl(g.fileno(), fcntl.F_SETLEASE, fcntl.F_RDLCK)   # leased by someone else
+        assert lease.held() == {}
+        lease.drop(num)
+        assert fcntl.fcntl(g.fileno(), fcntl.F_GETLEASE) == fcntl.F_RDLCK
+        fcntl.fcntl(g.fileno(), fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        g.close()
+
+
 def test_guard_restores_the_signal_handler():
     import signal
     old = signal.getsignal(signal.SIGIO)
