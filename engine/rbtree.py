@@ -16,6 +16,18 @@ Nodes are any objects with the attributes ``rb_left``, ``rb_right``, ``rb_parent
 from __future__ import annotations
 
 
+class RbNode:
+    """The smallest node the tree takes: the links of a ``struct rb_node`` and a key (what a
+    caller's walk compares; the tree itself never reads it)."""
+
+    __slots__ = ("key", "rb_left", "rb_right", "rb_parent", "rb_red")
+
+    def __init__(self, key):
+        self.key = key
+        self.rb_left = self.rb_right = self.rb_parent = None
+        self.rb_red = False
+
+
 class RBTree:
     __slots__ = ("root",)
 

@@ -11,7 +11,7 @@ from engine.events import Recorder
 from engine.ksm import Ksmd
 from engine.mm import Machine
 from engine.pages import PAGE_SIZE, PageSet, default_pages_path
-from engine.rbtree import RBTree
+from engine.rbtree import RBTree, RbNode
 
 
 def _nkey(node):
@@ -302,15 +302,7 @@ def test_compiled_rbtree_matches_lib_rbtree():
     """The array red-black tree (insert at the walk's leaf, erase, replace) against
     engine.rbtree on the same random sequence: the same shape and colours."""
     from engine import _ksm_fast as F
-
-    class Node:
-        __slots__ = ("key", "rb_left", "rb_right", "rb_parent", "rb_red")
-
-        def __init__(self, key):
-            self.key = key
-            self.rb_left = self.rb_right = self.rb_parent = None
-            self.rb_red = False
-
+    Node = RbNode
     rng = np.random.default_rng(5)
     t = RBTree()
     N = np.zeros((600, F.N_COLS), np.int64)

@@ -6,18 +6,10 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from engine import _ksm_fast as F
-from engine.rbtree import RBTree
+from engine.rbtree import RBTree, RbNode
 
 ROWS = 256
-
-
-class Node:
-    __slots__ = ("key", "rb_left", "rb_right", "rb_parent", "rb_red")
-
-    def __init__(self, key):
-        self.key = key
-        self.rb_left = self.rb_right = self.rb_parent = None
-        self.rb_red = False
+Node = RbNode
 
 
 class ArrayTree:

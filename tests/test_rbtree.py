@@ -2,16 +2,9 @@
 checked by hand against the textbook cases."""
 from hypothesis import given, settings, strategies as st
 
-from engine.rbtree import RBTree
+from engine.rbtree import RBTree, RbNode
 
-
-class N:
-    __slots__ = ("key", "rb_left", "rb_right", "rb_parent", "rb_red")
-
-    def __init__(self, key):
-        self.key = key
-        self.rb_left = self.rb_right = self.rb_parent = None
-        self.rb_red = False
+N = RbNode
 
 
 def insert(t, key):
